@@ -1,0 +1,44 @@
+"""squash and routing-by-agreement (Sabour, Frosst & Hinton 2017, Procedure 1)."""
+from __future__ import annotations
+
+import torch
+
+SQUASH_EPS = 1e-8
+
+
+def squash(s: torch.Tensor, dim: int = -1, eps: float = SQUASH_EPS) -> torch.Tensor:
+    """Eq. 1: v = |s|^2 / (1 + |s|^2) * s / |s|.
+
+    The epsilon sits inside the square root so that a zero vector maps to zero
+    with a finite gradient instead of 0/0 = NaN.
+    """
+    sq = (s * s).sum(dim=dim, keepdim=True)
+    return s * (sq / (1.0 + sq) / torch.sqrt(sq + eps))
+
+
+def dynamic_routing(u_hat: torch.Tensor, iterations: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Route predictions u_hat (B, children, parents, D) to parent capsules.
+
+    Returns the parent outputs v (B, parents, D) and the coupling coefficients
+    used at every iteration (B, iterations, children, parents).
+
+    The logits b start at zero, so the first couplings are uniform; c is a
+    softmax over the parents (each child distributes its vote over the 10
+    digit capsules). Only the last iteration lets gradients reach u_hat: the
+    earlier ones only refine the logits, so they see a detached copy.
+    """
+    if iterations < 1:
+        raise ValueError(f"routing needs at least one iteration, got {iterations}")
+    batch, children, parents, _ = u_hat.shape
+    b = u_hat.new_zeros(batch, children, parents)
+    u_hat_detached = u_hat.detach()
+    couplings = []
+    for r in range(iterations):
+        c = torch.softmax(b, dim=2)
+        couplings.append(c)
+        if r < iterations - 1:
+            v = squash(torch.einsum("bij,bijd->bjd", c, u_hat_detached))
+            b = b + torch.einsum("bijd,bjd->bij", u_hat_detached, v)
+        else:
+            v = squash(torch.einsum("bij,bijd->bjd", c, u_hat))
+    return v, torch.stack(couplings, dim=1)

@@ -1,0 +1,293 @@
+"""Train CapsNet on MNIST: `python -m capsnet.train` (defaults reproduce the shipped checkpoint).
+
+Each epoch ends with a test evaluation and three atomic writes: the resume state
+(<out stem>.resume.safetensors: weights, Adam moments, history), the weights and
+the JSON model card. `--resume` picks up after the last finished epoch; shuffling
+and augmentation are pure functions of (seed, epoch), so a resumed run reaches the
+same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from .checkpoint import (
+    atomic_write_json,
+    card_path,
+    load_tensors,
+    model_from_tensors,
+    resume_path,
+    save_tensors,
+    save_weights,
+)
+from .data import DEFAULT_DATA_DIR, MNISTSplit, epoch_batches, epoch_generator, load_mnist, random_shift
+from .evaluate import evaluate
+from .losses import RECONSTRUCTION_WEIGHT, margin_loss, reconstruction_sse
+from .model import CapsNet, CapsNetConfig
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 15
+    batch_size: int = 100
+    lr: float = 1e-3
+    lr_decay: float = 0.88  # learning rate x lr_decay after every epoch
+    routing_iterations: int = 3
+    max_shift: int = 2  # pixels of random shift, zero padded
+    seed: int = 0
+    device: str = "auto"
+    data_dir: str = DEFAULT_DATA_DIR
+    out: str = "checkpoints/capsnet.safetensors"
+    resume: bool = False
+    train_limit: int = 0  # 0 = all 60,000 training images (smaller only for tests)
+    test_limit: int = 0  # 0 = all 10,000 test images
+    progress: bool = True
+
+
+class TrainError(RuntimeError):
+    pass
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def preflight(out: Path, model: CapsNet) -> None:
+    """Fail in seconds, not hours: the output folder must be writable and have room for the checkpoints."""
+    folder = out.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".capsnet-write-test-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)
+        probe.unlink()
+    except OSError as e:
+        raise TrainError(f"cannot write checkpoints to {folder}: {e.strerror or e}; choose another --out") from None
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    need = param_bytes * 6  # weights + resume state (weights and two Adam moments), each written beside the old one
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise TrainError(
+            f"only {free / 2**20:.0f} MiB free in {folder}, checkpoints need about {need / 2**20:.0f} MiB; "
+            "free some space or choose another --out"
+        )
+
+
+def hardware(device: torch.device) -> dict:
+    info = {
+        "device": str(device),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def versions() -> dict:
+    import safetensors
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "safetensors": safetensors.__version__}
+
+
+def save_resume_state(path: Path, model: CapsNet, opt: torch.optim.Optimizer, state: dict) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    sd = opt.state_dict()
+    for pid, st in sd["state"].items():
+        for name, t in st.items():
+            tensors[f"optim.{pid}.{name}"] = t if torch.is_tensor(t) else torch.tensor(t)
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(sd["param_groups"]),
+            "config": json.dumps(model.config.to_dict())}
+    save_tensors(path, tensors, meta)
+
+
+def load_resume_state(path: Path, opt_factory) -> tuple[CapsNet, torch.optim.Optimizer, dict]:
+    tensors, meta = load_tensors(path)
+    model_t = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    model = model_from_tensors(model_t, {"config": meta.get("config", "{}")}, path)
+    opt = opt_factory(model)
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, pid, name = k.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    return model, opt, json.loads(meta["state"])
+
+
+def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int, device) -> dict:
+    model.train()
+    gen = epoch_generator(cfg.seed, epoch)
+    batches = epoch_batches(len(train), cfg.batch_size, cfg.seed, epoch)
+    tot_loss = tot_correct = tot_sse = seen = 0.0
+    bar = None
+    if cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="img", dynamic_ncols=True,
+                   file=sys.stderr, mininterval=2.0)
+    for idx in batches:
+        x, y = train.batch(idx)
+        x = random_shift(x, cfg.max_shift, gen).to(device)
+        y = y.to(device)
+        out = model(x, y, routing_iterations=cfg.routing_iterations)
+        sse = reconstruction_sse(out.reconstructions, x)
+        loss = (margin_loss(out.lengths, y) + RECONSTRUCTION_WEIGHT * sse).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        b = len(idx)
+        seen += b
+        tot_loss += loss.item() * b
+        tot_correct += (out.predictions == y).sum().item()
+        tot_sse += sse.detach().sum().item()
+        if bar is not None:
+            bar.update(b)
+            bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{100 * tot_correct / seen:.2f}%", refresh=False)
+    if bar is not None:
+        bar.close()
+    return {"loss": tot_loss / seen, "train_accuracy": tot_correct / seen, "train_reconstruction_sse": tot_sse / seen}
+
+
+def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
+    device = pick_device(cfg.device)
+    out = Path(cfg.out)
+    state_path = resume_path(out)
+    torch.manual_seed(cfg.seed)
+
+    def make_opt(m):
+        return torch.optim.Adam(m.parameters(), lr=cfg.lr)
+
+    if cfg.resume and state_path.exists():
+        model, opt, state = load_resume_state(state_path, make_opt)
+        model.to(device)
+        print(f"resuming after epoch {state['epoch']} from {state_path}", file=sys.stderr)
+    else:
+        if cfg.resume:
+            print(f"no resume state at {state_path}; starting from scratch", file=sys.stderr)
+        model = CapsNet(CapsNetConfig(routing_iterations=cfg.routing_iterations)).to(device)
+        opt = make_opt(model)
+        state = {"epoch": 0, "history": [], "wall_time": 0.0}
+    preflight(out, model)
+
+    train = load_mnist(cfg.data_dir, train=True)
+    test = load_mnist(cfg.data_dir, train=False)
+    if cfg.train_limit:
+        train = MNISTSplit(train.images[: cfg.train_limit], train.labels[: cfg.train_limit])
+    if cfg.test_limit:
+        test = MNISTSplit(test.images[: cfg.test_limit], test.labels[: cfg.test_limit])
+
+    result = None
+    for epoch in range(state["epoch"], cfg.epochs):
+        t0 = time.perf_counter()
+        lr = cfg.lr * cfg.lr_decay**epoch
+        for g in opt.param_groups:
+            g["lr"] = lr
+        stats = train_one_epoch(model, opt, train, cfg, epoch, device)
+        train_time = time.perf_counter() - t0
+        result = evaluate(model, test, routing_iterations=cfg.routing_iterations, device=device)
+        seconds = time.perf_counter() - t0
+        state["history"].append({
+            "epoch": epoch + 1, "lr": lr, **stats,
+            "test_accuracy": result["accuracy"], "test_reconstruction_sse": result["reconstruction_sse"],
+            "seconds": seconds, "train_images_per_second": len(train) / train_time,
+        })
+        state["epoch"] = epoch + 1
+        state["wall_time"] += seconds
+        save_resume_state(state_path, model, opt, state)
+        card = model_card(cfg, model, state, result, device, argv)
+        save_weights(out, model, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
+        atomic_write_json(card_path(out), card)
+        print(f"epoch {epoch + 1}/{cfg.epochs}: loss {stats['loss']:.4f}  train acc {100 * stats['train_accuracy']:.2f}%  "
+              f"test acc {100 * result['accuracy']:.2f}%  recon SSE {result['reconstruction_sse']:.2f}  "
+              f"({seconds:.0f}s)", file=sys.stderr, flush=True)
+    if result is None:
+        print(f"nothing to do: {state['epoch']} of {cfg.epochs} epochs already done", file=sys.stderr)
+    return state
+
+
+def model_card(cfg: TrainConfig, model: CapsNet, state: dict, result: dict, device, argv) -> dict:
+    args = argv if argv is not None else sys.argv[1:]
+    return {
+        "name": "CapsNet (Sabour, Frosst & Hinton 2017) on MNIST",
+        "paper_test_accuracy": 0.9975,
+        "epochs_completed": state["epoch"],
+        "test_accuracy": result["accuracy"],
+        "test_images": result["n"],
+        "test_slice_accuracy": result["slice_accuracy"],
+        "test_slice": f"first {result['slice_size']} test images",
+        "test_reconstruction_sse": result["reconstruction_sse"],
+        "per_class_accuracy": result["per_class_accuracy"],
+        "confusion_matrix": result["confusion_matrix"],
+        "misclassified": result["misclassified"],
+        "misclassified_predictions": result["misclassified_predictions"],
+        "history": state["history"],
+        "wall_time_seconds": state["wall_time"],
+        "config": model.config.to_dict(),
+        "training": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume")},
+        "command": "python -m capsnet.train" + (" " + shlex.join(args) if args else ""),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "hardware": hardware(device),
+        "versions": versions(),
+        "weights": "trained from scratch by this repository's capsnet.train; no external weights",
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    d = TrainConfig()
+    ap = argparse.ArgumentParser(prog="python -m capsnet.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--batch-size", type=int, default=d.batch_size)
+    ap.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    ap.add_argument("--lr-decay", type=float, default=d.lr_decay, help="learning-rate factor per epoch")
+    ap.add_argument("--routing-iterations", type=int, default=d.routing_iterations)
+    ap.add_argument("--max-shift", type=int, default=d.max_shift, help="augmentation: random shift in pixels")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--device", default=d.device, help="auto (cuda, then mps, then cpu), or a torch device")
+    ap.add_argument("--data-dir", default=d.data_dir, help="MNIST: torchvision root (downloaded if missing) or a folder with the four .gz files")
+    ap.add_argument("--out", default=d.out, help="weights file; the model card and resume state go beside it")
+    ap.add_argument("--resume", action="store_true", help="continue after the last finished epoch")
+    ap.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
+    ap.add_argument("--test-limit", type=int, default=0, help="evaluate on the first N test images")
+    ap.add_argument("--no-progress", dest="progress", action="store_false")
+    ns = ap.parse_args(argv)
+    return TrainConfig(**{f.name: getattr(ns, f.name) for f in fields(TrainConfig)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    cfg = parse_args(argv)
+    try:
+        run(cfg, argv)
+    except (TrainError, RuntimeError) as e:
+        from .checkpoint import CheckpointError
+
+        if isinstance(e, (TrainError, CheckpointError)) or "MNIST" in str(e):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
