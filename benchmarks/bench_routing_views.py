@@ -1,0 +1,107 @@
+"""Server-side latency of the routing views for a new input (median / p95 over repeated calls).
+
+    python benchmarks/bench_routing_views.py [--repeats 50] [--checkpoint PATH]
+
+Stages, timed separately and together:
+  forward      model(x) with 3 routing iterations (shared with every other view of the app)
+  views        explorer.routing_views.routing_views(): coupling map, sharpening figure, evidence overlay,
+               selected capsule's details figure and receptive-field overlay
+  views+json   the same plus plotly JSON serialisation of the figures (what the web server sends)
+  iterations   compare_iterations() for r = 1, 2, 3, 5 (four forward passes)
+  rotation     rotation_sweep() (19 angles, one batched forward) + its figure
+Inputs cycle through the synthetic examples so every call sees a new input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from capsnet import CapsNet  # noqa: E402
+from explorer import routing_views as rv  # noqa: E402
+from explorer.examples import synthetic_examples  # noqa: E402
+from explorer.transforms import rotation_sweep, rotation_sweep_figure  # noqa: E402
+
+
+def stats(ts: list[float]) -> dict:
+    a = np.asarray(ts) * 1000
+    return {"median_ms": round(float(np.median(a)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2),
+            "max_ms": round(float(a.max()), 2), "n": len(a)}  # fmt: skip
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--checkpoint", default=None)
+    args = ap.parse_args(argv)
+
+    from capsnet.checkpoint import default_checkpoint, load_pretrained
+
+    ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    if ckpt.exists():
+        model, source = load_pretrained(ckpt), str(ckpt)
+    else:
+        torch.manual_seed(0)
+        model, source = CapsNet().eval(), "seeded untrained CapsNet (no checkpoint)"
+    images = [torch.from_numpy(img) for _, _, img in synthetic_examples()]
+
+    def forward(x):
+        with torch.inference_mode():
+            return model(x[None, None])
+
+    def views(x, out):
+        return rv.routing_views(out, x)
+
+    def views_json(x, out):
+        v = rv.routing_views(out, x)
+        for key in ("coupling_map", "sharpening", "capsule_figure"):
+            v[key].to_json()
+        return v
+
+    timings: dict[str, list[float]] = {k: [] for k in ("forward", "views", "views+json", "forward+views+json",
+                                                        "iterations", "rotation")}  # fmt: skip
+    for i in range(args.warmup + args.repeats):
+        x = images[i % len(images)]
+        t0 = time.perf_counter()
+        out = forward(x)
+        t1 = time.perf_counter()
+        views(x, out)
+        t2 = time.perf_counter()
+        views_json(x, out)
+        t3 = time.perf_counter()
+        rv.compare_iterations(model, x, (1, 2, 3, 5))
+        t4 = time.perf_counter()
+        rotation_sweep_figure(*rotation_sweep(model, x))
+        t5 = time.perf_counter()
+        if i >= args.warmup:
+            timings["forward"].append(t1 - t0)
+            timings["views"].append(t2 - t1)
+            timings["views+json"].append(t3 - t2)
+            timings["forward+views+json"].append((t1 - t0) + (t3 - t2))
+            timings["iterations"].append(t4 - t3)
+            timings["rotation"].append(t5 - t4)
+
+    report = {
+        "model": source,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "results": {k: stats(v) for k, v in timings.items()},
+    }
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

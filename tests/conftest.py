@@ -1,0 +1,24 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+MNIST_DIR = Path(os.environ.get("CAPSNET_TEST_MNIST", REPO.parent / "shared" / "data" / "mnist"))
+SHIPPED = REPO / "checkpoints" / "capsnet.safetensors"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST copy not found at {MNIST_DIR} (set CAPSNET_TEST_MNIST)")
+    return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir):
+    from capsnet.data import load_mnist
+
+    return load_mnist(mnist_dir, train=False)

@@ -1,0 +1,224 @@
+"""The model against the paper: shapes, squash, routing, losses, masking, capsule layout."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from capsnet import (
+    CapsNet,
+    CapsNetConfig,
+    capsule_loss,
+    dynamic_routing,
+    margin_loss,
+    primary_capsule_index,
+    primary_capsule_position,
+    receptive_field,
+    reconstruction_sse,
+    squash,
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return CapsNet().eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(3, 1, 28, 28, generator=g)
+
+
+def test_output_shapes(model, images):
+    with torch.no_grad():
+        out = model(images)
+    assert out.lengths.shape == (3, 10)
+    assert out.poses.shape == (3, 10, 16)
+    assert out.couplings.shape == (3, 3, 1152, 10)
+    assert out.primary.shape == (3, 1152, 8)
+    assert out.agreement.shape == (3, 1152, 10)
+    assert out.reconstructions.shape == (3, 1, 28, 28)
+    assert out.predictions.shape == (3,)
+    assert ((out.reconstructions >= 0) & (out.reconstructions <= 1)).all()
+    assert torch.allclose(out.lengths, out.poses.norm(dim=-1))
+
+
+def test_paper_sizes():
+    cfg = CapsNetConfig()
+    assert (cfg.conv1_size, cfg.primary_grid, cfg.num_primary) == (20, 6, 1152)
+    m = CapsNet(cfg)
+    assert m.W.shape == (1152, 10, 16, 8)
+    assert [l.out_features for l in m.decoder if isinstance(l, torch.nn.Linear)] == [512, 1024, 784]
+    assert m.decoder[0].in_features == 160
+
+
+def test_rejects_wrong_input_shape(model):
+    with pytest.raises(ValueError, match="expected images of shape"):
+        model(torch.zeros(1, 28, 28))
+
+
+def test_squash_direction_and_norm():
+    s = torch.randn(1000, 16) * torch.logspace(-3, 2, 1000).unsqueeze(1)
+    v = squash(s)
+    cos = F.cosine_similarity(s, v, dim=1)
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-5)
+    n = v.norm(dim=1)
+    assert (n >= 0).all() and (n < 1).all()
+    sn = s.norm(dim=1)
+    assert torch.allclose(n, sn**2 / (1 + sn**2), rtol=1e-4, atol=1e-7)
+
+
+def test_squash_zero_vector_is_finite_with_finite_grad():
+    s = torch.zeros(4, 8, requires_grad=True)
+    v = squash(s)
+    assert torch.isfinite(v).all() and (v == 0).all()
+    v.sum().backward()
+    assert torch.isfinite(s.grad).all()
+
+
+def test_couplings_sum_to_one_and_start_uniform(model, images):
+    with torch.no_grad():
+        out = model(images, routing_iterations=4)
+    c = out.couplings
+    assert c.shape[1] == 4
+    assert torch.allclose(c.sum(-1), torch.ones(c.shape[:-1]), atol=1e-5)
+    assert torch.allclose(c[:, 0], torch.full_like(c[:, 0], 0.1))
+    # routing changes them after the first iteration
+    assert not torch.allclose(c[:, -1], c[:, 0])
+
+
+def slow_routing(u_hat, iterations):
+    """Procedure 1 of the paper, written as plain loops over children and parents."""
+    B, I, J, D = u_hat.shape
+    v_all, c_all = [], []
+    for b in range(B):
+        logits = [[0.0] * J for _ in range(I)]
+        cs = []
+        for r in range(iterations):
+            c = [[math.exp(logits[i][j]) / sum(math.exp(x) for x in logits[i]) for j in range(J)] for i in range(I)]
+            cs.append(c)
+            v = []
+            for j in range(J):
+                s = sum(c[i][j] * u_hat[b, i, j] for i in range(I))
+                n2 = float((s * s).sum())
+                v.append(s * (n2 / (1 + n2)) / math.sqrt(n2))
+            for i in range(I):
+                for j in range(J):
+                    logits[i][j] += float((u_hat[b, i, j] * v[j]).sum())
+        v_all.append(torch.stack(v))
+        c_all.append(torch.tensor(cs))
+    return torch.stack(v_all), torch.stack(c_all)
+
+
+def test_vectorized_routing_matches_paper_loop():
+    g = torch.Generator().manual_seed(3)
+    u_hat = torch.randn(2, 12, 4, 5, generator=g, dtype=torch.float64) * 0.5
+    v, c = dynamic_routing(u_hat, 3)
+    v_ref, c_ref = slow_routing(u_hat, 3)
+    assert torch.allclose(v, v_ref, atol=1e-7)
+    assert torch.allclose(c, c_ref.to(c.dtype), atol=1e-7)
+
+
+def test_only_last_iteration_carries_gradient():
+    g = torch.Generator().manual_seed(4)
+    u_hat = torch.randn(1, 6, 3, 4, generator=g, requires_grad=True)
+    v, c = dynamic_routing(u_hat, 3)
+    assert not c.requires_grad  # couplings come from detached predictions
+    v.sum().backward()
+    # gradient equals c_final-weighted backprop through squash only
+    u2 = u_hat.detach().clone().requires_grad_(True)
+    s = torch.einsum("bij,bijd->bjd", c[:, -1], u2)
+    squash(s).sum().backward()
+    assert torch.allclose(u_hat.grad, u2.grad, atol=1e-6)
+
+
+def test_margin_loss_hand_values():
+    lengths = torch.tensor([[0.95, 0.05, 0.5, 0.0, 0.2, 0.1, 0.0, 0.0, 0.0, 0.0]])
+    labels = torch.tensor([0])
+    # present: max(0, 0.9-0.95)^2 = 0; absent: 0.5*(0.4^2 + 0.1^2) = 0.085
+    assert torch.allclose(margin_loss(lengths, labels), torch.tensor([0.085]))
+    labels = torch.tensor([2])
+    # present: (0.9-0.5)^2 = 0.16; absent: 0.5*(0.85^2 + 0.1^2) = 0.36625
+    assert torch.allclose(margin_loss(lengths, labels), torch.tensor([0.16 + 0.36625]))
+
+
+def test_reconstruction_loss_is_per_image_sum_times_0005(model):
+    images = torch.zeros(2, 1, 28, 28)
+    images[0, 0, :10, :10] = 1.0
+    with torch.no_grad():
+        out = model(images, torch.tensor([1, 2]))
+    recon = out.reconstructions
+    sse = ((recon - images) ** 2).sum(dim=(1, 2, 3))
+    assert torch.allclose(reconstruction_sse(recon, images), sse)
+    expected = (margin_loss(out.lengths, torch.tensor([1, 2])) + 0.0005 * sse).mean()
+    assert torch.allclose(capsule_loss(out, images, torch.tensor([1, 2])), expected)
+
+
+def test_masking_by_label_prediction_and_class(model, images):
+    with torch.no_grad():
+        by_pred = model(images)
+        labels = (by_pred.predictions + 1) % 10
+        by_label = model(images, labels)
+        by_class = model(images, mask_class=7)
+    assert torch.equal(by_pred.masked_class, by_pred.predictions)
+    assert torch.equal(by_label.masked_class, labels)
+    assert (by_class.masked_class == 7).all()
+    with torch.no_grad():
+        for out, cls in ((by_pred, by_pred.predictions), (by_label, labels), (by_class, torch.full((3,), 7))):
+            masked = torch.zeros_like(out.poses)
+            masked[torch.arange(3), cls] = out.poses[torch.arange(3), cls]
+            ref = model.decoder(masked.flatten(1)).view(3, 1, 28, 28)
+            assert torch.allclose(out.reconstructions, ref, atol=1e-6)
+
+
+def test_decode_edited_poses(model, images):
+    with torch.no_grad():
+        out = model(images)
+        cls = out.predictions
+        same = model.decode(out.poses, cls)
+        assert torch.allclose(same, out.reconstructions, atol=1e-6)
+        edited = out.poses.clone()
+        edited[:, :, 3] += 0.25
+        changed = model.decode(edited, cls)
+        assert changed.shape == (3, 1, 28, 28)
+        assert not torch.allclose(changed, same)
+        # editing a capsule that is masked out changes nothing
+        other = out.poses.clone()
+        other[torch.arange(3), (cls + 1) % 10] += 1.0
+        assert torch.allclose(model.decode(other, cls), same, atol=1e-6)
+        assert torch.allclose(model.decode(out.poses, 4), model(images, mask_class=4).reconstructions, atol=1e-6)
+
+
+def test_capsule_index_mapping_matches_conv_layout(model, images):
+    """Primary capsule i must be the 8 channels of its type at its (row, col) of the PrimaryCaps conv output."""
+    with torch.no_grad():
+        out = model(images)
+        conv = model.primary_caps(F.relu(model.conv1(images)))  # (B, 256, 6, 6), channel = type*8 + dim
+        for i in [0, 1, 5, 6, 35, 36, 37, 500, 1151]:
+            t, r, c = primary_capsule_position(i)
+            assert primary_capsule_index(t, r, c) == i
+            raw = conv[:, t * 8:(t + 1) * 8, r, c]
+            assert torch.allclose(out.primary[:, i], squash(raw), atol=1e-6)
+    assert primary_capsule_position(1151) == (31, 5, 5)
+    with pytest.raises(IndexError):
+        primary_capsule_position(1152)
+
+
+def test_receptive_field_matches_convolution(model):
+    """Changing a pixel changes exactly the primary capsules whose field contains it."""
+    base = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(5)) * 0.5
+    y, x = 13, 3
+    bumped = base.clone()
+    bumped[0, 0, y, x] = 1.0
+    with torch.no_grad():
+        diff = (model(bumped).primary - model(base).primary).abs().sum(-1)[0]
+    for i in range(0, 1152):
+        t, r, c = primary_capsule_position(i)
+        top, left, bottom, right = receptive_field(r, c)
+        inside = top <= y < bottom and left <= x < right
+        if not inside:
+            assert diff[i] == 0, (i, t, r, c)
+    assert receptive_field(5, 5) == (10, 10, 27, 27)
+    assert (diff > 0).any()

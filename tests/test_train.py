@@ -1,0 +1,120 @@
+"""Training on real MNIST files: loss goes down, kill-and-resume, preflight errors, the data loader."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from capsnet.checkpoint import card_path, load_tensors, resume_path
+from capsnet.data import epoch_batches, load_mnist, random_shift
+from capsnet.train import TrainConfig, TrainError, run
+
+from .conftest import REPO
+
+
+def test_loader_reads_real_gz_files(mnist_dir):
+    train = load_mnist(mnist_dir, train=True)
+    test = load_mnist(mnist_dir, train=False)
+    assert train.images.shape == (60000, 28, 28) and train.images.dtype == torch.uint8
+    assert test.images.shape == (10000, 28, 28)
+    assert torch.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert train.labels[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]
+    x, y = test.batch(torch.arange(4))
+    assert x.shape == (4, 1, 28, 28) and 0 <= x.min() and x.max() <= 1 and x.max() == 1
+
+
+def test_random_shift_moves_content_by_at_most_2px_with_zero_fill():
+    img = torch.zeros(200, 1, 28, 28)
+    img[:, 0, 10:18, 10:18] = 1.0
+    shifted = random_shift(img, 2, torch.Generator().manual_seed(0))
+    assert torch.allclose(shifted.sum((1, 2, 3)), img.sum((1, 2, 3)))  # nothing wraps or is lost
+    ys, xs = [], []
+    for s in shifted:
+        nz = s[0].nonzero()
+        ys.append(nz[:, 0].min().item() - 10)
+        xs.append(nz[:, 1].min().item() - 10)
+    assert set(ys) == set(range(-2, 3)) and set(xs) == set(range(-2, 3))
+    edge = torch.zeros(1, 1, 28, 28)
+    edge[0, 0, :, 0] = 1.0
+    total = sum(random_shift(edge, 2, torch.Generator().manual_seed(i)).sum().item() for i in range(10))
+    assert total < 10 * 28  # content shifted past the border is dropped, never wrapped
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    a = torch.cat(epoch_batches(100, 32, seed=1, epoch=3))
+    b = torch.cat(epoch_batches(100, 32, seed=1, epoch=3))
+    c = torch.cat(epoch_batches(100, 32, seed=1, epoch=4))
+    assert torch.equal(a, b) and not torch.equal(a, c) and sorted(a.tolist()) == list(range(100))
+
+
+def test_a_few_steps_lower_the_loss(mnist_dir, tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=50, train_limit=500, test_limit=200, data_dir=str(mnist_dir),
+                      out=str(tmp_path / "m.safetensors"), progress=False)
+    state = run(cfg, [])
+    h = state["history"]
+    assert len(h) == 2 and h[1]["loss"] < h[0]["loss"]
+    assert (tmp_path / "m.safetensors").exists() and card_path(tmp_path / "m.safetensors").exists()
+
+
+def _train_cmd(mnist_dir, out, *extra):
+    return [sys.executable, "-m", "capsnet.train", "--epochs", "3", "--batch-size", "50", "--train-limit", "150",
+            "--test-limit", "50", "--data-dir", str(mnist_dir), "--out", str(out), "--no-progress", *extra]
+
+
+def test_kill_and_resume_reaches_the_same_weights(mnist_dir, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ref = tmp_path / "ref" / "m.safetensors"
+    subprocess.run(_train_cmd(mnist_dir, ref), cwd=REPO, env=env, check=True, capture_output=True, timeout=600)
+
+    out = tmp_path / "killed" / "m.safetensors"
+    proc = subprocess.Popen(_train_cmd(mnist_dir, out), cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = resume_path(out)
+    deadline = time.time() + 300
+    while not state_file.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, meta = load_tensors(state_file)  # whatever moment it died at, the state file is whole
+    import json
+
+    done = json.loads(meta["state"])["epoch"]
+    assert 1 <= done <= 3
+    r = subprocess.run(_train_cmd(mnist_dir, out, "--resume"), cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    if done < 3:
+        assert f"resuming after epoch {done}" in r.stderr
+    a, _ = load_tensors(ref)
+    b, _ = load_tensors(out)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    card = json.loads(card_path(out).read_text())
+    assert [h["epoch"] for h in card["history"]] == [1, 2, 3]
+
+
+def test_unwritable_output_fails_before_training(tmp_path, mnist_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cfg = TrainConfig(epochs=1, data_dir=str(mnist_dir), out=str(blocker / "m.safetensors"), progress=False)
+    t = time.perf_counter()
+    with pytest.raises(TrainError, match="cannot write checkpoints"):
+        run(cfg, [])
+    assert time.perf_counter() - t < 10
+
+
+def test_train_cli_prints_one_line_error(tmp_path, mnist_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = subprocess.run([sys.executable, "-m", "capsnet.train", "--data-dir", str(mnist_dir), "--out",
+                        str(blocker / "m.safetensors")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("error: cannot write")
+
+
+def test_missing_data_dir_message(tmp_path):
+    with pytest.raises(RuntimeError, match="MNIST not found"):
+        load_mnist(tmp_path / "empty", train=False, download=False)
