@@ -213,10 +213,16 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         })
         state["epoch"] = epoch + 1
         state["wall_time"] += seconds
-        save_resume_state(state_path, model, opt, state)
-        card = model_card(cfg, model, state, result, device, argv)
-        save_weights(out, model, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
-        atomic_write_json(card_path(out), card)
+        try:
+            save_resume_state(state_path, model, opt, state)
+            card = model_card(cfg, model, state, result, device, argv)
+            save_weights(out, model, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
+            atomic_write_json(card_path(out), card)
+        except OSError as e:
+            raise TrainError(
+                f"could not write the epoch {epoch + 1} checkpoint to {out.parent} ({e.strerror or e}); the files of "
+                "the last finished epoch are intact: free space or fix the folder, then rerun with --resume"
+            ) from None
         print(f"epoch {epoch + 1}/{cfg.epochs}: loss {stats['loss']:.4f}  train acc {100 * stats['train_accuracy']:.2f}%  "
               f"test acc {100 * result['accuracy']:.2f}%  recon SSE {result['reconstruction_sse']:.2f}  "
               f"({seconds:.0f}s)", file=sys.stderr, flush=True)
