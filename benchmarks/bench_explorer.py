@@ -1,0 +1,230 @@
+"""Explorer latency: server-side handlers, HTTP round trips via gradio_client, and `python -m explorer` start-up.
+
+    nice -n 19 python benchmarks/bench_explorer.py [--repeats 50] [--skip-startup]
+
+Server-side timings call the app's own event handlers (the functions Gradio runs), so they include
+preprocessing, the forward pass, every view's data and figure, and PNG writing. HTTP timings compare
+each endpoint with trivial endpoints added to the benchmark's own copy of the demo, measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def stats(samples_s: list[float]) -> str:
+    ms = sorted(x * 1000 for x in samples_s)
+    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    return f"median {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms   (n={len(ms)})"
+
+
+def timeit(fn, repeats: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def digit_images(n: int = 8) -> list[np.ndarray]:
+    """Hand-drawn-like digits: real MNIST test digits when available (never written to the repo), else strokes."""
+    try:
+        from capsnet.data import load_mnist
+
+        test = load_mnist(os.environ.get("CAPSNET_TEST_MNIST", str(REPO.parent / "shared" / "data" / "mnist")), train=False)
+        return [np.kron(test.images[i].numpy(), np.ones((12, 12), np.uint8)) for i in range(n)]  # 336x336 like the canvas
+    except Exception:
+        rng = np.random.default_rng(0)
+        imgs = []
+        for _ in range(n):
+            a = np.zeros((336, 336), np.uint8)
+            x = rng.integers(60, 200)
+            a[60:280, x : x + 28] = 255
+            imgs.append(a)
+        return imgs
+
+
+def sketch_value(a: np.ndarray) -> dict:
+    """What gr.Sketchpad hands the handler: an opaque white RGBA canvas with black strokes."""
+    comp = np.stack([255 - a] * 3 + [np.full_like(a, 255)], -1)
+    return {"background": None, "layers": [], "composite": comp}
+
+
+def handler(demo, api_name: str):
+    for fn in demo.fns.values():
+        if fn.api_name == api_name:
+            return fn.fn
+    raise KeyError(api_name)
+
+
+def group_of(demo, label: str) -> int:
+    for g, tabs in enumerate(demo.explorer._groups):
+        if any(t.label == label for t in tabs):
+            return g
+    raise KeyError(label)
+
+
+def server_side(demo, repeats: int) -> dict:
+    ui = demo.explorer
+    imgs = [sketch_value(a) for a in digit_images()]
+    new_drawing = handler(demo, "analyse_sketch")
+    n_in = len([c for ln in ui._listeners for c in ln.inputs])
+    it = iter(range(10**9))
+    results = {}
+    # The input event computes only the open tab's views (the others when their tab is selected).
+    for label in ("Digit capsules", "Pose", "Perturbations", "Routing", "Transforms"):
+        g = group_of(demo, label)
+        results[f"new drawing, {label} tab open (handler)"] = timeit(
+            lambda g=g: new_drawing(imgs[next(it) % len(imgs)], None, g, *[None] * n_in), repeats
+        )
+    out = new_drawing(imgs[0])
+    analysis = out[0]
+    k = analysis.digit
+    pose = analysis.pose(k).copy()
+    move = handler(demo, "pose")
+    rng = np.random.default_rng(0)
+
+    def slide():
+        p = pose.copy()
+        p[rng.integers(0, 16)] += rng.uniform(-0.25, 0.25)
+        return move(analysis, k, *p)
+
+    results["slider move -> reconstruction (handler)"] = timeit(slide, repeats * 4)
+    from explorer import views
+
+    results["  of which model.decode only"] = timeit(lambda: views.decode_pose(ui.model, analysis, k, pose), repeats * 4)
+    results["  forward pass (analyse)"] = timeit(lambda: views.analyse(ui.model, analysis.image), repeats)
+    results["  perturbation grid (1 batched decode + tiling)"] = timeit(lambda: views.perturbation_grid(ui.model, analysis, k), repeats)
+    results["  lengths figure"] = timeit(lambda: views.lengths_figure(analysis, selected=k), repeats)
+
+    from explorer import tabs_routing as tr
+    from explorer import tabs_transforms as tt
+
+    results["  routing views only (tabs_routing.routing_outputs)"] = timeit(
+        lambda: tr.routing_outputs(analysis, k, None, None, None, None), repeats)
+    results["routing: iteration step (map + evidence)"] = timeit(lambda: tr.iteration_outputs(analysis, k, 1, 0), repeats)
+    results["routing: capsule click (map + details)"] = timeit(lambda: tr.capsule_outputs(analysis, k, 3, 500), repeats)
+    results["routing: compare r = 1, 2, 3, 5 (button)"] = timeit(
+        lambda: tr.compare_iterations_outputs(ui.model, analysis, [1, 2, 3, 5]), max(5, repeats // 4))
+    orig = analysis.image.reshape(28, 28).numpy()
+    results["transforms: rotation sweep follow-up (19 angles)"] = timeit(
+        lambda: tt.compute_sweep(ui.model, orig, 0), max(5, repeats // 4))
+    return results
+
+
+def http(demo, repeats: int) -> dict:
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    with demo:  # trivial endpoints, only in the benchmark's copy of the app
+        t_in, t_out = gr.Textbox(visible=False), gr.Textbox(visible=False)
+        t_in.submit(lambda s: s, t_in, t_out, api_name="trivial_text")
+        i_in, i_out = gr.Image(type="pil", visible=False), gr.JSON(visible=False)
+        i_in.upload(lambda im: {"ok": True}, i_in, i_out, api_name="trivial_image")
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+        tmp = Path(tempfile.mkdtemp())
+        paths = []
+        for i, a in enumerate(digit_images()):
+            p = tmp / f"d{i}.png"
+            Image.fromarray(255 - a).save(p)
+            paths.append(str(p))
+        it = iter(range(10**9))
+        nxt = lambda: paths[next(it) % len(paths)]  # noqa: E731
+        res = {}
+        res["trivial text endpoint"] = timeit(lambda: client.predict("x", api_name="/trivial_text"), repeats)
+        res["trivial image endpoint"] = timeit(lambda: client.predict(handle_file(nxt()), api_name="/trivial_image"), repeats)
+        res["/predict"] = timeit(lambda: client.predict(handle_file(nxt()), api_name="/predict"), repeats)
+        res["/routing (image -> couplings JSON)"] = timeit(
+            lambda: client.predict(handle_file(nxt()), None, api_name="/routing"), repeats)
+        res["/analyse_upload (new input -> open tab's views)"] = timeit(
+            lambda: client.predict(handle_file(nxt()), api_name="/analyse_upload"), repeats
+        )
+        client.predict(handle_file(paths[0]), api_name="/analyse_upload")  # this session's state
+        rng = np.random.default_rng(0)
+        res["/pose (slider move)"] = timeit(
+            lambda: client.predict(7, *[float(x) for x in rng.uniform(-0.3, 0.3, 16)], api_name="/pose"), repeats
+        )
+        return res
+    finally:
+        demo.close()
+
+
+def startup(timeout: float = 60.0) -> float:
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        while time.perf_counter() - t < timeout:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=1) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - t
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("python -m explorer did not answer")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--skip-startup", action="store_true")
+    ap.add_argument("--startup-runs", type=int, default=3)
+    args = ap.parse_args()
+
+    from explorer.app import build_demo
+
+    import torch
+
+    demo = build_demo()
+    if demo.explorer.model is None:
+        sys.exit(f"no checkpoint: {demo.explorer.model_error}")
+    print(f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}")
+    print("\n== server side (handler functions) ==")
+    for name, s in server_side(demo, args.repeats).items():
+        print(f"{name:50s} {stats(s)}")
+    print("\n== HTTP via gradio_client on localhost ==")
+    res = http(build_demo(), args.repeats)
+    base = {"text": statistics.median(res["trivial text endpoint"]), "image": statistics.median(res["trivial image endpoint"])}
+    for name, s in res.items():
+        ref = base["image"] if ("predict" in name or "upload" in name or "routing" in name) else base["text"]
+        print(f"{name:50s} {stats(s)}   x{statistics.median(s) / ref:.2f} of trivial")
+    if not args.skip_startup:
+        print("\n== `python -m explorer` until it serves /config ==")
+        runs = [startup() for _ in range(args.startup_runs)]
+        print("ready in " + ", ".join(f"{r:.1f} s" for r in runs))
+
+
+if __name__ == "__main__":
+    main()

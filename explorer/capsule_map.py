@@ -1,0 +1,118 @@
+"""The coupling map as a clickable image (pure: numpy in, uint8 RGB out; no Gradio).
+
+`routing_views.coupling_map` is a plotly heatmap, but Gradio's gr.Plot has no click event, so the app shows the
+same map as an image (gr.Image has `.select`, which reports the clicked pixel) and maps the pixel back to the
+primary capsule with `capsule_at_pixel`. Layout, colours and veil follow `routing_views.coupling_map`: the 32
+capsule types as 6x6 tiles in a 4x8 grid (one empty cell between tiles), red above the uniform coupling 0.1,
+blue below, white at 0.1, and barely active capsules veiled in grey.
+
+Every number comes from the CapsNetOutput through routing_views (couplings, primary lengths); this module only
+draws.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from capsnet import primary_capsule_position
+from capsnet.model import CapsNetOutput
+
+from . import routing_views as rv
+
+CELL = 12  # pixels per map cell (11 px of colour + 1 px gap), so the map is 660 x 324
+GAP = 1
+VEIL_RGB = np.array([120, 120, 120], np.float32)
+VEIL_MAX = 0.92  # veil opacity at primary length <= the activity floor (as in coupling_map)
+BACKGROUND = 255
+SELECT_RGB = np.array([17, 17, 17], np.float32)
+# RdBu (reversed: red = high), the same diverging scale plotly draws for coupling_map.
+_RDBU = np.array(
+    [[33, 102, 172], [103, 169, 207], [209, 229, 240], [247, 247, 247], [253, 219, 199], [239, 138, 98], [178, 24, 43]],
+    np.float32,
+)
+
+
+def diverging(t: np.ndarray) -> np.ndarray:
+    """Values in [-1, 1] (clipped) -> float RGB in [0, 255]: blue at -1, white at 0, red at +1."""
+    v = (np.clip(np.nan_to_num(np.asarray(t, np.float32)), -1.0, 1.0) + 1.0) / 2.0 * (len(_RDBU) - 1)
+    lo = np.floor(v).astype(np.int64)
+    hi = np.minimum(lo + 1, len(_RDBU) - 1)
+    f = (v - lo)[..., None]
+    return _RDBU[lo] * (1 - f) + _RDBU[hi] * f
+
+
+def veil_opacity(lengths: np.ndarray, activity_floor: float = rv.DEFAULT_ACTIVITY_FLOOR) -> np.ndarray:
+    """Grey-veil opacity per capsule: VEIL_MAX at length <= activity_floor, falling linearly to 0 at length 1."""
+    floor = float(np.clip(activity_floor, 0.0, 0.999))
+    visible = np.clip((np.asarray(lengths, np.float32) - floor) / (1.0 - floor), 0.0, 1.0)
+    return VEIL_MAX * (1.0 - visible)
+
+
+def map_size(cell: int = CELL) -> tuple[int, int]:
+    """(height, width) in pixels of coupling_map_image."""
+    return rv.MAP_H * cell, rv.MAP_W * cell
+
+
+def coupling_map_image(
+    out: CapsNetOutput,
+    digit_class: int,
+    iteration: int = -1,
+    activity_floor: float = rv.DEFAULT_ACTIVITY_FLOOR,
+    color_range: float | None = None,
+    selected: int | None = None,
+    cell: int = CELL,
+) -> np.ndarray:
+    """uint8 RGB (27*cell, 55*cell, 3): every primary capsule's coupling to `digit_class` at `iteration`, where it
+    lives (see module doc). `color_range` is the deviation from 0.1 drawn at full colour (default: the largest
+    over all iterations, `routing_views.coupling_color_range`, so stepping through iterations keeps one scale).
+    `selected` gets a dark outline."""
+    coup = rv.tile_layout(rv.coupling_grid(out, digit_class, iteration))  # (27, 55), NaN in the gaps
+    act = rv.tile_layout(rv.activity_grid(out))
+    span = float(color_range) if color_range else rv.coupling_color_range(out, digit_class)
+    rgb = diverging((coup - 1.0 / rv.NUM_CLASSES) / span)
+    a = veil_opacity(np.nan_to_num(act, nan=1.0), activity_floor)[..., None]
+    rgb = rgb * (1 - a) + VEIL_RGB * a
+    valid = ~np.isnan(coup)
+    rgb[~valid] = BACKGROUND
+    big = np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1)
+    if GAP:  # a white line between neighbouring cells
+        big[cell - GAP :: cell, :] = BACKGROUND
+        big[:, cell - GAP :: cell] = BACKGROUND
+    if selected is not None and 0 <= int(selected) < rv.NUM_PRIMARY:
+        y, x = cell_of(int(selected))
+        y0, x0 = y * cell, x * cell
+        th = max(2, cell // 4)
+        y0, y1, x0, x1 = max(0, y0 - th), min(big.shape[0], y0 + cell - GAP + th), max(0, x0 - th), min(big.shape[1], x0 + cell - GAP + th)
+        big[y0 : y0 + th, x0:x1] = SELECT_RGB
+        big[y1 - th : y1, x0:x1] = SELECT_RGB
+        big[y0:y1, x0 : x0 + th] = SELECT_RGB
+        big[y0:y1, x1 - th : x1] = SELECT_RGB
+    return np.clip(big + 0.5, 0, 255).astype(np.uint8)
+
+
+def cell_of(index: int) -> tuple[int, int]:
+    """(map row, map col) of primary capsule `index` in the tiled layout."""
+    t, r, c = primary_capsule_position(int(index))
+    tr, tc = divmod(t, rv.TILE_COLS)
+    return tr * (rv.GRID + rv.TILE_GAP) + r, tc * (rv.GRID + rv.TILE_GAP) + c
+
+
+def capsule_at_pixel(x: float, y: float, cell: int = CELL) -> int | None:
+    """The primary capsule under pixel (x, y) of coupling_map_image (None in a gap or outside)."""
+    try:
+        xi, yi = int(x), int(y)
+    except (TypeError, ValueError):
+        return None
+    if xi < 0 or yi < 0:
+        return None
+    return rv.capsule_at(yi // cell, xi // cell)
+
+
+def capsule_from_select(index) -> int | None:
+    """A gr.Image .select event's `index` ([x, y] pixel of the clicked point, or None) -> capsule index or None."""
+    if not isinstance(index, (list, tuple)) or len(index) != 2:
+        return None
+    return capsule_at_pixel(index[0], index[1])
+
+
+__all__ = ["CELL", "capsule_at_pixel", "capsule_from_select", "cell_of", "coupling_map_image", "diverging", "map_size",
+           "veil_opacity"]

@@ -1,0 +1,27 @@
+"""The Model card tab (issue 5): the checkpoint's test accuracy beside the paper's, training curves, per-class
+accuracy, confusion matrix, configuration and provenance. Static: drawn once from the card read at start-up
+(`capsnet.checkpoint.load_model_card`, the JSON beside the weights), independent of the input."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .model_card_views import confusion_matrix_figure, model_card_markdown, per_class_accuracy_figure, training_curves_figure
+
+
+def model_card_tab(ui) -> None:
+    card = ui.card
+    with gr.Tab("Model card", id="model-card", elem_id="model-card-tab"):
+        summary, _, config = model_card_markdown(card).partition("#### Model config")
+        gr.Markdown(summary, elem_id="model-card-summary")
+        gr.Plot(training_curves_figure(card), label="Training curves", elem_id="training-curves")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=320):
+                gr.Plot(per_class_accuracy_figure(card), label="Per-class test accuracy", elem_id="per-class-accuracy")
+            with gr.Column(min_width=320):
+                gr.Plot(confusion_matrix_figure(card), label="Confusion matrix", elem_id="confusion-matrix")
+        if config:
+            with gr.Accordion("Model configuration and training settings", open=False):
+                gr.Markdown("#### Model config" + config, elem_id="model-card-config")
+
+
+__all__ = ["model_card_tab"]

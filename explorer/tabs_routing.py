@@ -1,0 +1,328 @@
+"""The Routing tab (issue 5): coupling coefficients of the 1152 primary capsules, iteration by iteration.
+
+Wiring only: every number and figure comes from `routing_views` / `capsule_map` applied to the session's
+CapsNetOutput (and to `model(x, routing_iterations=r)` for the comparison of iteration counts). The plain
+functions here (`resolve_capsule`, `routing_outputs`, `capsule_outputs`, `routing_summary`, ...) take an
+Analysis and return the values for the components, so they are tested without Gradio.
+
+Also adds the public `routing` endpoint: image (+ optional digit class) in, JSON out.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Sequence
+
+import gradio as gr
+import numpy as np
+
+from capsnet import primary_capsule_index
+
+from . import capsule_map as cm
+from . import routing_views as rv
+from . import views
+
+log = logging.getLogger("explorer")
+
+COMPARE_CHOICES = (1, 2, 3, 4, 5, 7, 10)
+COMPARE_DEFAULT = (1, 2, 3, 5)
+FIELD_SCALE = 4  # receptive-field overlay: 112 px (thin outline); the evidence overlay is sent at 28 px
+INTRO = (
+    "**Routing by agreement** decides how much of each primary capsule's vote reaches each digit capsule: its "
+    "**coupling coefficients** (10 per primary capsule, summing to 1) start uniform (0.1) and sharpen towards "
+    "the digit capsules its prediction agrees with. The map shows all **1152 primary capsules where they live**: "
+    "32 capsule types, each a 6x6 grid over the image; colour is the coupling to the digit chosen above "
+    "(red: more than 0.1, blue: less); barely active (short) capsules are veiled in grey. **Click a capsule** "
+    "(or set type / row / col) to inspect it."
+)
+
+
+# ---------------------------------------------------------------- plain functions (tested without Gradio)
+
+
+def _int_or_none(v: Any) -> int | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(f) if math.isfinite(f) else None
+
+
+def resolve_capsule(analysis: views.Analysis, type_: Any = None, row: Any = None, col: Any = None) -> int:
+    """The primary-capsule index for (type, row, col), or the most active capsule when any is missing/invalid."""
+    t, r, c = _int_or_none(type_), _int_or_none(row), _int_or_none(col)
+    if None not in (t, r, c) and 0 <= t < rv.NUM_TYPES and 0 <= r < rv.GRID and 0 <= c < rv.GRID:
+        return primary_capsule_index(t, r, c)
+    return int(analysis.output.primary_lengths[0].argmax())
+
+
+def clamp_iteration(analysis: views.Analysis, iteration: Any) -> int:
+    """A valid 1-based iteration for this analysis (default and out-of-range: the last)."""
+    r = rv.num_iterations(analysis.output)
+    it = _int_or_none(iteration)
+    return it if it is not None and 1 <= it <= r else r
+
+
+def map_caption(analysis: views.Analysis, digit_class: int, iteration: int) -> str:
+    out = analysis.output
+    r = rv.num_iterations(out)
+    c = rv.coupling_grid(out, digit_class, iteration).ravel()
+    act = rv.activity_grid(out).ravel()
+    span = rv.coupling_color_range(out, digit_class)
+    active = act > rv.DEFAULT_ACTIVITY_FLOOR
+    share = float(c[active].mean()) if active.any() else float(c.mean())
+    return (
+        f"Coupling to digit **{digit_class}** at routing iteration **{iteration} of {r}**: full colour at "
+        f"0.1 ± {span:.3f}. Mean coupling of the {int(active.sum())} active capsules (length > "
+        f"{rv.DEFAULT_ACTIVITY_FLOOR}): {share:.3f}. Tiles: types 0–7 in the top row, 8–15 below, ..."
+    )
+
+
+def capsule_markdown(details: dict, digit_class: int) -> str:
+    """A table of one primary capsule's couplings (first and last iteration) and agreements per digit capsule."""
+    cbi = details["couplings_by_iteration"]
+    top, left, bottom, right = details["receptive_field"]
+    lines = [
+        f"**Capsule {details['index']}** (type {details['type']}, row {details['row']}, col {details['col']}): "
+        f"length **{details['length']:.3f}**, couples most to digit **{details['strongest_class']}**; "
+        f"it sees input rows {top}–{bottom - 1}, columns {left}–{right - 1}.",
+        "",
+        "| digit | " + " | ".join(f"**{k}**" if k == digit_class else str(k) for k in range(rv.NUM_CLASSES)) + " |",
+        "|---" * (rv.NUM_CLASSES + 1) + "|",
+        "| coupling, iteration 1 | " + " | ".join(f"{v:.3f}" for v in cbi[0]) + " |",
+        f"| coupling, iteration {len(cbi)} | " + " | ".join(f"{v:.3f}" for v in cbi[-1]) + " |",
+        "| agreement û·v | " + " | ".join(f"{v:.3f}" for v in details["agreement"]) + " |",
+    ]
+    return "\n".join(lines)
+
+
+def capsule_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, index: int) -> list:
+    """[map image, details figure, field overlay, details markdown, type, row, col] for selecting a capsule."""
+    out = analysis.output
+    it = clamp_iteration(analysis, iteration)
+    d = rv.capsule_details(out, index)
+    return [
+        cm.coupling_map_image(out, digit_class, it, selected=index),
+        rv.capsule_details_figure(out, index),
+        rv.receptive_field_overlay(analysis.image, index, scale=FIELD_SCALE),
+        capsule_markdown(d, digit_class),
+        d["type"], d["row"], d["col"],
+    ]  # fmt: skip
+
+
+def iteration_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, index: int) -> list:
+    """[map image, caption, evidence overlay] for another routing iteration (the capsule stays selected)."""
+    out = analysis.output
+    it = clamp_iteration(analysis, iteration)
+    return [
+        cm.coupling_map_image(out, digit_class, it, selected=index),
+        map_caption(analysis, digit_class, it),
+        rv.routing_evidence_overlay(out, analysis.image, digit_class, it, scale=1),
+    ]
+
+
+def routing_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, type_: Any, row: Any, col: Any) -> list:
+    """Every output of the tab for a new input / digit class, in ROUTING_OUTPUTS order:
+    [map, caption, evidence, sharpening figure, details figure, field overlay, details markdown, type, row, col,
+    comparison plot (cleared)]."""
+    out = analysis.output
+    index = resolve_capsule(analysis, type_, row, col)
+    it = clamp_iteration(analysis, iteration)
+    m, caption, evidence = iteration_outputs(analysis, digit_class, it, index)
+    _, fig, field, md, t, r, c = capsule_outputs(analysis, digit_class, it, index)
+    return [m, caption, evidence, rv.coupling_sharpening_figure(out, digit_class), fig, field, md, t, r, c, None]
+
+
+def compare_iterations_outputs(model, analysis: views.Analysis | None, iterations: Sequence[Any], digit_class: Any = None):
+    """The comparison figure for the chosen iteration counts (sorted, deduplicated, 1..20), or None."""
+    if analysis is None or model is None:
+        return None
+    its = sorted({i for i in (_int_or_none(v) for v in iterations or ()) if i is not None and 1 <= i <= 20})
+    if not its:
+        its = list(COMPARE_DEFAULT)
+    k = _int_or_none(digit_class)
+    return rv.compare_iterations(model, analysis.image, its, highlight=k)
+
+
+def _r(a, nd=4):
+    return np.round(np.asarray(a, np.float64), nd).tolist()
+
+
+def routing_summary(analysis: views.Analysis, digit_class: int | None = None, top: int = 5) -> dict:
+    """JSON-able routing summary (the `routing` endpoint): per iteration the couplings to `digit_class` of all
+    1152 primary capsules as [32][6][6], their quantiles, the length-weighted mean coupling entropy and the
+    `top` capsules; plus the lengths and primary-capsule lengths."""
+    out = analysis.output
+    k = analysis.digit if digit_class is None else int(digit_class)
+    if not 0 <= k < rv.NUM_CLASSES:
+        raise ValueError(f"digit class {digit_class} outside 0..9")
+    r = rv.num_iterations(out)
+    act = rv.activity_grid(out)
+    q = rv.coupling_quantiles(out, k)
+    h = rv.coupling_entropy_by_iteration(out, True)
+    its = []
+    for i in range(1, r + 1):
+        g = rv.coupling_grid(out, k, i)
+        order = np.argsort(-(g * act).ravel(), kind="stable")[:top]
+        its.append({
+            "iteration": i,
+            "couplings": _r(g),
+            "quantiles": dict(zip(("min", "q1", "median", "q3", "max"), _r(q[i - 1], 5))),
+            "mean_entropy": round(float(h[i - 1]), 6),
+            "top_capsules": [
+                {"index": int(j), **dict(zip(("type", "row", "col"), map(int, np.unravel_index(j, g.shape)))),
+                 "coupling": round(float(g.ravel()[j]), 5), "length": round(float(act.ravel()[j]), 5)}
+                for j in order
+            ],
+        })  # fmt: skip
+    return {
+        "digit": analysis.digit,
+        "lengths": _r(analysis.lengths, 6),
+        "digit_class": k,
+        "routing_iterations": r,
+        "layout": "couplings[type][row][col]; capsule index = (type*6 + row)*6 + col",
+        "primary_lengths": _r(act),
+        "iterations": its,
+        "error": None,
+    }
+
+
+def routing_api(model, image: Any, digit_class: Any = None, model_error: str | None = None) -> dict:
+    """The `routing` endpoint: errors come back as {"error": ...}, never raised."""
+    from .app import new_analysis
+    from .preprocess import BLANK_MESSAGE
+
+    if model is None:
+        return {"digit": None, "error": model_error or "No model loaded."}
+    k = _int_or_none(digit_class)
+    if k is not None and not 0 <= k < rv.NUM_CLASSES:
+        return {"digit": None, "error": f"digit_class must be 0..9 or empty, got {digit_class!r}"}
+    analysis, message = new_analysis(model, image, "api")
+    if analysis is None:
+        return {"digit": None, "error": message or BLANK_MESSAGE}
+    return routing_summary(analysis, k)
+
+
+# ---------------------------------------------------------------- the tab
+
+
+def routing_tab(ui) -> None:
+    from .app import _safe
+    from .upload import GuardedImage
+
+    r_max = ui.model.config.routing_iterations if ui.model is not None else 3
+    with gr.Tab("Routing", id="routing", elem_id="routing-tab"):
+        with ui.analysis_column():
+            gr.Markdown(INTRO)
+            iteration = gr.Slider(1, r_max, value=r_max, step=1, label=f"Routing iteration (1 = before any agreement, {r_max} = final)",
+                                  elem_id="routing-iteration")  # fmt: skip
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=5, min_width=360):
+                    cmap = gr.Image(
+                        label="Coupling to the chosen digit, per primary capsule (click one)", interactive=False,
+                        format="png", elem_id="coupling-map", buttons=["download"],
+                    )
+                    caption = gr.Markdown(elem_id="coupling-caption")
+                with gr.Column(scale=2, min_width=180):
+                    evidence = gr.Image(
+                        label="Which parts of the input route to the chosen digit", interactive=False, format="png",
+                        height=220, elem_classes=["model-view"], elem_id="routing-evidence", buttons=[],
+                    )
+                    gr.Markdown("<small>Each primary capsule's (coupling − 0.1) × length, spread over its 17x17 "
+                                "receptive field; brighter: more of that region's votes go to the digit.</small>")
+            gr.Markdown("#### Selected primary capsule")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=180):
+                    with gr.Row():
+                        cap_type = gr.Number(None, label="type", info="0–31", precision=0, minimum=0, maximum=rv.NUM_TYPES - 1,
+                                             elem_id="capsule-type", min_width=60)  # fmt: skip
+                        cap_row = gr.Number(None, label="row", info="0–5", precision=0, minimum=0, maximum=rv.GRID - 1,
+                                            elem_id="capsule-row", min_width=60)  # fmt: skip
+                        cap_col = gr.Number(None, label="col", info="0–5", precision=0, minimum=0, maximum=rv.GRID - 1,
+                                            elem_id="capsule-col", min_width=60)  # fmt: skip
+                    field = gr.Image(
+                        label="Its receptive field on the input", interactive=False, format="png", height=220,
+                        elem_classes=["model-view"], elem_id="capsule-field", buttons=[],
+                    )
+                with gr.Column(scale=5, min_width=360):
+                    details = gr.Plot(show_label=False, elem_id="capsule-details")
+            details_md = gr.Markdown(elem_id="capsule-summary")
+            with gr.Accordion("How routing sharpens the couplings", open=True):
+                sharpen = gr.Plot(show_label=False, elem_id="routing-sharpening")
+            with gr.Accordion("Run routing with a different number of iterations", open=False):
+                gr.Markdown("One forward pass per choice (runs when you press the button).")
+                with gr.Row():
+                    compare_its = gr.CheckboxGroup(list(COMPARE_CHOICES), value=list(COMPARE_DEFAULT),
+                                                   label="routing iterations", elem_id="compare-iterations")  # fmt: skip
+                    compare_btn = gr.Button("Compare lengths", variant="secondary", elem_id="compare-button")
+                compare_plot = gr.Plot(show_label=False, elem_id="compare-plot")
+        # The public API's components: hidden, inside the tab (gr.Tabs only holds gr.Tab children).
+        api_image = GuardedImage(type="pil", image_mode=None, visible=False)
+        api_class = gr.Number(None, precision=0, visible=False)
+        api_json = gr.JSON(visible=False)
+
+    ui.on_analysis(
+        lambda a, k, it, t, r, c: routing_outputs(a, k, it, t, r, c),
+        [cmap, caption, evidence, sharpen, details, field, details_md, cap_type, cap_row, cap_col, compare_plot],
+        [iteration, cap_type, cap_row, cap_col],
+    )
+
+    def on_iteration(a, k, it, t, r, c):
+        if a is None or k is None:
+            return [gr.skip()] * 3
+        return iteration_outputs(a, int(k), it, resolve_capsule(a, t, r, c))
+
+    def on_click(evt: gr.SelectData, a, k, it):  # not wrapped by _safe: Gradio reads the SelectData annotation
+        try:
+            index = cm.capsule_from_select(evt.index)
+            if a is None or k is None or index is None:
+                return [gr.skip()] * 7
+            return capsule_outputs(a, int(k), it, index)
+        except Exception:
+            log.exception("coupling-map click failed")
+            return [gr.skip()] * 7
+
+    def on_controls(a, k, it, t, r, c):
+        if a is None or k is None or None in (_int_or_none(t), _int_or_none(r), _int_or_none(c)):
+            return [gr.skip()] * 7
+        return capsule_outputs(a, int(k), it, resolve_capsule(a, t, r, c))
+
+    common = dict(api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    iteration.input(_safe(on_iteration, 3), [ui.state, ui.selected_class, iteration, cap_type, cap_row, cap_col],
+                    [cmap, caption, evidence], **common)  # fmt: skip
+    selection_outputs = [cmap, details, field, details_md, cap_type, cap_row, cap_col]
+    cmap.select(on_click, [ui.state, ui.selected_class, iteration], selection_outputs, **common)
+    gr.on([cap_type.input, cap_row.input, cap_col.input], _safe(on_controls, 7),
+          [ui.state, ui.selected_class, iteration, cap_type, cap_row, cap_col], selection_outputs, **common)  # fmt: skip
+    compare_btn.click(
+        _safe(lambda a, its, k: compare_iterations_outputs(ui.model, a, its, k), 1),
+        [ui.state, compare_its, ui.selected_class], compare_plot,
+        api_visibility="private", show_progress="minimal", concurrency_limit=2,
+    )
+
+    # Public API: image (+ optional digit class) in, JSON out; independent of the UI's state.
+    def routing(image, digit_class=None):
+        """Routing of one image: per iteration, every primary capsule's coupling to `digit_class` (default: the
+        prediction) as [32][6][6], their quantiles, mean entropy and top capsules; lengths and primary lengths."""
+        return routing_api(ui.model, image, digit_class, ui.model_error)
+
+    api_image.upload(
+        routing, [api_image, api_class], api_json, api_name="routing",
+        api_description="Routing by agreement for one digit image: couplings of the 1152 primary capsules to a digit "
+        "class (default: the prediction) at every routing iteration, with summaries and the capsule lengths.",
+    )  # fmt: skip
+
+
+__all__ = [
+    "capsule_markdown",
+    "capsule_outputs",
+    "clamp_iteration",
+    "compare_iterations_outputs",
+    "iteration_outputs",
+    "map_caption",
+    "resolve_capsule",
+    "routing_api",
+    "routing_outputs",
+    "routing_summary",
+    "routing_tab",
+]

@@ -1,0 +1,260 @@
+"""Plain view functions: CapsNetOutput / tensors in, plotly figures and numpy / PIL images out.
+
+Nothing here knows about Gradio. The model's maths is never re-implemented:
+lengths, poses and reconstructions come from the CapsNetOutput, edited poses go
+through `CapsNet.decode`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+from capsnet import CapsNet, CapsNetOutput
+
+NUM_CLASSES = 10
+POSE_DIM = 16
+IMAGE_SIZE = 28
+M_PLUS, M_MINUS = 0.9, 0.1  # margin-loss targets (paper, eq. 4)
+PERTURBATIONS = tuple(round(-0.25 + 0.05 * i, 2) for i in range(11))  # -0.25 .. +0.25, the paper's Figure 4
+DISPLAY_SCALE = 8  # 28 px -> 224 px, nearest neighbour
+
+PREDICTED_COLOR = "#e4572e"
+SELECTED_COLOR = "#f3a712"
+OTHER_COLOR = "#4c72b0"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything known about one input, kept per session (gr.State) so other views only decode.
+
+    image:  (1, 28, 28) float tensor in [0, 1], what the model saw.
+    output: the CapsNetOutput of one forward pass on image[None] (batch of 1; the
+            reconstruction is of the predicted class).
+    """
+
+    image: torch.Tensor
+    output: CapsNetOutput
+    source: str = "input"  # where it came from: "sketch", "upload", "example", "mnist", "transform", "api", ...
+    note: str = ""  # shown beside the prediction, e.g. "MNIST test #8, true label 5"
+
+    @property
+    def digit(self) -> int:
+        return int(self.output.predictions[0])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.output.lengths[0].detach().cpu().numpy()
+
+    def pose(self, digit_class: int) -> np.ndarray:
+        """The 16-D pose (instantiation parameters) of one digit capsule."""
+        return self.output.poses[0, int(digit_class)].detach().cpu().numpy()
+
+
+def analyse(model: CapsNet, image28: torch.Tensor, source: str = "input", note: str = "") -> Analysis:
+    """One forward pass on a (1,28,28) / (28,28) / (1,1,28,28) image in [0,1]."""
+    x = torch.as_tensor(image28, dtype=torch.float32).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.inference_mode():
+        out = model(x)
+    return Analysis(image=x[0].clone(), output=out, source=source, note=note)
+
+
+def summary(analysis: Analysis) -> dict:
+    """JSON-able summary (the `predict` endpoint's answer)."""
+    lengths = [round(float(v), 6) for v in analysis.lengths]
+    d = analysis.digit
+    return {
+        "digit": d,
+        "lengths": lengths,
+        "confidence": lengths[d],
+        "pose": [round(float(v), 6) for v in analysis.pose(d)],
+        "error": None,
+    }
+
+
+# --------------------------------------------------------------------------- images
+
+
+def to_uint8(image) -> np.ndarray:
+    """(28,28), (1,28,28) or (1,1,28,28) tensor / array in [0,1] -> (28,28) uint8."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().float().numpy()
+    a = np.asarray(image, dtype=np.float32).reshape(image.shape[-2], image.shape[-1])
+    return (np.clip(np.nan_to_num(a), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def upscale(image, scale: int = DISPLAY_SCALE) -> np.ndarray:
+    """A 28x28 image as uint8 (28*scale, 28*scale), nearest neighbour so pixels stay visible."""
+    a = to_uint8(image)
+    return np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
+
+
+def model_input_image(analysis: Analysis, scale: int = DISPLAY_SCALE) -> np.ndarray:
+    """The 28x28 image the model actually sees, upscaled for display."""
+    return upscale(analysis.image, scale)
+
+
+def reconstruction_image(analysis: Analysis, scale: int = DISPLAY_SCALE) -> np.ndarray:
+    """The decoder's reconstruction from the predicted class's capsule."""
+    return upscale(analysis.output.reconstructions[0], scale)
+
+
+def edited_poses(poses: torch.Tensor, digit_class: int, pose: Sequence[float]) -> torch.Tensor:
+    """(1,10,16) or (10,16) poses with capsule `digit_class` replaced by `pose` -> (1,10,16)."""
+    p = poses.detach().reshape(1, NUM_CLASSES, POSE_DIM).clone()
+    p[0, int(digit_class)] = torch.as_tensor(np.asarray(pose, dtype=np.float32).reshape(POSE_DIM))
+    return p
+
+
+def decode_pose(model: CapsNet, analysis: Analysis, digit_class: int, pose: Sequence[float] | None = None) -> np.ndarray:
+    """Reconstruction "as digit_class" from its capsule's pose (edited if `pose` is given): (28,28) float.
+
+    Only the decoder runs (model.decode); the input is not routed again.
+    """
+    with torch.inference_mode():
+        poses = analysis.output.poses if pose is None else edited_poses(analysis.output.poses, digit_class, pose)
+        recon = model.decode(poses.reshape(1, NUM_CLASSES, POSE_DIM), int(digit_class))
+    return recon[0, 0].numpy()
+
+
+def perturbation_poses(poses: torch.Tensor, digit_class: int, deltas: Sequence[float] = PERTURBATIONS) -> torch.Tensor:
+    """(16 * len(deltas), 10, 16) poses: row d, column k has dimension d of `digit_class` shifted by deltas[k]."""
+    base = poses.detach().reshape(NUM_CLASSES, POSE_DIM)
+    n = len(deltas)
+    batch = base.expand(POSE_DIM, n, NUM_CLASSES, POSE_DIM).clone()
+    delta = torch.as_tensor(deltas, dtype=base.dtype)
+    dims = torch.arange(POSE_DIM)
+    batch[dims, :, int(digit_class), dims] += delta  # (16, n) broadcast
+    return batch.reshape(POSE_DIM * n, NUM_CLASSES, POSE_DIM)
+
+
+def perturbation_reconstructions(
+    model: CapsNet, analysis: Analysis, digit_class: int, deltas: Sequence[float] = PERTURBATIONS
+) -> torch.Tensor:
+    """(16, len(deltas), 28, 28) reconstructions, decoded in ONE batched model.decode call."""
+    batch = perturbation_poses(analysis.output.poses, digit_class, deltas)
+    with torch.inference_mode():
+        recon = model.decode(batch, int(digit_class))
+    return recon.reshape(POSE_DIM, len(deltas), IMAGE_SIZE, IMAGE_SIZE)
+
+
+def tile_grid(tiles: torch.Tensor | np.ndarray, scale: int = 2, gap: int = 2, gap_value: int = 64) -> np.ndarray:
+    """(R, C, 28, 28) images in [0,1] -> one uint8 image, tiles upscaled by `scale`, `gap` px apart."""
+    t = tiles.detach().cpu().numpy() if isinstance(tiles, torch.Tensor) else np.asarray(tiles)
+    R, C, h, w = t.shape
+    a = (np.clip(t, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    a = np.repeat(np.repeat(a, scale, axis=2), scale, axis=3)
+    th, tw = h * scale, w * scale
+    out = np.full((R * th + (R - 1) * gap, C * tw + (C - 1) * gap), gap_value, np.uint8)
+    for r in range(R):
+        for c in range(C):
+            out[r * (th + gap) : r * (th + gap) + th, c * (tw + gap) : c * (tw + gap) + tw] = a[r, c]
+    return out
+
+
+def grid_size(rows: int = POSE_DIM, cols: int = len(PERTURBATIONS), scale: int = 2, gap: int = 2) -> tuple[int, int]:
+    """(height, width) of tile_grid's image."""
+    return rows * IMAGE_SIZE * scale + (rows - 1) * gap, cols * IMAGE_SIZE * scale + (cols - 1) * gap
+
+
+def perturbation_grid(
+    model: CapsNet, analysis: Analysis, digit_class: int, deltas: Sequence[float] = PERTURBATIONS, scale: int = 2
+) -> np.ndarray:
+    """The paper's Figure 4 for one capsule: 16 rows (dimensions) x 11 columns (-0.25..+0.25), one uint8 image."""
+    return tile_grid(perturbation_reconstructions(model, analysis, digit_class, deltas), scale=scale)
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 image as PNG (fast compression); returns the path."""
+    path = Path(path)
+    Image.fromarray(image).save(path, format="PNG", compress_level=1)
+    return path
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = None, height: int = 340) -> go.Figure:
+    """Bar chart of the ten digit-capsule lengths; the prediction highlighted, guides at m+, m- and 0.5.
+
+    `selected` (if not the prediction) gets its own colour: it is the capsule the pose views show.
+    """
+    out = analysis.output if isinstance(analysis, Analysis) else analysis
+    lengths = out.lengths[0].detach().cpu().numpy().astype(float)
+    pred = int(lengths.argmax())
+    colors = [OTHER_COLOR] * NUM_CLASSES
+    if selected is not None and int(selected) != pred:
+        colors[int(selected)] = SELECTED_COLOR
+    colors[pred] = PREDICTED_COLOR
+    bar = go.Bar(
+        x=[str(k) for k in range(NUM_CLASSES)],
+        y=lengths,
+        marker_color=colors,
+        text=[f"{v:.2f}" for v in lengths],
+        textposition="outside",
+        customdata=[("predicted" if k == pred else ("selected" if k == selected else "")) for k in range(NUM_CLASSES)],
+        hovertemplate="digit capsule %{x}<br>length ||v|| = %{y:.4f}<br>%{customdata}<extra></extra>",
+        name="capsule length",
+    )
+    guides = ((M_PLUS, "m+ = 0.9", "dash"), (0.5, "0.5", "dot"), (M_MINUS, "m- = 0.1", "dash"))
+    # Guides as plain layout shapes (one validation pass; add_hline is ~10x slower).
+    shapes = [
+        dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color="#888", width=1, dash=dash))
+        for y, _, dash in guides
+    ]
+    annotations = [
+        dict(xref="paper", x=1, yref="y", y=y, text=text, showarrow=False, xanchor="right", yanchor="bottom",
+             font=dict(size=11, color="#555"))
+        for y, text, _ in guides
+    ]
+    fig = go.Figure(
+        data=[bar],
+        layout=dict(
+            title=dict(text=f"Digit-capsule lengths: predicted <b>{pred}</b> ({lengths[pred]:.3f})", x=0.5),
+            xaxis=dict(title=dict(text="digit capsule"), type="category"),
+            yaxis=dict(title=dict(text="length ||v|| (probability)"), range=[0, 1.1], gridcolor="#eee"),
+            shapes=shapes,
+            annotations=annotations,
+            height=height,
+            margin=dict(l=50, r=20, t=50, b=40),
+            plot_bgcolor="white",
+            showlegend=False,
+        ),
+    )
+    return fig
+
+
+def empty_figure(message: str, height: int = 340) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=14))
+    fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
+    return fig
+
+
+__all__ = [
+    "Analysis",
+    "M_MINUS",
+    "M_PLUS",
+    "PERTURBATIONS",
+    "analyse",
+    "decode_pose",
+    "edited_poses",
+    "empty_figure",
+    "grid_size",
+    "lengths_figure",
+    "model_input_image",
+    "perturbation_grid",
+    "perturbation_poses",
+    "perturbation_reconstructions",
+    "reconstruction_image",
+    "save_png",
+    "summary",
+    "tile_grid",
+    "to_uint8",
+    "upscale",
+]

@@ -1,0 +1,115 @@
+"""The `predict` endpoint through gradio_client against a launched app (real checkpoint, real MNIST digits)."""
+import os
+import socket
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from .conftest import SHIPPED  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    if not SHIPPED.exists():
+        pytest.skip(f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
+    from explorer.app import build_demo
+
+    demo = build_demo(SHIPPED)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def save(tmp_path, name, array, mode=None):
+    path = tmp_path / name
+    Image.fromarray(array, mode=mode).save(path)
+    return str(path)
+
+
+def test_predict_mnist_digits(client, mnist_test, tmp_path):
+    from gradio_client import handle_file
+
+    right = 0
+    for i in range(3):
+        img = mnist_test.images[i].numpy()
+        label = int(mnist_test.labels[i])
+        # upscaled, as a user would upload it
+        big = np.kron(img, np.ones((4, 4), np.uint8))
+        res = client.predict(handle_file(save(tmp_path, f"d{i}.png", big)), api_name="/predict")
+        assert res["error"] is None
+        assert isinstance(res["digit"], int) and 0 <= res["digit"] <= 9
+        assert len(res["lengths"]) == 10 and all(0.0 <= v <= 1.0 for v in res["lengths"])
+        assert len(res["pose"]) == 16
+        right += res["digit"] == label
+    assert right >= 2
+
+
+def test_predict_blank_returns_error_json(client, tmp_path):
+    from gradio_client import handle_file
+
+    res = client.predict(handle_file(save(tmp_path, "blank.png", np.full((64, 64), 255, np.uint8))), api_name="/predict")
+    assert res["digit"] is None and isinstance(res["error"], str) and res["error"]
+
+
+def test_predict_rgba_and_inverted(client, mnist_test, tmp_path):
+    from gradio_client import handle_file
+
+    img = mnist_test.images[1].numpy()  # a 2
+    label = int(mnist_test.labels[1])
+    big = np.kron(img, np.ones((3, 3), np.uint8))
+    # dark digit on a white background, as a JPEG-like RGB photo of paper
+    inverted = np.stack([255 - big] * 3, -1)
+    res = client.predict(handle_file(save(tmp_path, "inv.png", inverted)), api_name="/predict")
+    assert res["error"] is None and res["digit"] == label
+    # black strokes on a transparent background (alpha carries the digit)
+    rgba = np.zeros(big.shape + (4,), np.uint8)
+    rgba[..., 3] = big
+    res = client.predict(handle_file(save(tmp_path, "rgba.png", rgba)), api_name="/predict")
+    assert res["error"] is None and res["digit"] == label
+
+
+def test_api_lists_only_predict_and_routing(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    assert sorted(info["named_endpoints"]) == ["/predict", "/routing"]
+    assert not info["unnamed_endpoints"]
+
+
+def test_routing_endpoint(client, mnist_test, tmp_path):
+    from gradio_client import handle_file
+
+    img = np.kron(mnist_test.images[0].numpy(), np.ones((4, 4), np.uint8))
+    path = handle_file(save(tmp_path, "r.png", img))
+    res = client.predict(path, None, api_name="/routing")
+    assert res["error"] is None and res["digit_class"] == res["digit"] == int(mnist_test.labels[0])
+    assert res["routing_iterations"] == 3 and len(res["iterations"]) == 3 and len(res["lengths"]) == 10
+    first, last = res["iterations"][0], res["iterations"][-1]
+    grid = np.asarray(first["couplings"])
+    assert grid.shape == (32, 6, 6) and np.allclose(grid, 0.1, atol=1e-4)  # routing starts uniform
+    assert np.asarray(last["couplings"]).std() > 0 and last["mean_entropy"] < first["mean_entropy"]
+    assert np.asarray(res["primary_lengths"]).shape == (32, 6, 6)
+    assert len(last["top_capsules"]) == 5 and {"index", "type", "row", "col", "coupling", "length"} <= set(last["top_capsules"][0])
+    other = client.predict(path, 3, api_name="/routing")
+    assert other["digit_class"] == 3 and other["digit"] == res["digit"]
+    bad = client.predict(path, 12, api_name="/routing")
+    assert bad["error"] and bad["digit"] is None
+    blank = client.predict(handle_file(save(tmp_path, "blank.png", np.zeros((40, 40), np.uint8))), None, api_name="/routing")
+    assert blank["digit"] is None and blank["error"]

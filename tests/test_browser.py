@@ -1,0 +1,211 @@
+"""A real browser (Debian's chromium via Playwright) draws a digit, moves a pose slider and clears the canvas."""
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from .conftest import MNIST_DIR, SHIPPED  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOT = Path(os.environ.get("EXPLORER_SCREENSHOT", "/tmp/capsnet-explorer.png"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _require(condition: bool, reason: str):
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    _require(Path(CHROMIUM).exists() or shutil.which("chromium") is not None, f"{CHROMIUM} is missing (apt-get install chromium)")
+    _require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
+    from explorer.app import LAUNCH_OPTIONS, build_demo
+
+    demo = build_demo(SHIPPED, data_dir=MNIST_DIR if (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists() else None)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    pw_sync = pytest.importorskip("playwright.sync_api")
+    with pw_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+            pg.set_default_timeout(30_000)
+            pg.goto(app_url)
+            yield pg
+        finally:
+            browser.close()
+
+
+def _canvas(page):
+    canvas = page.locator("#sketchpad canvas").first
+    canvas.wait_for(state="visible")
+    return canvas
+
+
+def _draw_seven(page):
+    box = _canvas(page).bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+
+    def stroke(points):
+        page.mouse.move(x0 + points[0][0] * w, y0 + points[0][1] * h)
+        page.mouse.down()
+        for px, py in points[1:]:
+            page.mouse.move(x0 + px * w, y0 + py * h, steps=12)
+        page.mouse.up()
+
+    stroke([(0.25, 0.22), (0.75, 0.22), (0.45, 0.82)])  # a 7
+
+
+def _src(page, elem_id):
+    img = page.locator(f"#{elem_id} img").first
+    img.wait_for(state="visible")
+    return img.get_attribute("src")
+
+
+def test_draw_predict_slide_clear(page):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    prompt = page.locator("#prompt")
+    # the page opens with a built-in synthetic example analysed
+    expect(page.locator("#prediction")).to_contain_text("synthetic 7", timeout=30_000)
+    expect(prompt).to_be_hidden()
+
+    _draw_seven(page)
+    expect(page.locator("#prediction")).not_to_contain_text("synthetic", timeout=30_000)
+    expect(page.locator("#prediction")).to_contain_text("Prediction", timeout=30_000)
+    expect(page.locator("#lengths-plot .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#lengths-plot")).to_contain_text("Digit-capsule lengths")
+    expect(prompt).to_be_hidden()
+    assert _src(page, "model-input")
+
+    page.get_by_role("tab", name="Pose").click()
+    before = _src(page, "reconstruction")
+    number = page.locator("#pose-dim-0 input[type='number']")
+    value = float(number.input_value())
+    number.fill(f"{max(-1.0, min(1.0, value + 0.6 if value < 0.4 else value - 0.6)):.2f}")
+    number.press("Enter")
+    page.wait_for_function(
+        "([id, before]) => { const i = document.querySelector(`#${id} img`); return i && i.src !== before; }",
+        arg=["reconstruction", before],
+        timeout=30_000,
+    )
+    after = _src(page, "reconstruction")
+    assert after != before
+    page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-pose.png")), full_page=True)
+
+    page.get_by_role("tab", name="Perturbations").click()
+    expect(page.locator("#perturbation-grid img")).to_be_visible()
+    page.get_by_role("tab", name="Digit capsules").click()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.locator("#clear-canvas").click()
+    expect(prompt).to_be_visible(timeout=30_000)
+    expect(prompt).to_contain_text("Draw a digit")
+    expect(page.locator("#lengths-plot")).to_be_hidden()
+
+
+def _wait_src_change(page, elem_id, before):
+    page.wait_for_function(
+        "([id, before]) => { const i = document.querySelector(`#${id} img`); return i && i.src !== before; }",
+        arg=[elem_id, before], timeout=30_000,
+    )
+
+
+def test_examples_routing_transforms_model_card(page):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    from explorer import capsule_map as cm
+    from capsnet import primary_capsule_position
+
+    pred = page.locator("#prediction")
+    page.get_by_role("tab", name="Examples").click()
+    page.locator("#synthetic-gallery button, #synthetic-gallery .thumbnail-item").nth(3).click()
+    expect(pred).to_contain_text("synthetic 3", timeout=30_000)
+
+    # Routing: the map, a click on one capsule, the type/row/col controls and the iteration slider
+    page.get_by_role("tab", name="Routing").click()
+    expect(page.locator("#coupling-caption")).to_contain_text("iteration 3 of 3", timeout=30_000)
+    img = page.locator("#coupling-map img").first
+    img.wait_for(state="visible")
+    index = 13 * 36 + 2 * 6 + 3  # type 13, row 2, col 3
+    y, x = cm.cell_of(index)
+    natural_w = img.evaluate("i => i.naturalWidth")
+    box = img.bounding_box()
+    f = min(1.0, box["width"] / natural_w)
+    shown_w, shown_h = natural_w * f, img.evaluate("i => i.naturalHeight") * f
+    ox, oy = box["x"] + (box["width"] - shown_w) / 2, box["y"] + (box["height"] - shown_h) / 2
+    before = img.get_attribute("src")
+    page.mouse.click(ox + (x + 0.5) * cm.CELL * f, oy + (y + 0.5) * cm.CELL * f)
+    expect(page.locator("#capsule-summary")).to_contain_text(f"Capsule {index} (type 13, row 2, col 3)", timeout=30_000)
+    _wait_src_change(page, "coupling-map", before)
+    assert page.locator("#capsule-type input").input_value() == "13"
+    expect(page.locator("#capsule-details .js-plotly-plot")).to_be_visible()
+
+    t = page.locator("#capsule-type input")
+    t.fill("5")
+    t.press("Enter")
+    want = primary_capsule_position(5 * 36 + 2 * 6 + 3)
+    expect(page.locator("#capsule-summary")).to_contain_text(f"type {want.type}, row 2, col 3", timeout=30_000)
+
+    before = img.get_attribute("src")
+    it = page.locator("#routing-iteration input[type='number']")
+    it.fill("1")
+    it.press("Enter")
+    expect(page.locator("#coupling-caption")).to_contain_text("iteration 1 of 3", timeout=30_000)
+    _wait_src_change(page, "coupling-map", before)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-routing.png")), full_page=True)
+
+    # Transforms: rotating changes the analysed input and labels the prediction
+    page.get_by_role("tab", name="Transforms").click()
+    expect(page.locator("#tf-sweep .js-plotly-plot")).to_be_visible(timeout=30_000)
+    before = _src(page, "model-input")
+    angle = page.locator("#tf-angle input[type='number']")
+    angle.fill("30")
+    angle.press("Enter")
+    expect(pred).to_contain_text("rotated +30", timeout=30_000)
+    _wait_src_change(page, "model-input", before)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-transforms.png")), full_page=True)
+    page.locator("#tf-reset").click()
+    expect(pred).to_contain_text("none (the original input)", timeout=30_000)
+
+    # MNIST test digits (when a copy is configured)
+    page.get_by_role("tab", name="Examples").click()
+    if page.locator("#random-mnist").is_visible():
+        page.locator("#random-mnist").click()
+        expect(pred).to_contain_text("MNIST test digit", timeout=30_000)
+        expect(pred).to_contain_text("true label", timeout=30_000)
+
+    # Model card
+    page.get_by_role("tab", name="Model card").click()
+    expect(page.locator("#model-card-summary")).to_contain_text("MNIST test accuracy")
+    expect(page.locator("#model-card-summary")).to_contain_text("99.75%")
+    expect(page.locator("#confusion-matrix .js-plotly-plot")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-model-card.png")), full_page=True)
