@@ -92,15 +92,18 @@ def server_side(demo, repeats: int) -> dict:
     ui = demo.explorer
     imgs = [sketch_value(a) for a in digit_images()]
     new_drawing = handler(demo, "analyse_sketch")
-    n_in = len([c for ln in ui._listeners for c in ln.inputs])
     it = iter(range(10**9))
     results = {}
-    # The input event computes only the open tab's views (the others when their tab is selected).
+    # The input event: preprocess, forward pass, prediction and model input; then the open tab draws its views.
+    results["new drawing: first event (handler)"] = timeit(lambda: new_drawing(imgs[next(it) % len(imgs)]), repeats)
     for label in ("Digit capsules", "Pose", "Perturbations", "Routing", "Transforms"):
-        g = group_of(demo, label)
-        results[f"new drawing, {label} tab open (handler)"] = timeit(
-            lambda g=g: new_drawing(imgs[next(it) % len(imgs)], None, g, *[None] * n_in), repeats
-        )
+        draw = handler(demo, f"views_{demo.explorer._groups[group_of(demo, label)][0].id}")
+
+        def both(draw=draw):
+            a = new_drawing(imgs[next(it) % len(imgs)])[0]
+            return draw(a, a.digit, {}, *[None] * 8)  # (routing: its capsule panel follows in a third event)
+
+        results[f"new drawing + {label} tab's views (both handlers)"] = timeit(both, repeats)
     out = new_drawing(imgs[0])
     analysis = out[0]
     k = analysis.digit
@@ -127,6 +130,7 @@ def server_side(demo, repeats: int) -> dict:
     results["  routing views only (tabs_routing.routing_outputs)"] = timeit(
         lambda: tr.routing_outputs(analysis, k, None, None, None, None), repeats)
     results["routing: iteration step (map + evidence)"] = timeit(lambda: tr.iteration_outputs(analysis, k, 1, 0), repeats)
+    results["routing: capsule panel follow-up (details)"] = timeit(lambda: tr.details_outputs(analysis, k, None, None, None), repeats)
     results["routing: capsule click (map + details)"] = timeit(lambda: tr.capsule_outputs(analysis, k, 3, 500), repeats)
     results["routing: compare r = 1, 2, 3, 5 (button)"] = timeit(
         lambda: tr.compare_iterations_outputs(ui.model, analysis, [1, 2, 3, 5]), max(5, repeats // 4))
@@ -157,20 +161,29 @@ def http(demo, repeats: int) -> dict:
             paths.append(str(p))
         it = iter(range(10**9))
         nxt = lambda: paths[next(it) % len(paths)]  # noqa: E731
-        res = {}
-        res["trivial text endpoint"] = timeit(lambda: client.predict("x", api_name="/trivial_text"), repeats)
-        res["trivial image endpoint"] = timeit(lambda: client.predict(handle_file(nxt()), api_name="/trivial_image"), repeats)
-        res["/predict"] = timeit(lambda: client.predict(handle_file(nxt()), api_name="/predict"), repeats)
-        res["/routing (image -> couplings JSON)"] = timeit(
-            lambda: client.predict(handle_file(nxt()), None, api_name="/routing"), repeats)
-        res["/analyse_upload (new input -> open tab's views)"] = timeit(
-            lambda: client.predict(handle_file(nxt()), api_name="/analyse_upload"), repeats
-        )
-        client.predict(handle_file(paths[0]), api_name="/analyse_upload")  # this session's state
+        client.predict(handle_file(paths[0]), api_name="/analyse_upload")  # this session's state for the follow-ups
         rng = np.random.default_rng(0)
-        res["/pose (slider move)"] = timeit(
-            lambda: client.predict(7, *[float(x) for x in rng.uniform(-0.3, 0.3, 16)], api_name="/pose"), repeats
-        )
+        calls = {  # name -> call; all measured round-robin, so background load hits every endpoint alike
+            "trivial text endpoint": lambda: client.predict("x", api_name="/trivial_text"),
+            "trivial image endpoint": lambda: client.predict(handle_file(nxt()), api_name="/trivial_image"),
+            "/predict": lambda: client.predict(handle_file(nxt()), api_name="/predict"),
+            "/routing (image -> routing summary JSON)": lambda: client.predict(handle_file(nxt()), None, api_name="/routing"),
+            "/routing grids=True (+ 2 x [32][6][6])": lambda: client.predict(handle_file(nxt()), None, True, api_name="/routing"),
+            "/analyse_upload (new input: first event)": lambda: client.predict(handle_file(nxt()), api_name="/analyse_upload"),
+            # the follow-up a browser sends for the open tab (same session: draws the last uploaded digit)
+            "/views_capsules (follow-up: lengths chart)": lambda: client.predict(7, api_name="/views_capsules"),
+            "/views_routing (follow-up: routing tab)": lambda: client.predict(7, 3, None, None, None, api_name="/views_routing"),
+            "/pose (slider move)": lambda: client.predict(7, *[float(x) for x in rng.uniform(-0.3, 0.3, 16)], api_name="/pose"),
+        }
+        for call in calls.values():  # warm-up
+            for _ in range(3):
+                call()
+        res = {name: [] for name in calls}
+        for _ in range(repeats):
+            for name, call in calls.items():
+                t = time.perf_counter()
+                call()
+                res[name].append(time.perf_counter() - t)
         return res
     finally:
         demo.close()
@@ -218,7 +231,7 @@ def main() -> None:
     res = http(build_demo(), args.repeats)
     base = {"text": statistics.median(res["trivial text endpoint"]), "image": statistics.median(res["trivial image endpoint"])}
     for name, s in res.items():
-        ref = base["image"] if ("predict" in name or "upload" in name or "routing" in name) else base["text"]
+        ref = base["image"] if ("predict" in name or "upload" in name or name.startswith("/routing")) else base["text"]
         print(f"{name:50s} {stats(s)}   x{statistics.median(s) / ref:.2f} of trivial")
     if not args.skip_startup:
         print("\n== `python -m explorer` until it serves /config ==")

@@ -18,7 +18,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", default=None, help="also make a public gradio.live link")
     p.add_argument("--checkpoint", default=None,
                    help="weights (.safetensors); default checkpoints/capsnet.safetensors or $CAPSNET_CHECKPOINT")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the MNIST .gz files, for test-digit examples (default: $CAPSNET_DATA, or ./data "
+                        "if it holds MNIST; without one only the built-in synthetic examples are offered)")
     return p.parse_args(argv)
+
+
+def default_data_dir() -> str | None:
+    """$CAPSNET_DATA if set, else ./data when it holds MNIST, else None."""
+    env = os.environ.get("CAPSNET_DATA")
+    if env:
+        return env
+    from .examples import mnist_unavailable_reason
+
+    return "data" if mnist_unavailable_reason("data") is None else None
 
 
 def launch_kwargs(args: argparse.Namespace) -> dict:
@@ -40,7 +53,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from .app import build_demo
 
-    demo = build_demo(args.checkpoint)
+    demo = build_demo(args.checkpoint, data_dir=args.data_dir if args.data_dir is not None else default_data_dir())
     demo.launch(**launch_kwargs(args))  # prints "Running on local URL: ..."
 
 

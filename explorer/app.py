@@ -90,6 +90,11 @@ SELECT_BRUSH_JS = """
 LAUNCH_OPTIONS: dict[str, Any] = {
     "theme": gr.themes.Soft(primary_hue="orange"), "css": CSS, "max_file_size": MAX_FILE_SIZE,
 }
+# Gradio's queue keeps a record of every event (up to 10,000) for its monitoring page and rebuilds a pandas
+# summary of all of them after *every* event: memory and per-event CPU that grow with traffic. Keep fewer
+# records and summarise every 100 events (read when the queue is created; the environment can override).
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 # Gradio's temporary files (uploads, output images) are deleted when older than this, checked as often;
 # all of them go when the server stops. $CAPSNET_CACHE_MAX_AGE (seconds) overrides it.
 CACHE_MAX_AGE_S = 3600
@@ -402,48 +407,47 @@ def _run(listeners: Sequence[_Listener], analysis: views.Analysis, k: int, value
 
 
 def _wire(ui: ExplorerUI) -> None:
-    """One event per input source (the open tab's views only), one per tab selection (that tab's views, unless
-    already drawn for this input and capsule), one for the shared capsule selector (the open tab's views)."""
+    """Events, kept small because Gradio rebuilds a component for every gr.update()/gr.skip() output:
+
+    - per input source: ONE fast event returning the analysis (state), the prediction, the model input and
+      per-tab "draw" tokens (gr.State, free to return); the open tab's token changes, and its .change event
+      draws that tab's views (a second event with only that tab's outputs);
+    - prompt and column visibility follow a `view_status` state's .change, i.e. only when they flip;
+    - selecting a tab (or another digit capsule) changes that tab's token when its views are stale.
+    """
+    import itertools
+
     listeners = ui._listeners
-    listener_inputs = [c for ln in listeners for c in ln.inputs]
-    listener_outputs = [c for ln in listeners for c in ln.outputs]
-    n_cols = len(ui._columns)
-    n_listener_out = len(listener_outputs)
-    n_listener_in = len(listener_inputs)
+    always = [ln for ln in listeners if ln.group is None]  # tab functions without a tab of their own
+    always_inputs = [c for ln in always for c in ln.inputs]
+    always_outputs = [c for ln in always for c in ln.outputs]
+    n_groups = len(ui._groups)
+    counter = itertools.count(1)
     rendered = gr.State({})  # per session: {group: (analysis, digit class)} last drawn by that tab's views
+    view_status = gr.State((False, ""))  # (has input, prompt text): its change shows / hides prompt and views
+    tokens = [gr.State(0) for _ in range(n_groups)]  # per tab: a new value draws its views
+    ui._draw_tokens = tokens
 
-    def run_open(analysis, k, values, active) -> tuple[list, dict]:
-        """Outputs of every listener: computed for the open tab's group (and group None), gr.skip() elsewhere."""
+    def draw_tokens(active, fresh: bool) -> list:
+        """A new token for the open tab (when `fresh`), gr.skip() (no change, no event) for the others."""
         active = 0 if active is None else int(active)
-        results, i = [], 0
-        for ln in listeners:
-            n = len(ln.inputs)
-            if ln.group is None or ln.group == active:
-                results.extend(_run([ln], analysis, k, values[i : i + n]))
-            else:
-                results.extend([gr.skip()] * len(ln.outputs))
-            i += n
-        return results, {active: (analysis, k)}
+        return [next(counter) if (fresh and g == active) else gr.skip() for g in range(n_groups)]
 
-    head_outputs = [ui.state, rendered, ui.prompt, ui.selected_class, ui.prediction, ui.model_input, *ui._columns]
+    head_outputs = [ui.state, view_status, ui.selected_class, ui.prediction, ui.model_input, *tokens]
 
-    def outputs_for(analysis, message, values, previous, active) -> list:
+    def outputs_for(analysis, message, always_values, active) -> list:
         if analysis is None:
             text = PROMPT if message in ("", BLANK_MESSAGE) else f"### Nothing to show\n{message}"
             if ui.model is None:
                 text = NO_CHECKPOINT_HINT.format(error=ui.model_error or "")
-            hide = [gr.update(visible=False)] * n_cols if previous is not None else [gr.skip()] * n_cols
-            return [None, {}, gr.update(value=text, visible=True), gr.skip(), "", None, *hide,
-                    *[gr.skip()] * n_listener_out]  # fmt: skip
+            return [None, (False, text), gr.skip(), "", None, *draw_tokens(active, False),
+                    *[gr.skip()] * len(always_outputs)]  # fmt: skip
         k = analysis.digit
-        length = float(analysis.lengths[k])
-        pred = f"## Prediction: **{k}**\ndigit-capsule length {length:.3f}"
+        pred = f"## Prediction: **{k}**\ndigit-capsule length {float(analysis.lengths[k]):.3f}"
         if analysis.note:
             pred += f"\n\n{analysis.note}"
-        show = [gr.update(visible=True)] * n_cols if previous is None else [gr.skip()] * n_cols
-        views_out, drawn = run_open(analysis, k, values, active)
-        return [analysis, drawn, gr.update(visible=False) if previous is None else gr.skip(), k, pred,
-                views.model_input_image(analysis, scale=1), *show, *views_out]  # fmt: skip
+        return [analysis, (True, ""), k, pred, views.model_input_image(analysis, scale=1),
+                *draw_tokens(active, True), *_run(always, analysis, k, always_values)]  # fmt: skip
 
     for triggers, fn, inputs, api_name, source, select in ui._sources:
         n_in = len(inputs)
@@ -455,10 +459,9 @@ def _wire(ui: ExplorerUI) -> None:
                 log.error("input source failed:\n%s", traceback.format_exc())
                 raw = None
             rest = list(args[_n:])
-            rest += [None] * (2 + n_listener_in - len(rest))  # callers may leave out the state and view inputs
-            previous, active, values = rest[0], rest[1], rest[2:]
+            rest += [None] * (1 + len(always_inputs) - len(rest))  # API callers leave out the view inputs
             analysis, message = new_analysis(ui.model, raw, _src)
-            return outputs_for(analysis, message, values, previous, active)
+            return outputs_for(analysis, message, rest[1:], rest[0])
 
         if select:
             def handler(evt: gr.SelectData, *args, _fn=fn, _n=n_in, _src=source):
@@ -468,45 +471,63 @@ def _wire(ui: ExplorerUI) -> None:
                 return handle(lambda: _fn(*args[:_n]), args, _n, _src)
 
         gr.on(
-            triggers, handler, [*inputs, ui.state, ui.active_tab, *listener_inputs], head_outputs + listener_outputs,
+            triggers, handler, [*inputs, ui.active_tab, *always_inputs], head_outputs + always_outputs,
             api_visibility="private", trigger_mode="always_last", show_progress="minimal",
         )
-        if api_name:  # the same handler for API clients: only the source's inputs (the views use their defaults)
+        if api_name:  # the same handler for API clients: only the source's inputs
             gr.Button(visible=False).click(
-                handler, [*inputs, ui.state, ui.active_tab], head_outputs + listener_outputs,
+                handler, [*inputs, ui.active_tab], head_outputs + always_outputs,
                 api_name=api_name, api_visibility="undocumented",
             )
 
-    # Selecting a view tab draws its views for the current input (skipped when already drawn for it).
+    n_cols = len(ui._columns)
+
+    def show(status):
+        has_input, text = status if status else (False, "")
+        prompt = gr.update(visible=False) if has_input else gr.update(value=text or PROMPT, visible=True)
+        return [prompt, *[gr.update(visible=bool(has_input))] * n_cols]
+
+    view_status.change(show, view_status, [ui.prompt, *ui._columns], api_visibility="private", show_progress="hidden")
+
+    # Each tab draws its views when its token changes (a new input while it is open, or selected while stale).
     for g, group_tabs in enumerate(ui._groups):
         g_listeners = [ln for ln in listeners if ln.group == g]
         g_inputs = [c for ln in g_listeners for c in ln.inputs]
         g_outputs = [c for ln in g_listeners for c in ln.outputs]
+        tab_id = getattr(group_tabs[0], "id", None) or g
 
-        def on_select(analysis, k, drawn, *values, _g=g, _lns=g_listeners, _n=len(g_outputs)):
-            drawn = dict(drawn or {})
-            if analysis is None or k is None or (_g in drawn and drawn[_g][0] is analysis and drawn[_g][1] == int(k)):
-                return [_g, drawn, *[gr.skip()] * _n]
-            drawn[_g] = (analysis, int(k))
-            return [_g, drawn, *_run(_lns, analysis, int(k), values)]
+        if g_outputs:
+            def draw(analysis, k, drawn, *values, _g=g, _lns=g_listeners, _n=len(g_outputs)):
+                if analysis is None:
+                    return [gr.skip()] * (1 + _n)
+                k = analysis.digit if k is None else int(k)
+                return [{**(drawn or {}), _g: (analysis, k)}, *_run(_lns, analysis, k, values)]
+
+            tokens[g].change(
+                draw, [ui.state, ui.selected_class, rendered, *g_inputs], [rendered, *g_outputs],
+                api_name=f"views_{tab_id}", api_visibility="undocumented", trigger_mode="always_last",
+                show_progress="minimal",
+            )
+
+        def on_select(analysis, k, drawn, _g=g, _has=bool(g_outputs)):
+            drawn = drawn or {}
+            stale = _has and analysis is not None and k is not None and not (
+                _g in drawn and drawn[_g][0] is analysis and drawn[_g][1] == int(k))
+            return [_g, next(counter) if stale else gr.skip()]
 
         for tab in group_tabs:
-            tab.select(
-                on_select, [ui.state, ui.selected_class, rendered, *g_inputs], [ui.active_tab, rendered, *g_outputs],
-                api_visibility="private", show_progress="minimal", trigger_mode="always_last",
-            )
+            tab.select(on_select, [ui.state, ui.selected_class, rendered], [ui.active_tab, tokens[g]],
+                       api_visibility="private", show_progress="hidden")  # fmt: skip
 
     def reselect(analysis: views.Analysis | None, k, active, *values):
         if analysis is None or k is None:
-            return [gr.skip()] * (1 + n_listener_out)
-        out, drawn = run_open(analysis, int(k), values, active)
-        return [drawn, *out]
+            return [*draw_tokens(active, False), *[gr.skip()] * len(always_outputs)]
+        return [*draw_tokens(active, True), *_run(always, analysis, int(k), values)]
 
-    if listener_outputs:
-        ui.selected_class.input(
-            reselect, [ui.state, ui.selected_class, ui.active_tab, *listener_inputs], [rendered, *listener_outputs],
-            api_visibility="private", trigger_mode="always_last", show_progress="minimal",
-        )
+    ui.selected_class.input(
+        reselect, [ui.state, ui.selected_class, ui.active_tab, *always_inputs], [*tokens, *always_outputs],
+        api_visibility="private", trigger_mode="always_last", show_progress="hidden",
+    )
 
 
 def _identity(value):

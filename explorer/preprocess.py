@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -196,7 +197,10 @@ def to_float_image(image: Any) -> np.ndarray | None:
             comp = image.get("background")
         return to_float_image(comp)
     if isinstance(image, (str, os.PathLike)):
-        with Image.open(Path(image)) as im:  # not loaded yet: _pil_to_array checks the size first
+        with warnings.catch_warnings():  # PIL warns above 89 MP; MAX_PIXELS is stricter and applies next
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(Path(image))
+        with im:  # not loaded yet: _pil_to_array checks the size first
             return _pil_to_array(im)
     if isinstance(image, Image.Image):
         return _pil_to_array(image)

@@ -128,7 +128,7 @@ def examples_tab(ui) -> None:
     choices = misclassified_choices(ui.mnist, ui.card) if mnist_ok else []
     with gr.Tab("Examples", id="examples", elem_id="examples-tab"):
         gallery = gr.Gallery(
-            value=gallery_items(), label="Built-in examples (drawn by code, not MNIST): click one", columns=5,
+            value=gallery_items(), label="Built-in examples (drawn by code, not MNIST): click one", columns=4,
             height="auto", allow_preview=False, object_fit="contain", elem_id="synthetic-gallery",
             elem_classes=["example-gallery"], buttons=[],
         )

@@ -121,16 +121,28 @@ def iteration_outputs(analysis: views.Analysis, digit_class: int, iteration: Any
     ]
 
 
-def routing_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, type_: Any, row: Any, col: Any) -> list:
-    """Every output of the tab for a new input / digit class, in ROUTING_OUTPUTS order:
-    [map, caption, evidence, sharpening figure, details figure, field overlay, details markdown, type, row, col,
-    comparison plot (cleared)]."""
-    out = analysis.output
+def routing_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, type_: Any, row: Any, col: Any,
+                    token: Any = None) -> list:  # fmt: skip
+    """The tab's first outputs for a new input / digit class: [map, caption, evidence, details token, comparison
+    plot (cleared)]. A new details token makes the selected capsule's panel follow in its own event
+    (details_outputs); the sharpening figure is drawn while its accordion is open (sharpening_output)."""
     index = resolve_capsule(analysis, type_, row, col)
-    it = clamp_iteration(analysis, iteration)
-    m, caption, evidence = iteration_outputs(analysis, digit_class, it, index)
-    _, fig, field, md, t, r, c = capsule_outputs(analysis, digit_class, it, index)
-    return [m, caption, evidence, rv.coupling_sharpening_figure(out, digit_class), fig, field, md, t, r, c, None]
+    m, caption, evidence = iteration_outputs(analysis, digit_class, iteration, index)
+    return [m, caption, evidence, (_int_or_none(token) or 0) + 1, None]
+
+
+def details_outputs(analysis: views.Analysis, digit_class: int, type_: Any, row: Any, col: Any) -> list:
+    """The selected capsule's panel: [details figure, field overlay, details markdown, type, row, col]."""
+    index = resolve_capsule(analysis, type_, row, col)
+    return capsule_outputs(analysis, digit_class, None, index)[1:]
+
+
+def sharpening_output(analysis: views.Analysis | None, digit_class: Any):
+    """coupling_sharpening_figure for the digit class (None without an input)."""
+    if analysis is None:
+        return None
+    k = _int_or_none(digit_class)
+    return rv.coupling_sharpening_figure(analysis.output, analysis.digit if k is None else k)
 
 
 def compare_iterations_outputs(model, analysis: views.Analysis | None, iterations: Sequence[Any], digit_class: Any = None):
@@ -148,10 +160,11 @@ def _r(a, nd=4):
     return np.round(np.asarray(a, np.float64), nd).tolist()
 
 
-def routing_summary(analysis: views.Analysis, digit_class: int | None = None, top: int = 5) -> dict:
-    """JSON-able routing summary (the `routing` endpoint): per iteration the couplings to `digit_class` of all
-    1152 primary capsules as [32][6][6], their quantiles, the length-weighted mean coupling entropy and the
-    `top` capsules; plus the lengths and primary-capsule lengths."""
+def routing_summary(analysis: views.Analysis, digit_class: int | None = None, top: int = 5, grids: bool = True) -> dict:
+    """JSON-able routing summary (the `routing` endpoint): per iteration the quantiles of the couplings to
+    `digit_class`, the length-weighted mean coupling entropy and the `top` capsules (coupling x length); the final
+    couplings of all 1152 primary capsules and their lengths as [32][6][6] (only with `grids`); the lengths.
+    (Iteration 1's couplings are all 0.1 by construction, so only the final grid is sent in full.)"""
     out = analysis.output
     k = analysis.digit if digit_class is None else int(digit_class)
     if not 0 <= k < rv.NUM_CLASSES:
@@ -166,7 +179,6 @@ def routing_summary(analysis: views.Analysis, digit_class: int | None = None, to
         order = np.argsort(-(g * act).ravel(), kind="stable")[:top]
         its.append({
             "iteration": i,
-            "couplings": _r(g),
             "quantiles": dict(zip(("min", "q1", "median", "q3", "max"), _r(q[i - 1], 5))),
             "mean_entropy": round(float(h[i - 1]), 6),
             "top_capsules": [
@@ -175,19 +187,22 @@ def routing_summary(analysis: views.Analysis, digit_class: int | None = None, to
                 for j in order
             ],
         })  # fmt: skip
-    return {
+    res = {
         "digit": analysis.digit,
         "lengths": _r(analysis.lengths, 6),
         "digit_class": k,
         "routing_iterations": r,
-        "layout": "couplings[type][row][col]; capsule index = (type*6 + row)*6 + col",
-        "primary_lengths": _r(act),
         "iterations": its,
         "error": None,
     }
+    if grids:
+        res["layout"] = "couplings[type][row][col]; capsule index = (type*6 + row)*6 + col"
+        res["couplings"] = _r(rv.coupling_grid(out, k, r))
+        res["primary_lengths"] = _r(act, 3)
+    return res
 
 
-def routing_api(model, image: Any, digit_class: Any = None, model_error: str | None = None) -> dict:
+def routing_api(model, image: Any, digit_class: Any = None, model_error: str | None = None, grids: Any = False) -> dict:
     """The `routing` endpoint: errors come back as {"error": ...}, never raised."""
     from .app import new_analysis
     from .preprocess import BLANK_MESSAGE
@@ -200,7 +215,7 @@ def routing_api(model, image: Any, digit_class: Any = None, model_error: str | N
     analysis, message = new_analysis(model, image, "api")
     if analysis is None:
         return {"digit": None, "error": message or BLANK_MESSAGE}
-    return routing_summary(analysis, k)
+    return routing_summary(analysis, k, grids=bool(grids))
 
 
 # ---------------------------------------------------------------- the tab
@@ -230,6 +245,8 @@ def routing_tab(ui) -> None:
                     )
                     gr.Markdown("<small>Each primary capsule's (coupling − 0.1) × length, spread over its 17x17 "
                                 "receptive field; brighter: more of that region's votes go to the digit.</small>")
+            details_token = gr.State(0)
+            sharpen_open = gr.State(False)
             gr.Markdown("#### Selected primary capsule")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=180):
@@ -247,7 +264,7 @@ def routing_tab(ui) -> None:
                 with gr.Column(scale=5, min_width=360):
                     details = gr.Plot(show_label=False, elem_id="capsule-details")
             details_md = gr.Markdown(elem_id="capsule-summary")
-            with gr.Accordion("How routing sharpens the couplings", open=True):
+            with gr.Accordion("How routing sharpens the couplings", open=False) as sharpen_box:
                 sharpen = gr.Plot(show_label=False, elem_id="routing-sharpening")
             with gr.Accordion("Run routing with a different number of iterations", open=False):
                 gr.Markdown("One forward pass per choice (runs when you press the button).")
@@ -259,13 +276,20 @@ def routing_tab(ui) -> None:
         # The public API's components: hidden, inside the tab (gr.Tabs only holds gr.Tab children).
         api_image = GuardedImage(type="pil", image_mode=None, visible=False)
         api_class = gr.Number(None, precision=0, visible=False)
+        api_grids = gr.Checkbox(False, visible=False)
         api_json = gr.JSON(visible=False)
 
     ui.on_analysis(
-        lambda a, k, it, t, r, c: routing_outputs(a, k, it, t, r, c),
-        [cmap, caption, evidence, sharpen, details, field, details_md, cap_type, cap_row, cap_col, compare_plot],
-        [iteration, cap_type, cap_row, cap_col],
+        lambda a, k, it, t, r, c, tok: routing_outputs(a, k, it, t, r, c, tok),
+        [cmap, caption, evidence, details_token, compare_plot],
+        [iteration, cap_type, cap_row, cap_col, details_token],
     )
+    details_token.change(
+        _safe(lambda a, k, t, r, c: details_outputs(a, int(k), t, r, c) if a is not None and k is not None
+              else [gr.skip()] * 6, 6),
+        [ui.state, ui.selected_class, cap_type, cap_row, cap_col], [details, field, details_md, cap_type, cap_row, cap_col],
+        api_visibility="private", show_progress="minimal", trigger_mode="always_last",
+    )  # fmt: skip
 
     def on_iteration(a, k, it, t, r, c):
         if a is None or k is None:
@@ -294,6 +318,14 @@ def routing_tab(ui) -> None:
     cmap.select(on_click, [ui.state, ui.selected_class, iteration], selection_outputs, **common)
     gr.on([cap_type.input, cap_row.input, cap_col.input], _safe(on_controls, 7),
           [ui.state, ui.selected_class, iteration, cap_type, cap_row, cap_col], selection_outputs, **common)  # fmt: skip
+    # Drawn while its accordion is open: on opening, and after each redraw of the map's caption (new input,
+    # digit class or iteration).
+    sharpen_box.expand(_safe(lambda a, k: [True, sharpening_output(a, k)], 2), [ui.state, ui.selected_class],
+                       [sharpen_open, sharpen], api_visibility="private", show_progress="minimal")  # fmt: skip
+    sharpen_box.collapse(lambda: False, None, sharpen_open, api_visibility="private", show_progress="hidden")
+    caption.change(_safe(lambda a, k, is_open: sharpening_output(a, k) if is_open else gr.skip(), 1),
+                   [ui.state, ui.selected_class, sharpen_open], sharpen, api_visibility="private",
+                   show_progress="minimal", trigger_mode="always_last")  # fmt: skip
     compare_btn.click(
         _safe(lambda a, its, k: compare_iterations_outputs(ui.model, a, its, k), 1),
         [ui.state, compare_its, ui.selected_class], compare_plot,
@@ -301,13 +333,14 @@ def routing_tab(ui) -> None:
     )
 
     # Public API: image (+ optional digit class) in, JSON out; independent of the UI's state.
-    def routing(image, digit_class=None):
-        """Routing of one image: per iteration, every primary capsule's coupling to `digit_class` (default: the
-        prediction) as [32][6][6], their quantiles, mean entropy and top capsules; lengths and primary lengths."""
-        return routing_api(ui.model, image, digit_class, ui.model_error)
+    def routing(image, digit_class=None, grids=False):
+        """Routing of one image: per iteration, the quantiles, mean entropy and top capsules of the couplings to
+        `digit_class` (default: the prediction); with `grids`, also every primary capsule's final coupling and
+        length as [32][6][6]."""
+        return routing_api(ui.model, image, digit_class, ui.model_error, grids)
 
     api_image.upload(
-        routing, [api_image, api_class], api_json, api_name="routing",
+        routing, [api_image, api_class, api_grids], api_json, api_name="routing",
         api_description="Routing by agreement for one digit image: couplings of the 1152 primary capsules to a digit "
         "class (default: the prediction) at every routing iteration, with summaries and the capsule lengths.",
     )  # fmt: skip
@@ -318,6 +351,8 @@ __all__ = [
     "capsule_outputs",
     "clamp_iteration",
     "compare_iterations_outputs",
+    "details_outputs",
+    "sharpening_output",
     "iteration_outputs",
     "map_caption",
     "resolve_capsule",

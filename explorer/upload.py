@@ -16,6 +16,7 @@ Limits (see docs/robustness.md):
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,10 @@ def guarded(component: gr.Image) -> gr.Image:
             path = getattr(payload, "path", None)
             url = getattr(payload, "url", None) or ""
             if path and not url.startswith("data:"):
-                with Image.open(Path(path)) as im:  # reads the header only
-                    check_pixels(*im.size)
+                with warnings.catch_warnings():  # PIL warns above 89 MP; MAX_PIXELS is stricter
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    with Image.open(Path(path)) as im:  # reads the header only
+                        check_pixels(*im.size)
             return original(payload)
         except Exception as e:  # never a Gradio error: a message for the visitor / API caller
             result = unreadable_result(e)

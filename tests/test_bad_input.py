@@ -59,9 +59,9 @@ def check_result(r, expect: str = "any"):
         assert r.image.max() == pytest.approx(1.0, abs=1e-3)
 
 
-def timed(fn, *args):
+def timed(fn, *args, **kwargs):
     t = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kwargs)
     dt = time.perf_counter() - t
     assert dt < TIME_LIMIT_S, f"took {dt:.2f} s"
     return out
@@ -253,25 +253,36 @@ def test_predict_barrage_then_normal_predict(served, hostile):
 
 
 def test_ui_upload_event_shows_the_message(served, hostile):
-    """The Upload tab's event (what the browser triggers): the prompt shows the message, no error."""
-    from gradio_client import handle_file
-
-    _, client = served
+    """The Upload tab's event (what the browser triggers): no error through the server, and the handler's
+    prompt output carries the message (checked in-process: gradio_client drops the values of updates)."""
     import json
     import urllib.request
 
+    from gradio_client import handle_file
+
+    demo, client = served
     info = json.load(urllib.request.urlopen(client.src.rstrip("/") + "/gradio_api/info?all_endpoints=true"))
     params = info["named_endpoints"]["/analyse_upload"]["parameters"]
-    for name in ("not_an_image.png", "bomb_50000x50000.png", "truncated.png", "empty.png"):
-        args = [handle_file(str(hostile[name][0]))] + [p.get("parameter_default") for p in params[1:]]
-        out = timed(client.predict, *args, api_name="/analyse_upload")
+    fn = next(f for f in demo.fns.values() if f.api_name == "analyse_upload")
+    upload = fn.inputs[0]
+    for name in ("not_an_image.png", "bomb_50000x50000.png", "truncated.png", "empty.png", "huge_10000x10000.png"):
+        path = str(hostile[name][0])
+        args = [handle_file(path)] + [p.get("parameter_default") for p in params[1:]]
+        timed(client.predict, *args, api_name="/analyse_upload")  # raises on a server-side error
+        value = timed(upload.preprocess, upload.data_model(path=path, orig_name=name))
+        out = fn.fn(value, *[getattr(c, "value", None) for c in fn.inputs[1:]])
         text = json.dumps(out, default=str)
         assert "Nothing to show" in text, (name, text[:300])
-        assert ("too large" in text) if "bomb" in name else ("could not be read" in text), name
+        expected = "too large" if ("bomb" in name or "huge" in name) else "could not be read"
+        assert expected in text, (name, text[:300])
 
 
 def test_oversized_upload_is_refused(served, tmp_path):
-    """A file over max_file_size (10 MB) is refused by the upload route (HTTP 413) before any decoding."""
+    """A file over max_file_size (10 MB): gradio_client refuses it with a message (it reads the limit from the
+    server's config), and the server's upload route answers 413 to a client that sends it anyway."""
+    import urllib.error
+    import urllib.request
+
     from gradio_client import handle_file
 
     from explorer.upload import MAX_FILE_SIZE
@@ -280,9 +291,17 @@ def test_oversized_upload_is_refused(served, tmp_path):
     limit = int(MAX_FILE_SIZE.rstrip("mb")) * 1024 * 1024
     big = tmp_path / "big.png"
     big.write_bytes(H.encode(H.digit_image(), "PNG") + os.urandom(limit + 1024))  # a PNG with 10 MB of trailing junk
-    with pytest.raises(Exception) as e:
+    with pytest.raises(ValueError, match=r"exceeds the maximum file size of 10485760 bytes"):
         client.predict(handle_file(str(big)), api_name="/predict")
-    assert "413" in str(e.value) or "maximum allowed size" in str(e.value), str(e.value)
+    # bypassing the client's check: the server refuses the upload itself
+    boundary = "capsnetboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + big.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(client.src.rstrip("/") + "/gradio_api/upload", data=body, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=60)
+    assert e.value.code == 413 and b"maximum allowed size" in e.value.read()
     ok = client.predict(handle_file(str(_digit_png(tmp_path))), api_name="/predict")
     assert ok["error"] is None
 
