@@ -425,28 +425,37 @@ def lengths_by_iterations(model, x, iterations: Sequence[int] = (1, 2, 3, 5)) ->
     return np.stack(rows)
 
 
+def class_lengths_figure(x: Sequence[float], lengths: np.ndarray, highlight: int | None, *, title: str,
+                         x_title: str, x_hover: str, markers_for_all: bool = True) -> go.Figure:
+    """One line per digit class: its capsule length (y) against some setting (x); `highlight` is bold, the rest faded."""
+    traces = []
+    for k in range(NUM_CLASSES):
+        hi = k == highlight
+        traces.append(go.Scatter(
+            x=x, y=lengths[:, k], mode="lines+markers" if (hi or markers_for_all) else "lines", name=str(k),
+            opacity=1.0 if hi else 0.45, line=dict(color=CLASS_COLORS[k], width=4 if hi else 1.5),
+            hovertemplate=f"digit {k}<br>{x_hover}: length %{{y:.3f}}<extra></extra>",
+        ))  # fmt: skip
+    fig = go.Figure(traces)
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=13)),
+        xaxis=dict(title=dict(text=x_title)),
+        yaxis=dict(title=dict(text="length (class probability)"), range=[0, 1.02]),
+        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0.5, y1=0.5, line=dict(color="grey", dash="dot", width=1))],
+        margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(title=dict(text="digit")),
+    )  # fmt: skip
+    return fig
+
+
 def compare_iterations_figure(lengths: np.ndarray, iterations: Sequence[int], highlight: int | None = None) -> go.Figure:
     """Line plot of each class's length against the number of routing iterations (from lengths_by_iterations)."""
     lengths = np.asarray(lengths)
     its = [int(r) for r in iterations]
     if highlight is None and len(lengths):
         highlight = int(lengths[-1].argmax())
-    traces = []
-    for k in range(NUM_CLASSES):
-        hi = k == highlight
-        traces.append(go.Scatter(
-            x=its, y=lengths[:, k], mode="lines+markers", name=str(k), opacity=1.0 if hi else 0.45,
-            line=dict(color=CLASS_COLORS[k], width=4 if hi else 1.5),
-            hovertemplate=f"digit {k}<br>%{{x}} iterations: length %{{y:.3f}}<extra></extra>",
-        ))  # fmt: skip
-    fig = go.Figure(traces)
-    fig.update_layout(
-        title=dict(text="Digit-capsule lengths vs routing iterations", font=dict(size=13)),
-        xaxis=dict(title=dict(text="routing iterations"), tickvals=its),
-        yaxis=dict(title=dict(text="length (class probability)"), range=[0, 1.02]),
-        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0.5, y1=0.5, line=dict(color="grey", dash="dot", width=1))],
-        margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(title=dict(text="digit")),
-    )  # fmt: skip
+    fig = class_lengths_figure(its, lengths, highlight, title="Digit-capsule lengths vs routing iterations",
+                               x_title="routing iterations", x_hover="%{x} iterations")
+    fig.update_xaxes(tickvals=its)
     return fig
 
 
@@ -464,7 +473,6 @@ def capsule_details_figure(out: CapsNetOutput, index: int) -> go.Figure:
     r = len(cbi)
     traces = []
     for i in range(r):
-        last = i == r - 1
         traces.append(go.Bar(
             x=classes, y=cbi[i], name=f"coupling, iteration {i + 1}", xaxis="x", yaxis="y",
             marker=dict(color="#1f77b4", opacity=0.3 + 0.7 * (i + 1) / r),

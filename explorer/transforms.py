@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 
-from .routing_views import CLASS_COLORS, NUM_CLASSES
+from .routing_views import class_lengths_figure
 
 IMAGE_SIZE = 28
 
@@ -100,20 +100,7 @@ def rotation_sweep_figure(angles: Sequence[float], lengths: np.ndarray, highligh
     lengths = np.asarray(lengths)
     if highlight is None and len(angles):
         highlight = int(lengths[int(np.abs(angles).argmin())].argmax())
-    traces = []
-    for k in range(NUM_CLASSES):
-        hi = k == highlight
-        traces.append(go.Scatter(
-            x=angles, y=lengths[:, k], mode="lines+markers" if hi else "lines", name=str(k),
-            opacity=1.0 if hi else 0.45, line=dict(color=CLASS_COLORS[k], width=4 if hi else 1.5),
-            hovertemplate=f"digit {k}<br>%{{x:g}}°: length %{{y:.3f}}<extra></extra>",
-        ))  # fmt: skip
-    fig = go.Figure(traces)
-    fig.update_layout(
-        title=dict(text="Digit-capsule lengths as the input rotates", font=dict(size=13)),
-        xaxis=dict(title=dict(text="rotation (degrees, counter-clockwise)"), zeroline=True),
-        yaxis=dict(title=dict(text="length (class probability)"), range=[0, 1.02]),
-        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0.5, y1=0.5, line=dict(color="grey", dash="dot", width=1))],
-        margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(title=dict(text="digit")),
-    )  # fmt: skip
+    fig = class_lengths_figure(angles, lengths, highlight, title="Digit-capsule lengths as the input rotates",
+                               x_title="rotation (degrees, counter-clockwise)", x_hover="%{x:g}°", markers_for_all=False)
+    fig.update_xaxes(zeroline=True)
     return fig

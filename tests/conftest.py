@@ -22,3 +22,16 @@ def mnist_test(mnist_dir):
     from capsnet.data import load_mnist
 
     return load_mnist(mnist_dir, train=False)
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The shipped checkpoint when there is one, else a seeded untrained CapsNet (tests must hold for both)."""
+    import torch
+
+    from capsnet import CapsNet, load_pretrained
+
+    if SHIPPED.exists():
+        return load_pretrained(SHIPPED)
+    torch.manual_seed(0)
+    return CapsNet().eval()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from capsnet import CapsNet, CapsNetConfig, load_pretrained
-from capsnet.checkpoint import CheckpointError, load_tensors, save_tensors, save_weights
+from capsnet.checkpoint import CheckpointError, save_tensors, save_weights
 
 from .conftest import REPO
 

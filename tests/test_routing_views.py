@@ -6,21 +6,10 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from capsnet import CapsNet, primary_capsule_index, primary_capsule_position, receptive_field
+from capsnet import primary_capsule_index, primary_capsule_position, receptive_field
 from explorer import routing_views as rv
 from explorer.examples import synthetic_examples
 
-from .conftest import SHIPPED
-
-
-@pytest.fixture(scope="module")
-def model():
-    if SHIPPED.exists():
-        from capsnet import load_pretrained
-
-        return load_pretrained(SHIPPED)
-    torch.manual_seed(0)
-    return CapsNet().eval()
 
 
 @pytest.fixture(scope="module")

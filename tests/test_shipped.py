@@ -3,7 +3,6 @@ import json
 import time
 
 import pytest
-import torch
 
 from capsnet import load_pretrained
 from capsnet.checkpoint import card_path, load_tensors

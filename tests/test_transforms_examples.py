@@ -5,21 +5,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capsnet import CapsNet
 from explorer.examples import MnistExamples, mnist_style, mnist_unavailable_reason, synthetic_examples
 from explorer.transforms import rotation_sweep, rotation_sweep_figure, transform_batch, transform_image
 
 from .conftest import SHIPPED
-
-
-@pytest.fixture(scope="module")
-def model():
-    if SHIPPED.exists():
-        from capsnet import load_pretrained
-
-        return load_pretrained(SHIPPED)
-    torch.manual_seed(0)
-    return CapsNet().eval()
 
 
 @pytest.fixture(scope="module")

@@ -4,21 +4,9 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from capsnet import CapsNet
 from explorer import views as v
 from explorer.preprocess import preprocess
 
-from .conftest import SHIPPED
-
-
-@pytest.fixture(scope="module")
-def model():
-    if SHIPPED.exists():
-        from capsnet import load_pretrained
-
-        return load_pretrained(SHIPPED)
-    torch.manual_seed(0)
-    return CapsNet().eval()
 
 
 @pytest.fixture(scope="module")
