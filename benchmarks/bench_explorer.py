@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
+
 import statistics
 import subprocess
 import sys
@@ -25,6 +25,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from explorer.serving import free_port, served  # noqa: E402
 
 
 def stats(samples_s: list[float]) -> str:
@@ -42,12 +44,6 @@ def timeit(fn, repeats: int, warmup: int = 3) -> list[float]:
         fn()
         out.append(time.perf_counter() - t)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def digit_images(n: int = 8) -> list[np.ndarray]:
@@ -149,10 +145,8 @@ def http(demo, repeats: int) -> dict:
         t_in.submit(lambda s: s, t_in, t_out, api_name="trivial_text")
         i_in, i_out = gr.Image(type="pil", visible=False), gr.JSON(visible=False)
         i_in.upload(lambda im: {"ok": True}, i_in, i_out, api_name="trivial_image")
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+    with served(demo) as url:
+        client = Client(url, verbose=False, download_files=False)
         tmp = Path(tempfile.mkdtemp())
         paths = []
         for i, a in enumerate(digit_images()):
@@ -185,8 +179,6 @@ def http(demo, repeats: int) -> dict:
                 call()
                 res[name].append(time.perf_counter() - t)
         return res
-    finally:
-        demo.close()
 
 
 def startup(timeout: float = 60.0) -> float:

@@ -31,7 +31,7 @@ import json
 import os
 import random
 import signal
-import socket
+
 import statistics
 import subprocess
 import sys
@@ -50,14 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from explorer.serving import free_port  # noqa: E402
+
 MIX = {"predict": 0.25, "analyse_upload": 0.15, "analyse_sketch": 0.10, "pose": 0.35, "routing": 0.15}
 LOCALHOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float | None:

@@ -1,6 +1,5 @@
 """The `predict` endpoint through gradio_client against a launched app (real checkpoint, real MNIST digits)."""
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -8,13 +7,9 @@ from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from explorer.serving import served  # noqa: E402
+
 from .conftest import SHIPPED  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +18,8 @@ def app_url():
         pytest.skip(f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
     from explorer.app import build_demo
 
-    demo = build_demo(SHIPPED)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(build_demo(SHIPPED)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

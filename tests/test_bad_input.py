@@ -1,7 +1,6 @@
 """Hostile and unusual inputs: preprocessing and the served endpoints give a clear message or a valid result,
 within bounded time and memory, and the server keeps serving afterwards."""
 import os
-import socket
 import time
 import warnings
 
@@ -206,28 +205,19 @@ def test_sketch_dicts():
 # --------------------------------------------------------------------------- through the server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served():
     if not SHIPPED.exists():
         pytest.skip(f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
     from explorer.app import LAUNCH_OPTIONS, build_demo
 
-    demo = build_demo(SHIPPED)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=LAUNCH_OPTIONS["max_file_size"])
     from gradio_client import Client
 
-    try:
-        yield demo, Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
-    finally:
-        demo.close()
+    from explorer.serving import served as serving
+
+    demo = build_demo(SHIPPED)
+    with serving(demo, max_file_size=LAUNCH_OPTIONS["max_file_size"]) as url:
+        yield demo, Client(url, verbose=False, download_files=False)
 
 
 def test_predict_barrage_then_normal_predict(served, hostile):

@@ -1,12 +1,13 @@
 """A real browser (Debian's chromium via Playwright) draws a digit, moves a pose slider and clears the canvas."""
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from explorer.serving import served  # noqa: E402
 
 from .conftest import MNIST_DIR, SHIPPED  # noqa: E402
 
@@ -18,12 +19,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SCREENSHOT = Path(os.environ.get("EXPLORER_SCREENSHOT", "/tmp/capsnet-explorer.png"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _require(condition: bool, reason: str):
@@ -40,12 +35,8 @@ def app_url():
     from explorer.app import LAUNCH_OPTIONS, build_demo
 
     demo = build_demo(SHIPPED, data_dir=MNIST_DIR if (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists() else None)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(demo, **LAUNCH_OPTIONS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ def as_input(a: np.ndarray, mode: str):
         return a
     im = Image.fromarray(a, "L")
     if mode == "I;16":
-        return Image.fromarray((a.astype(np.uint16) * 257), "I;16")
+        return Image.fromarray(a.astype(np.uint16) * 257)  # uint16 -> mode I;16
     if mode == "F":
         return Image.fromarray(a.astype(np.float32) / 255.0, "F")
     if mode in ("PA", "La"):

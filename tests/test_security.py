@@ -19,6 +19,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from capsnet.checkpoint import CheckpointError, load_pretrained, load_tensors  # noqa: E402
+from explorer.serving import free_port  # noqa: E402
 
 from .conftest import REPO, SHIPPED  # noqa: E402
 
@@ -96,12 +97,6 @@ def test_default_launch_kwargs_bind_localhost_without_share():
     assert launch_kwargs(parse_args(["--host", "0.0.0.0"]))["server_name"] == "0.0.0.0"  # only when told
     assert launch_kwargs(parse_args(["--share"]))["share"] is True
     assert kw["max_file_size"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_addresses(port: int) -> list[str]:
