@@ -78,6 +78,9 @@ def preflight(out: Path, model: CapsNet) -> None:
         probe.unlink()
     except OSError as e:
         raise TrainError(f"cannot write checkpoints to {folder}: {e.strerror or e}; choose another --out") from None
+    for name in (out.name, resume_path(out).name, card_path(out).name):  # half-written files of a killed run
+        for stale in folder.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     need = param_bytes * 6  # weights + resume state (weights and two Adam moments), each written beside the old one
     free = shutil.disk_usage(folder).free
