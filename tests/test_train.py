@@ -161,7 +161,7 @@ def test_sigkill_at_random_points_never_corrupts_and_resume_matches(mnist_dir, t
         cmd = _train_cmd(mnist_dir, out, *(["--resume"] if attempt else []))
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=rng.uniform(0.3, full_run))
+            proc.wait(timeout=rng.uniform(0.2, 0.7) * full_run)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
