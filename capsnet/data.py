@@ -25,6 +25,10 @@ GZ_FILES = (
 DEFAULT_DATA_DIR = os.environ.get("CAPSNET_DATA", "data")
 
 
+class MNISTUnavailable(RuntimeError):
+    """MNIST could not be found or downloaded; the message says where it looked and what to pass."""
+
+
 @dataclass
 class MNISTSplit:
     images: torch.Tensor  # (N, 28, 28) uint8
@@ -69,7 +73,7 @@ def load_mnist(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, train: bool = Tru
     try:
         ds = MNIST(str(root), train=train, download=download)
     except RuntimeError as e:
-        raise RuntimeError(
+        raise MNISTUnavailable(
             f"MNIST not found under {data_dir!s}: pass --data-dir with a folder holding the four "
             f"MNIST .gz files or a torchvision MNIST root, or allow the download ({e})"
         ) from None

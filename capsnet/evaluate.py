@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from .data import DEFAULT_DATA_DIR, MNISTSplit, load_mnist
+from .data import DEFAULT_DATA_DIR, MNISTSplit, MNISTUnavailable, load_mnist
 from .losses import reconstruction_sse
 from .model import CapsNet
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         test = load_mnist(args.data_dir, train=False)
-    except RuntimeError as e:
+    except MNISTUnavailable as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.limit:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import (
+    CheckpointError,
     atomic_write_json,
     card_path,
     load_tensors,
@@ -30,9 +31,9 @@ from .checkpoint import (
     save_tensors,
     save_weights,
 )
-from .data import DEFAULT_DATA_DIR, MNISTSplit, epoch_batches, epoch_generator, load_mnist, random_shift
+from .data import DEFAULT_DATA_DIR, MNISTSplit, MNISTUnavailable, epoch_batches, epoch_generator, load_mnist, random_shift
 from .evaluate import evaluate
-from .losses import RECONSTRUCTION_WEIGHT, margin_loss, reconstruction_sse
+from .losses import capsule_loss, reconstruction_sse
 from .model import CapsNet, CapsNetConfig
 
 
@@ -153,8 +154,7 @@ def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int,
         x = random_shift(x, cfg.max_shift, gen).to(device)
         y = y.to(device)
         out = model(x, y, routing_iterations=cfg.routing_iterations)
-        sse = reconstruction_sse(out.reconstructions, x)
-        loss = (margin_loss(out.lengths, y) + RECONSTRUCTION_WEIGHT * sse).mean()
+        loss = capsule_loss(out, x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -162,7 +162,7 @@ def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int,
         seen += b
         tot_loss += loss.item() * b
         tot_correct += (out.predictions == y).sum().item()
-        tot_sse += sse.detach().sum().item()
+        tot_sse += reconstruction_sse(out.reconstructions.detach(), x).sum().item()
         if bar is not None:
             bar.update(b)
             bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{100 * tot_correct / seen:.2f}%", refresh=False)
@@ -288,13 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
         run(cfg, argv)
-    except (TrainError, RuntimeError) as e:
-        from .checkpoint import CheckpointError
-
-        if isinstance(e, (TrainError, CheckpointError)) or "MNIST" in str(e):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
+    except (TrainError, CheckpointError, MNISTUnavailable) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
