@@ -9,6 +9,7 @@ same weights as an uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -25,6 +26,8 @@ from .checkpoint import (
     CheckpointError,
     atomic_write_json,
     card_path,
+    load_checkpoint,
+    load_model_card,
     load_tensors,
     model_from_tensors,
     resume_path,
@@ -50,6 +53,8 @@ class TrainConfig:
     data_dir: str = DEFAULT_DATA_DIR
     out: str = "checkpoints/capsnet.safetensors"
     resume: bool = False
+    init_from: str = ""  # start from these weights (fresh Adam); the epoch count and lr schedule continue from theirs
+    ema_decay: float = 0.0  # 0 = off; else evaluate and ship an exponential moving average of the weights
     train_limit: int = 0  # 0 = all 60,000 training images (smaller only for tests)
     test_limit: int = 0  # 0 = all 10,000 test images
     progress: bool = True
@@ -113,8 +118,11 @@ def versions() -> dict:
             "safetensors": safetensors.__version__}
 
 
-def save_resume_state(path: Path, model: CapsNet, opt: torch.optim.Optimizer, state: dict) -> None:
+def save_resume_state(path: Path, model: CapsNet, opt: torch.optim.Optimizer, state: dict,
+                      ema: CapsNet | None = None) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     sd = opt.state_dict()
     for pid, st in sd["state"].items():
         for name, t in st.items():
@@ -124,10 +132,12 @@ def save_resume_state(path: Path, model: CapsNet, opt: torch.optim.Optimizer, st
     save_tensors(path, tensors, meta)
 
 
-def load_resume_state(path: Path, opt_factory) -> tuple[CapsNet, torch.optim.Optimizer, dict]:
+def load_resume_state(path: Path, opt_factory) -> tuple[CapsNet, torch.optim.Optimizer, dict, CapsNet | None]:
     tensors, meta = load_tensors(path)
     model_t = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model = model_from_tensors(model_t, {"config": meta.get("config", "{}")}, path)
+    ema_t = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+    ema = model_from_tensors(ema_t, {"config": meta.get("config", "{}")}, path) if ema_t else None
     opt = opt_factory(model)
     state: dict = {}
     for k, v in tensors.items():
@@ -135,10 +145,27 @@ def load_resume_state(path: Path, opt_factory) -> tuple[CapsNet, torch.optim.Opt
             _, pid, name = k.split(".", 2)
             state.setdefault(int(pid), {})[name] = v
     opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    return model, opt, json.loads(meta["state"])
+    return model, opt, json.loads(meta["state"]), ema
 
 
-def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int, device) -> dict:
+def init_state(init_from: str) -> tuple[CapsNet, dict]:
+    """Weights to continue from, and the state they reached: epochs done, history and stages from their model card."""
+    model = load_checkpoint(init_from)
+    card = load_model_card(init_from) or {}
+    from safetensors import safe_open
+
+    with safe_open(init_from, framework="pt") as f:
+        epoch = int((f.metadata() or {}).get("epoch", card.get("epochs_completed", 0)))
+    stages = card.get("stages") or [{
+        "epochs": [1, epoch], "command": card.get("command"), "init": "from scratch",
+        "wall_time_seconds": card.get("wall_time_seconds"), "hardware": card.get("hardware"),
+        "training": card.get("training"),
+    }]
+    return model, {"epoch": epoch, "history": list(card.get("history", []))[:epoch],
+                   "wall_time": float(card.get("wall_time_seconds") or 0.0), "stages": stages}
+
+
+def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int, device, ema=None) -> dict:
     model.train()
     gen = epoch_generator(cfg.seed, epoch)
     batches = epoch_batches(len(train), cfg.batch_size, cfg.seed, epoch)
@@ -158,6 +185,9 @@ def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - cfg.ema_decay)
         b = len(idx)
         seen += b
         tot_loss += loss.item() * b
@@ -180,16 +210,30 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     def make_opt(m):
         return torch.optim.Adam(m.parameters(), lr=cfg.lr)
 
+    ema = None
     if cfg.resume and state_path.exists():
-        model, opt, state = load_resume_state(state_path, make_opt)
+        model, opt, state, ema = load_resume_state(state_path, make_opt)
         model.to(device)
         print(f"resuming after epoch {state['epoch']} from {state_path}", file=sys.stderr)
     else:
         if cfg.resume:
             print(f"no resume state at {state_path}; starting from scratch", file=sys.stderr)
-        model = CapsNet(CapsNetConfig(routing_iterations=cfg.routing_iterations)).to(device)
+        if cfg.init_from:
+            model, state = init_state(cfg.init_from)
+            model.to(device)
+            print(f"starting from {cfg.init_from} after its epoch {state['epoch']}, with a fresh optimizer", file=sys.stderr)
+        else:
+            model = CapsNet(CapsNetConfig(routing_iterations=cfg.routing_iterations)).to(device)
+            state = {"epoch": 0, "history": [], "wall_time": 0.0}
         opt = make_opt(model)
-        state = {"epoch": 0, "history": [], "wall_time": 0.0}
+    if cfg.ema_decay and ema is None:
+        ema = copy.deepcopy(model)
+    if ema is not None:
+        ema.to(device).requires_grad_(False)
+    shipped = ema if ema is not None else model  # what is evaluated and written as the weights
+    state.setdefault("stages", [])  # earlier stages (a run started with --init-from continues one)
+    state.setdefault("stage", {"first_epoch": state["epoch"] + 1, "init": cfg.init_from or "from scratch",
+                               "wall_time": 0.0})
     preflight(out, model)
 
     train = load_mnist(cfg.data_dir, train=True)
@@ -205,9 +249,9 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         lr = cfg.lr * cfg.lr_decay**epoch
         for g in opt.param_groups:
             g["lr"] = lr
-        stats = train_one_epoch(model, opt, train, cfg, epoch, device)
+        stats = train_one_epoch(model, opt, train, cfg, epoch, device, ema)
         train_time = time.perf_counter() - t0
-        result = evaluate(model, test, routing_iterations=cfg.routing_iterations, device=device)
+        result = evaluate(shipped, test, routing_iterations=cfg.routing_iterations, device=device)
         seconds = time.perf_counter() - t0
         state["history"].append({
             "epoch": epoch + 1, "lr": lr, **stats,
@@ -216,10 +260,11 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         })
         state["epoch"] = epoch + 1
         state["wall_time"] += seconds
+        state["stage"]["wall_time"] += seconds
         try:
-            save_resume_state(state_path, model, opt, state)
-            card = model_card(cfg, model, state, result, device, argv)
-            save_weights(out, model, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
+            save_resume_state(state_path, model, opt, state, ema)
+            card = model_card(cfg, shipped, state, result, device, argv)
+            save_weights(out, shipped, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
             atomic_write_json(card_path(out), card)
         except OSError as e:
             raise TrainError(
@@ -251,13 +296,25 @@ def model_card(cfg: TrainConfig, model: CapsNet, state: dict, result: dict, devi
         "misclassified_predictions": result["misclassified_predictions"],
         "history": state["history"],
         "wall_time_seconds": state["wall_time"],
+        "stages": state["stages"] + [{
+            "epochs": [state["stage"]["first_epoch"], state["epoch"]],
+            "command": "python -m capsnet.train" + (" " + shlex.join(args) if args else ""),
+            "init": state["stage"]["init"],
+            "ema_decay": cfg.ema_decay,
+            "wall_time_seconds": state["stage"]["wall_time"],
+            "hardware": hardware(device),
+            "training": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume")},
+        }],
+        "selection": f"the last epoch of the fixed schedule ({cfg.epochs} epochs); the test set only reports",
         "config": model.config.to_dict(),
         "training": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume")},
         "command": "python -m capsnet.train" + (" " + shlex.join(args) if args else ""),
         "parameters": sum(p.numel() for p in model.parameters()),
         "hardware": hardware(device),
         "versions": versions(),
-        "weights": "trained from scratch by this repository's capsnet.train; no external weights",
+        "weights": ("trained by this repository's capsnet.train, from scratch or continuing its own earlier stages (see stages); "
+                    "no external weights") + ("; the shipped weights are an exponential moving average of the trained ones"
+                                             if cfg.ema_decay else ""),
     }
 
 
@@ -276,6 +333,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     ap.add_argument("--data-dir", default=d.data_dir, help="MNIST: torchvision root (downloaded if missing) or a folder with the four .gz files")
     ap.add_argument("--out", default=d.out, help="weights file; the model card and resume state go beside it")
     ap.add_argument("--resume", action="store_true", help="continue after the last finished epoch")
+    ap.add_argument("--init-from", default="", metavar="WEIGHTS",
+                    help="continue from these weights with a fresh Adam; epochs and the lr schedule go on from the "
+                         "epoch recorded in them, and the model card keeps their stages")
+    ap.add_argument("--ema-decay", type=float, default=d.ema_decay,
+                    help="0 = off; else evaluate and write an exponential moving average of the weights (e.g. 0.999)")
     ap.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
     ap.add_argument("--test-limit", type=int, default=0, help="evaluate on the first N test images")
     ap.add_argument("--no-progress", dest="progress", action="store_false")

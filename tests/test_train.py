@@ -181,3 +181,26 @@ def test_sigkill_at_random_points_never_corrupts_and_resume_matches(mnist_dir, t
     b, _ = load_tensors(out)
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_init_from_continues_schedule_and_ships_the_weight_average(mnist_dir, tmp_path):
+    """Stage 2 starts from stage 1's weights with a fresh Adam; lr and epoch count go on, the card keeps both stages."""
+    common = dict(batch_size=50, train_limit=200, test_limit=100, data_dir=str(mnist_dir), progress=False)
+    first = tmp_path / "one.safetensors"
+    run(TrainConfig(epochs=1, out=str(first), **common), ["--epochs", "1"])
+    second = tmp_path / "two.safetensors"
+    cfg = TrainConfig(epochs=3, out=str(second), init_from=str(first), ema_decay=0.5, **common)
+    state = run(cfg, ["--init-from", str(first), "--epochs", "3"])
+    h = state["history"]
+    assert [e["epoch"] for e in h] == [1, 2, 3]
+    assert h[1]["lr"] == pytest.approx(cfg.lr * cfg.lr_decay) and h[2]["lr"] == pytest.approx(cfg.lr * cfg.lr_decay**2)
+    import json
+
+    card = json.loads(card_path(second).read_text())
+    assert [s["epochs"] for s in card["stages"]] == [[1, 1], [2, 3]]
+    assert card["stages"][1]["init"] == str(first) and "--init-from" in card["stages"][1]["command"]
+    weights, meta = load_tensors(second)
+    resume, _ = load_tensors(resume_path(second))
+    assert meta["epoch"] == "3"
+    assert all(torch.equal(weights[k], resume[f"ema.{k}"]) for k in weights)  # the average is what ships
+    assert not torch.equal(weights["W"], resume["model.W"])
