@@ -143,6 +143,22 @@ def load_pretrained(path: str | os.PathLike | None = None, device: str | torch.d
     return load_checkpoint(path, device).eval()
 
 
+def update_model_card(weights: str | os.PathLike | None = None, **sections) -> dict:
+    """Add or replace top-level sections of the model card beside `weights` (atomically), keeping the rest.
+
+    Offline analyses (dimension labels, routing counterfactuals, ...) store their results this way, so the
+    explorer reads them at startup instead of recomputing them; retraining writes a new card, after which
+    they are run again.
+    """
+    weights = weights if weights is not None else default_checkpoint()
+    card = load_model_card(weights)
+    if card is None:
+        raise CheckpointError(f"No readable model card at {card_path(weights)}: {TRAIN_HINT}.")
+    card.update(sections)
+    atomic_write_json(card_path(weights), card)
+    return card
+
+
 def load_model_card(weights: str | os.PathLike | None = None) -> dict | None:
     """The JSON model card beside a weights file, or None when there is none or it is unreadable."""
     p = card_path(weights if weights is not None else default_checkpoint())

@@ -119,3 +119,17 @@ def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
         atomic_write(target, failing)
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+def test_update_model_card_adds_sections_and_keeps_the_rest(tmp_path):
+    import json
+
+    from capsnet.checkpoint import atomic_write_json, card_path, update_model_card
+
+    w = tmp_path / "m.safetensors"
+    atomic_write_json(card_path(w), {"test_accuracy": 0.99, "history": [1, 2]})
+    update_model_card(w, dimension_labels={"0": ["thicker strokes"]})
+    card = json.loads(card_path(w).read_text())
+    assert card == {"test_accuracy": 0.99, "history": [1, 2], "dimension_labels": {"0": ["thicker strokes"]}}
+    with pytest.raises(CheckpointError, match="No readable model card"):
+        update_model_card(tmp_path / "none.safetensors", x=1)
