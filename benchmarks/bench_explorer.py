@@ -113,17 +113,17 @@ def server_side(demo, repeats: int) -> dict:
         return move(analysis, k, *p)
 
     results["slider move -> reconstruction (handler)"] = timeit(slide, repeats * 4)
-    from explorer import views
+    from explorer.views import capsules as views
 
     results["  of which model.decode only"] = timeit(lambda: views.decode_pose(ui.model, analysis, k, pose), repeats * 4)
     results["  forward pass (analyse)"] = timeit(lambda: views.analyse(ui.model, analysis.image), repeats)
     results["  perturbation grid (1 batched decode + tiling)"] = timeit(lambda: views.perturbation_grid(ui.model, analysis, k), repeats)
     results["  lengths figure"] = timeit(lambda: views.lengths_figure(analysis, selected=k), repeats)
 
-    from explorer import tabs_routing as tr
-    from explorer import tabs_transforms as tt
+    from explorer.tabs import routing as tr
+    from explorer.tabs import transforms as tt
 
-    results["  routing views only (tabs_routing.routing_outputs)"] = timeit(
+    results["  routing views only (tabs.routing.routing_outputs)"] = timeit(
         lambda: tr.routing_outputs(analysis, k, None, None, None, None), repeats)
     results["routing: iteration step (map + evidence)"] = timeit(lambda: tr.iteration_outputs(analysis, k, 1, 0), repeats)
     results["routing: capsule panel follow-up (details)"] = timeit(lambda: tr.details_outputs(analysis, k, None, None, None), repeats)

@@ -4,7 +4,7 @@
 
 Stages, timed separately and together:
   forward      model(x) with 3 routing iterations (shared with every other view of the app)
-  views        explorer.routing_views.routing_views(): coupling map, sharpening figure, evidence overlay,
+  views        explorer.views.routing.routing_views(): coupling map, sharpening figure, evidence overlay,
                selected capsule's details figure and receptive-field overlay
   views+json   the same plus plotly JSON serialisation of the figures (what the web server sends)
   iterations   compare_iterations() for r = 1, 2, 3, 5 (four forward passes)
@@ -27,9 +27,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from capsnet import CapsNet  # noqa: E402
-from explorer import routing_views as rv  # noqa: E402
-from explorer.examples import synthetic_examples  # noqa: E402
-from explorer.transforms import rotation_sweep, rotation_sweep_figure  # noqa: E402
+from explorer.inputs.examples import synthetic_examples  # noqa: E402
+from explorer.inputs.transforms import rotation_sweep, rotation_sweep_figure  # noqa: E402
+from explorer.views import routing as rv  # noqa: E402
 
 
 def stats(ts: list[float]) -> dict:

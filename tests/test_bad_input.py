@@ -14,7 +14,7 @@ from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from explorer.preprocess import (  # noqa: E402
+from explorer.inputs.preprocess import (  # noqa: E402
     BLANK_MESSAGE,
     MAX_PIXELS,
     UNREADABLE_MESSAGE,
@@ -275,7 +275,7 @@ def test_oversized_upload_is_refused(served, tmp_path):
 
     from gradio_client import handle_file
 
-    from explorer.upload import MAX_FILE_SIZE
+    from explorer.inputs.upload import MAX_FILE_SIZE
 
     _, client = served
     limit = int(MAX_FILE_SIZE.rstrip("mb")) * 1024 * 1024

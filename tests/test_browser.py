@@ -130,7 +130,7 @@ def _wait_src_change(page, elem_id, before):
 
 def test_examples_routing_transforms_model_card(page):
     expect = pytest.importorskip("playwright.sync_api").expect
-    from explorer import capsule_map as cm
+    from explorer.views import capsule_map as cm
     from capsnet import primary_capsule_position
 
     pred = page.locator("#prediction")

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import pytest
 
 from capsnet.checkpoint import load_model_card
-from explorer.model_card_views import (
+from explorer.views.model_card import (
     confusion_matrix_figure,
     model_card_markdown,
     per_class_accuracy_figure,

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from explorer.preprocess import BLANK_MESSAGE, IMAGE_SIZE, Preprocessed, center_of_mass, preprocess
+from explorer.inputs.preprocess import BLANK_MESSAGE, IMAGE_SIZE, Preprocessed, center_of_mass, preprocess
 
 CENTRE = (IMAGE_SIZE - 1) / 2
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from capsnet import primary_capsule_index, primary_capsule_position, receptive_field
-from explorer import routing_views as rv
-from explorer.examples import synthetic_examples
+from explorer.inputs.examples import synthetic_examples
+from explorer.views import routing as rv
 
 
 

@@ -67,7 +67,7 @@ def test_checkpoint_loader_never_unpickles(tmp_path):
             load_pretrained(path)
         with pytest.raises(CheckpointError, match="corrupt or truncated"):
             load_tensors(path)
-        from explorer.app import load_model
+        from explorer.session import load_model
 
         model, error = load_model(path)
         assert model is None and "corrupt or truncated" in error

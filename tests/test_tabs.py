@@ -1,4 +1,4 @@
-"""The issue-5 wiring functions (explorer/tabs_*.py, explorer/capsule_map.py, app.new_analysis), without Gradio events."""
+"""The tabs' plain functions (explorer/tabs/, views/capsule_map.py, session.new_analysis), without Gradio events."""
 import os
 
 import numpy as np
@@ -8,14 +8,14 @@ import torch
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from capsnet import CapsNet, primary_capsule_index  # noqa: E402
-from explorer import capsule_map as cm  # noqa: E402
-from explorer import routing_views as rv  # noqa: E402
-from explorer import tabs_examples as te  # noqa: E402
-from explorer import tabs_routing as tr  # noqa: E402
-from explorer import tabs_transforms as tt  # noqa: E402
-from explorer import views  # noqa: E402
-from explorer.app import Labelled, new_analysis  # noqa: E402
-from explorer.examples import MnistExamples, synthetic_examples  # noqa: E402
+from explorer.inputs.examples import MnistExamples, synthetic_examples  # noqa: E402
+from explorer.session import Labelled, new_analysis  # noqa: E402
+from explorer.tabs import examples as te  # noqa: E402
+from explorer.tabs import routing as tr  # noqa: E402
+from explorer.tabs import transforms as tt  # noqa: E402
+from explorer.views import capsule_map as cm  # noqa: E402
+from explorer.views import capsules as views  # noqa: E402
+from explorer.views import routing as rv  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.examples import MnistExamples, mnist_style, mnist_unavailable_reason, synthetic_examples
-from explorer.transforms import rotation_sweep, rotation_sweep_figure, transform_batch, transform_image
+from explorer.inputs.examples import MnistExamples, mnist_style, mnist_unavailable_reason, synthetic_examples
+from explorer.inputs.transforms import rotation_sweep, rotation_sweep_figure, transform_batch, transform_image
 
 from .conftest import SHIPPED
 

@@ -4,8 +4,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from explorer import views as v
-from explorer.preprocess import preprocess
+from explorer.inputs.preprocess import preprocess
+from explorer.views import capsules as v
 
 
 

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 
-from .routing_views import class_lengths_figure
+from ..views.routing import class_lengths_figure
 
 IMAGE_SIZE = 28
 

@@ -1,8 +1,8 @@
-"""The Examples input tab (issue 5): built-in synthetic digits always; MNIST test digits when a copy is available.
+"""The Examples input tab: built-in synthetic digits always; MNIST test digits when a copy is available.
 
 Every example is an input source (`ui.add_input`), so it becomes the analysed input of every view, with a note
 beside the prediction (e.g. "MNIST test #8: true label 5"). Synthetic examples are drawn by code
-(`examples.synthetic_examples`, no MNIST pixels); one is analysed when the page opens.
+(`inputs.examples.synthetic_examples`, no MNIST pixels); one is analysed when the page opens.
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from . import views
-from .examples import MnistExamples, synthetic_examples
+from ..inputs.examples import MnistExamples, synthetic_examples
+from ..session import Labelled
+from ..views import capsules
 
 log = logging.getLogger("explorer")
 
@@ -29,8 +30,6 @@ _download_lock = threading.Lock()
 
 def synthetic_input(index: Any):
     """Labelled synthetic example number `index` (0..19), or None for an invalid index."""
-    from .app import Labelled
-
     ex = synthetic_examples()
     try:
         i = int(index)
@@ -44,7 +43,7 @@ def synthetic_input(index: Any):
 
 def gallery_items() -> list[np.ndarray]:
     """The synthetic examples as thumbnails, in synthetic_examples() order (the digit is the caption enough)."""
-    return [views.upscale(img, THUMB_SCALE) for _, _, img in synthetic_examples()]
+    return [capsules.upscale(img, THUMB_SCALE) for _, _, img in synthetic_examples()]
 
 
 def mnist_note(index: int, label: int, predicted: int | None = None) -> str:
@@ -56,8 +55,6 @@ def mnist_note(index: int, label: int, predicted: int | None = None) -> str:
 
 def mnist_input(mnist: MnistExamples, index: Any, predicted: int | None = None):
     """Labelled MNIST test digit `index` (None if MNIST is unavailable or the index is invalid)."""
-    from .app import Labelled
-
     try:
         i = int(index)
         image, label = mnist.get(i)
@@ -68,8 +65,6 @@ def mnist_input(mnist: MnistExamples, index: Any, predicted: int | None = None):
 
 
 def random_mnist_input(mnist: MnistExamples, rng: np.random.Generator | int | None = None):
-    from .app import Labelled
-
     try:
         i, image, label = mnist.random(rng)
     except Exception as e:

@@ -1,11 +1,11 @@
-"""The Model card tab (issue 5): the checkpoint's test accuracy beside the paper's, training curves, per-class
+"""The Model card tab: the checkpoint's test accuracy beside the paper's, training curves, per-class
 accuracy, confusion matrix, configuration and provenance. Static: drawn once from the card read at start-up
 (`capsnet.checkpoint.load_model_card`, the JSON beside the weights), independent of the input."""
 from __future__ import annotations
 
 import gradio as gr
 
-from .model_card_views import confusion_matrix_figure, model_card_markdown, per_class_accuracy_figure, training_curves_figure
+from ..views.model_card import confusion_matrix_figure, model_card_markdown, per_class_accuracy_figure, training_curves_figure
 
 
 def model_card_tab(ui) -> None:

@@ -1,6 +1,6 @@
-"""The Routing tab (issue 5): coupling coefficients of the 1152 primary capsules, iteration by iteration.
+"""The Routing tab: coupling coefficients of the 1152 primary capsules, iteration by iteration.
 
-Wiring only: every number and figure comes from `routing_views` / `capsule_map` applied to the session's
+Wiring only: every number and figure comes from `views.routing` / `views.capsule_map` applied to the session's
 CapsNetOutput (and to `model(x, routing_iterations=r)` for the comparison of iteration counts). The plain
 functions here (`resolve_capsule`, `routing_outputs`, `capsule_outputs`, `routing_summary`, ...) take an
 Analysis and return the values for the components, so they are tested without Gradio.
@@ -18,9 +18,12 @@ import numpy as np
 
 from capsnet import primary_capsule_index
 
-from . import capsule_map as cm
-from . import routing_views as rv
-from . import views
+from ..inputs.preprocess import BLANK_MESSAGE
+from ..inputs.upload import GuardedImage
+from ..session import _safe, new_analysis
+from ..views import capsule_map as cm
+from ..views import capsules
+from ..views import routing as rv
 
 log = logging.getLogger("explorer")
 
@@ -48,7 +51,7 @@ def _int_or_none(v: Any) -> int | None:
     return int(f) if math.isfinite(f) else None
 
 
-def resolve_capsule(analysis: views.Analysis, type_: Any = None, row: Any = None, col: Any = None) -> int:
+def resolve_capsule(analysis: capsules.Analysis, type_: Any = None, row: Any = None, col: Any = None) -> int:
     """The primary-capsule index for (type, row, col), or the most active capsule when any is missing/invalid."""
     t, r, c = _int_or_none(type_), _int_or_none(row), _int_or_none(col)
     if None not in (t, r, c) and 0 <= t < rv.NUM_TYPES and 0 <= r < rv.GRID and 0 <= c < rv.GRID:
@@ -56,14 +59,14 @@ def resolve_capsule(analysis: views.Analysis, type_: Any = None, row: Any = None
     return int(analysis.output.primary_lengths[0].argmax())
 
 
-def clamp_iteration(analysis: views.Analysis, iteration: Any) -> int:
+def clamp_iteration(analysis: capsules.Analysis, iteration: Any) -> int:
     """A valid 1-based iteration for this analysis (default and out-of-range: the last)."""
     r = rv.num_iterations(analysis.output)
     it = _int_or_none(iteration)
     return it if it is not None and 1 <= it <= r else r
 
 
-def map_caption(analysis: views.Analysis, digit_class: int, iteration: int) -> str:
+def map_caption(analysis: capsules.Analysis, digit_class: int, iteration: int) -> str:
     out = analysis.output
     r = rv.num_iterations(out)
     c = rv.coupling_grid(out, digit_class, iteration).ravel()
@@ -96,7 +99,7 @@ def capsule_markdown(details: dict, digit_class: int) -> str:
     return "\n".join(lines)
 
 
-def capsule_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, index: int) -> list:
+def capsule_outputs(analysis: capsules.Analysis, digit_class: int, iteration: Any, index: int) -> list:
     """[map image, details figure, field overlay, details markdown, type, row, col] for selecting a capsule."""
     out = analysis.output
     it = clamp_iteration(analysis, iteration)
@@ -110,7 +113,7 @@ def capsule_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, 
     ]  # fmt: skip
 
 
-def iteration_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, index: int) -> list:
+def iteration_outputs(analysis: capsules.Analysis, digit_class: int, iteration: Any, index: int) -> list:
     """[map image, caption, evidence overlay] for another routing iteration (the capsule stays selected)."""
     out = analysis.output
     it = clamp_iteration(analysis, iteration)
@@ -121,7 +124,7 @@ def iteration_outputs(analysis: views.Analysis, digit_class: int, iteration: Any
     ]
 
 
-def routing_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, type_: Any, row: Any, col: Any,
+def routing_outputs(analysis: capsules.Analysis, digit_class: int, iteration: Any, type_: Any, row: Any, col: Any,
                     token: Any = None) -> list:  # fmt: skip
     """The tab's first outputs for a new input / digit class: [map, caption, evidence, details token, comparison
     plot (cleared)]. A new details token makes the selected capsule's panel follow in its own event
@@ -131,13 +134,13 @@ def routing_outputs(analysis: views.Analysis, digit_class: int, iteration: Any, 
     return [m, caption, evidence, (_int_or_none(token) or 0) + 1, None]
 
 
-def details_outputs(analysis: views.Analysis, digit_class: int, type_: Any, row: Any, col: Any) -> list:
+def details_outputs(analysis: capsules.Analysis, digit_class: int, type_: Any, row: Any, col: Any) -> list:
     """The selected capsule's panel: [details figure, field overlay, details markdown, type, row, col]."""
     index = resolve_capsule(analysis, type_, row, col)
     return capsule_outputs(analysis, digit_class, None, index)[1:]
 
 
-def sharpening_output(analysis: views.Analysis | None, digit_class: Any):
+def sharpening_output(analysis: capsules.Analysis | None, digit_class: Any):
     """coupling_sharpening_figure for the digit class (None without an input)."""
     if analysis is None:
         return None
@@ -145,7 +148,7 @@ def sharpening_output(analysis: views.Analysis | None, digit_class: Any):
     return rv.coupling_sharpening_figure(analysis.output, analysis.digit if k is None else k)
 
 
-def compare_iterations_outputs(model, analysis: views.Analysis | None, iterations: Sequence[Any], digit_class: Any = None):
+def compare_iterations_outputs(model, analysis: capsules.Analysis | None, iterations: Sequence[Any], digit_class: Any = None):
     """The comparison figure for the chosen iteration counts (sorted, deduplicated, 1..20), or None."""
     if analysis is None or model is None:
         return None
@@ -160,7 +163,7 @@ def _r(a, nd=4):
     return np.round(np.asarray(a, np.float64), nd).tolist()
 
 
-def routing_summary(analysis: views.Analysis, digit_class: int | None = None, top: int = 5, grids: bool = True) -> dict:
+def routing_summary(analysis: capsules.Analysis, digit_class: int | None = None, top: int = 5, grids: bool = True) -> dict:
     """JSON-able routing summary (the `routing` endpoint): per iteration the quantiles of the couplings to
     `digit_class`, the length-weighted mean coupling entropy and the `top` capsules (coupling x length); the final
     couplings of all 1152 primary capsules and their lengths as [32][6][6] (only with `grids`); the lengths.
@@ -204,9 +207,6 @@ def routing_summary(analysis: views.Analysis, digit_class: int | None = None, to
 
 def routing_api(model, image: Any, digit_class: Any = None, model_error: str | None = None, grids: Any = False) -> dict:
     """The `routing` endpoint: errors come back as {"error": ...}, never raised."""
-    from .app import new_analysis
-    from .preprocess import BLANK_MESSAGE
-
     if model is None:
         return {"digit": None, "error": model_error or "No model loaded."}
     k = _int_or_none(digit_class)
@@ -222,9 +222,6 @@ def routing_api(model, image: Any, digit_class: Any = None, model_error: str | N
 
 
 def routing_tab(ui) -> None:
-    from .app import _safe
-    from .upload import GuardedImage
-
     r_max = ui.model.config.routing_iterations if ui.model is not None else 3
     with gr.Tab("Routing", id="routing", elem_id="routing-tab"):
         with ui.analysis_column():

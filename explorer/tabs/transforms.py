@@ -1,4 +1,4 @@
-"""The Input transforms tab (issue 5): rotate, scale and shift the current input and watch the capsules respond.
+"""The Input transforms tab: rotate, scale and shift the current input and watch the capsules respond.
 
 The untransformed input ("original") is kept per session, so the sliders are absolute; the transformed
 image becomes the analysed input of every view (an input source with source="transform"), and a plot shows
@@ -13,8 +13,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from . import views
-from .transforms import rotation_sweep, rotation_sweep_figure, transform_image
+from ..inputs.transforms import rotation_sweep, rotation_sweep_figure, transform_image
+from ..session import Labelled, _safe
+from ..views import capsules
 
 ANGLE_RANGE = (-45, 45)
 SCALE_RANGE = (0.5, 1.5)
@@ -60,7 +61,6 @@ def describe(angle: Any, scale: Any, dx: Any, dy: Any) -> str:
 
 def transformed_input(original: Any, angle: Any, scale: Any, dx: Any, dy: Any):
     """The original (28,28) transformed by the slider values, labelled for the prediction line; None without one."""
-    from .app import Labelled
 
     if original is None:
         return None
@@ -91,15 +91,15 @@ def compute_sweep(model, original: Any, angle: Any = None, highlight: int | None
     return sweep, sweep_figure(sweep, angle, highlight)
 
 
-def transform_view_outputs(a: views.Analysis, k: int, original: Any, angle: Any, scale: Any, dx: Any, dy: Any,
+def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: Any, scale: Any, dx: Any, dy: Any,
                            sweep: tuple | None) -> list:  # fmt: skip
     """The tab's outputs for a new analysis: [original (state), original image, angle, scale, dx, dy, lengths
     figure, sweep plot, status]. A new input from elsewhere becomes the original (sliders back to identity, the
     sweep follows in its own event); a transformed one keeps the original and only redraws the marker."""
-    lengths = views.lengths_figure(a, selected=k)
+    lengths = capsules.lengths_figure(a, selected=k)
     if a.source != "transform" or original is None:
         orig = a.image.reshape(28, 28).numpy().copy()
-        return [orig, views.upscale(orig, scale=1), *IDENTITY, lengths, gr.skip(), describe(*IDENTITY)]
+        return [orig, capsules.upscale(orig, scale=1), *IDENTITY, lengths, gr.skip(), describe(*IDENTITY)]
     return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), lengths,
             sweep_figure(sweep, angle) if sweep is not None else gr.skip(), describe(angle, scale, dx, dy)]  # fmt: skip
 
@@ -108,8 +108,6 @@ def transform_view_outputs(a: views.Analysis, k: int, original: Any, angle: Any,
 
 
 def transforms_tab(ui) -> None:
-    from .app import _safe
-
     with gr.Tab("Transforms", id="transforms", elem_id="transforms-tab"):
         with ui.analysis_column():
             gr.Markdown(

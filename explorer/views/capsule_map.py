@@ -1,12 +1,12 @@
 """The coupling map as a clickable image (pure: numpy in, uint8 RGB out; no Gradio).
 
-`routing_views.coupling_map` is a plotly heatmap, but Gradio's gr.Plot has no click event, so the app shows the
+`views.routing.coupling_map` is a plotly heatmap, but Gradio's gr.Plot has no click event, so the app shows the
 same map as an image (gr.Image has `.select`, which reports the clicked pixel) and maps the pixel back to the
-primary capsule with `capsule_at_pixel`. Layout, colours and veil follow `routing_views.coupling_map`: the 32
+primary capsule with `capsule_at_pixel`. Layout, colours and veil follow `views.routing.coupling_map`: the 32
 capsule types as 6x6 tiles in a 4x8 grid (one empty cell between tiles), red above the uniform coupling 0.1,
 blue below, white at 0.1, and barely active capsules veiled in grey.
 
-Every number comes from the CapsNetOutput through routing_views (couplings, primary lengths); this module only
+Every number comes from the CapsNetOutput through views.couplings (couplings, primary lengths); this module only
 draws.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from capsnet import primary_capsule_position
 from capsnet.model import CapsNetOutput
 
-from . import routing_views as rv
+from . import couplings as rv
 
 CELL = 12  # pixels per map cell (11 px of colour + 1 px gap), so the map is 660 x 324
 GAP = 1

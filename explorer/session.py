@@ -1,0 +1,231 @@
+"""The analysis of one browser session and the tab protocol every tab builds on.
+
+- `new_analysis(model, raw)`: preprocess + one forward pass -> an `Analysis` (views.capsules), or a message
+  for the user; never raises. The Analysis lives in the session's `gr.State`; views only read it.
+- `ExplorerUI`: what a tab gets. A tab is a function `tab(ui: ExplorerUI) -> None` called inside `ui.tabs`;
+  it makes a `gr.Tab`, puts input-dependent components inside `ui.analysis_column()` (hidden while there is
+  no input) and registers `ui.on_analysis(fn, outputs, inputs)`: `fn(analysis, digit_class, *input_values)`
+  returns one value per output and runs whenever the input or the selected capsule changes. Listeners are
+  lazy per tab: the input event runs only the listeners of the tab that is open (and of tab functions that
+  made no gr.Tab); the others run when their tab is selected (see events.py).
+- New inputs come from `ui.add_input(triggers, fn, inputs, source=...)`: `fn(*values)` returns anything
+  `preprocess` accepts, a (1,28,28) tensor, a `Preprocessed`, or `Labelled(image, note)`; the app then runs
+  `analyse` once, stores it in the state and refreshes the open tab's listeners.
+- `_safe(fn, n)` wraps a tab's own event handlers: an exception is logged, the outputs stay as they were.
+- Serving setup shared by the app: `load_model`, `configure_torch`, `cache_policy`, the per-process tmp dir.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
+
+import gradio as gr
+import numpy as np
+import torch
+
+from capsnet import CapsNet
+from capsnet.checkpoint import CheckpointError, default_checkpoint, load_pretrained
+
+from .inputs.preprocess import BLANK_MESSAGE, Preprocessed, preprocess
+from .views import capsules
+
+log = logging.getLogger("explorer")
+
+NO_CHECKPOINT_HINT = (
+    "**No trained model is loaded.** {error}\n\n"
+    "To get one, run `python -m capsnet.train` (it writes `checkpoints/capsnet.safetensors`), "
+    "or start the explorer with `python -m explorer --checkpoint PATH/TO/capsnet.safetensors`."
+)
+PROMPT = "### Draw a digit\n" + BLANK_MESSAGE
+ERROR_PROMPT = "### Something went wrong with this input\nPlease clear it and try another drawing or image."
+# Gradio's temporary files (uploads, output images) are deleted when older than this, checked as often;
+# all of them go when the server stops. $CAPSNET_CACHE_MAX_AGE (seconds) overrides it.
+CACHE_MAX_AGE_S = 3600
+
+
+def _make_tmp_dir() -> Path:
+    """Our generated PNGs (perturbation grid): in the system temp dir, removed when the process exits."""
+    import atexit
+    import shutil
+
+    path = Path(tempfile.mkdtemp(prefix="capsnet-explorer-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def cache_policy() -> tuple[int, int]:
+    """`Blocks(delete_cache=(frequency, age))`, both in seconds."""
+    age = max(1, int(os.environ.get("CAPSNET_CACHE_MAX_AGE") or CACHE_MAX_AGE_S))
+    return age, age
+
+
+def _prune(directory: Path, max_age_s: float, every_s: float = 30.0, _last: dict = {}) -> None:  # noqa: B006
+    """Delete our own generated files older than max_age_s (Gradio has copied them to its cache by then)."""
+    import time
+
+    now = time.time()
+    if now - _last.get(directory, 0.0) < every_s:
+        return
+    _last[directory] = now
+    try:
+        for entry in os.scandir(directory):
+            try:
+                if entry.is_file() and now - entry.stat().st_mtime > max_age_s:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- serving setup
+
+
+def configure_torch(threads: int | None = None) -> int:
+    """Few threads per request: tiny batches gain nothing from many, and concurrent sessions share the cores."""
+    if threads is None:
+        env = os.environ.get("CAPSNET_TORCH_THREADS")
+        threads = int(env) if env else max(1, min(4, (os.cpu_count() or 2) // 2))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def load_model(checkpoint: str | os.PathLike | None = None) -> tuple[CapsNet | None, str | None]:
+    """(model, None) or (None, a sentence saying what is wrong and how to fix it)."""
+    try:
+        return load_pretrained(checkpoint), None
+    except CheckpointError as e:
+        return None, str(e)
+    except Exception as e:  # anything else: still start, and say what happened
+        log.exception("could not load checkpoint")
+        return None, f"Loading {checkpoint or default_checkpoint()} failed ({type(e).__name__}: {e})."
+
+
+# --------------------------------------------------------------------------- the extension point
+
+
+@dataclass
+class _Listener:
+    fn: Callable
+    outputs: list
+    inputs: list
+    group: int | None = None  # the view tab (index into ExplorerUI._groups) it belongs to; None: always runs
+
+
+class Labelled(NamedTuple):
+    """What an input source may return to label its image: `note` is shown beside the prediction."""
+
+    image: Any
+    note: str = ""
+
+
+@dataclass
+class ExplorerUI:
+    """What a tab needs: the model, the per-session state and the hooks to stay in sync with the input."""
+
+    model: CapsNet | None
+    model_error: str | None
+    state: gr.State  # Analysis | None, per session
+    selected_class: gr.Radio | None  # the digit capsule the pose views show (set once the view column is built)
+    tabs: gr.Tabs | None = None
+    prompt: gr.Markdown | None = None
+    prediction: gr.Markdown | None = None
+    model_input: gr.Image | None = None
+    active_tab: gr.State | None = None  # per session: index of the open view tab's group
+    card: dict | None = None  # the model card beside the checkpoint (capsnet.checkpoint.load_model_card)
+    data_dir: Path | None = None  # MNIST folder (None: not configured)
+    mnist: Any = None  # explorer.examples.MnistExamples, shared by the sessions
+    demo: gr.Blocks | None = None
+    load_example: bool = True  # analyse a synthetic example when the page opens
+    tmp_dir: Path = field(default_factory=lambda: _make_tmp_dir())
+    _listeners: list[_Listener] = field(default_factory=list)
+    _columns: list = field(default_factory=list)
+    _sources: list = field(default_factory=list)
+    _groups: list = field(default_factory=list)  # [[gr.Tab, ...]] per view-tab function
+    _group: int | None = None  # the group being built
+
+    def on_analysis(self, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
+        """Run fn(analysis, digit_class, *inputs) -> one value per output when the input or capsule changes
+        (only while its tab is open; it runs again when the tab is selected)."""
+        self._listeners.append(_Listener(fn, list(outputs), list(inputs), self._group))
+
+    @contextmanager
+    def analysis_column(self, **kwargs):
+        """A gr.Column shown only while there is an analysed input (the prompt shows otherwise)."""
+        with gr.Column(visible=False, **kwargs) as col:
+            yield col
+        self._columns.append(col)
+
+    def add_input(
+        self, triggers: Iterable, fn: Callable, inputs: Sequence, api_name: str | None = None, *,
+        source: str = "input", select: bool = False,
+    ) -> None:
+        """A new input source: fn(*inputs) -> raw image / (1,28,28) tensor / Preprocessed / Labelled(image, note).
+
+        `source` is stored in Analysis.source. With `select`, fn gets the event's gr.SelectData first
+        (fn(evt, *inputs), e.g. for a gallery's .select)."""
+        self._sources.append((list(triggers), fn, list(inputs), api_name, source, select))
+
+
+def new_analysis(model: CapsNet | None, raw: Any, source: str = "input", note: str = "") -> tuple[capsules.Analysis | None, str]:
+    """Preprocess + one forward pass: (Analysis, "") or (None, message for the user). Never raises.
+
+    `raw` may be a Labelled(image, note); (1,28,28) / (28,28) tensors and float arrays in [0,1] are used as they
+    are (already the model's input), anything else goes through `preprocess`."""
+    if model is None:
+        return None, "No model loaded."
+    try:
+        if isinstance(raw, Labelled):
+            raw, note = raw.image, raw.note or note
+        if isinstance(raw, Preprocessed):
+            pre = raw
+        elif _is_model_input(raw):
+            a = np.clip(np.nan_to_num(np.asarray(raw, np.float32).reshape(1, 28, 28)), 0.0, 1.0)
+            pre = Preprocessed(torch.from_numpy(a)) if a.max() >= 0.1 else Preprocessed(None, BLANK_MESSAGE)
+        else:
+            pre = preprocess(raw)
+        if pre.blank:
+            return None, pre.message
+        return capsules.analyse(model, pre.image, source, note), ""
+    except Exception:
+        log.error("analysis failed:\n%s", traceback.format_exc())
+        return None, ERROR_PROMPT
+
+
+def _is_model_input(raw: Any) -> bool:
+    """A ready 28x28 model input: a float tensor / array of 784 values in [0, 1] (examples, transforms)."""
+    if isinstance(raw, torch.Tensor):
+        raw = raw.detach().cpu().numpy()
+    if isinstance(raw, np.ndarray):
+        return raw.dtype.kind == "f" and raw.size == 784 and raw.shape[-2:] == (28, 28)
+    return False
+
+
+def predict(model: CapsNet | None, image: Any, model_error: str | None = None) -> dict:
+    """The `predict` endpoint: {"digit", "lengths", "confidence", "pose", "error"}; errors as JSON, never raised."""
+    if model is None:
+        return {"digit": None, "lengths": None, "error": model_error or "No model loaded."}
+    analysis, message = new_analysis(model, image, "api")
+    if analysis is None:
+        return {"digit": None, "lengths": None, "error": message or BLANK_MESSAGE}
+    return capsules.summary(analysis)
+
+
+def _safe(fn: Callable, n_outputs: int) -> Callable:
+    """Wrap an event handler: any exception is logged and the outputs are left unchanged (no traceback in the UI)."""
+
+    def wrapper(*args):
+        try:
+            return fn(*args)
+        except Exception:
+            log.error("event %s failed:\n%s", getattr(fn, "__name__", fn), traceback.format_exc())
+            return [gr.skip()] * n_outputs if n_outputs != 1 else gr.skip()
+
+    wrapper.__name__ = getattr(fn, "__name__", "handler")
+    return wrapper
