@@ -9,13 +9,14 @@ from .model import (
     primary_capsule_position,
     receptive_field,
 )
-from .routing import dynamic_routing, squash
+from .routing import RoutingTrace, dynamic_routing, squash, traced_routing
 
 __all__ = [
     "CapsNet",
     "CapsNetConfig",
     "CapsNetOutput",
     "PrimaryPosition",
+    "RoutingTrace",
     "capsule_loss",
     "dynamic_routing",
     "load_pretrained",
@@ -25,6 +26,7 @@ __all__ = [
     "receptive_field",
     "reconstruction_sse",
     "squash",
+    "traced_routing",
 ]
 
 

@@ -3,7 +3,9 @@
 One forward pass returns everything the trainer, the evaluator and the
 explorer need as a single typed result: capsule lengths, poses, coupling
 coefficients at every routing iteration, primary capsules, agreements and
-reconstructions.
+reconstructions. With `trace_routing=True` it also keeps what routing computed on the way (votes,
+logits and pre-squash sums per iteration, the uniform-coupling counterfactual, each primary capsule's change
+from a blank image) so the routing inspector reads them instead of redoing the model's math.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .routing import dynamic_routing, squash
+from .routing import dynamic_routing, squash, traced_routing
 
 
 @dataclass
@@ -70,6 +72,30 @@ class CapsNetOutput:
     agreement: torch.Tensor  # (B, I, 10) u_hat_j|i . v_j with the final v_j
     reconstructions: torch.Tensor  # (B, 1, 28, 28) decoder output for `masked_class`
     masked_class: torch.Tensor  # (B,) class whose pose fed the decoder
+    # Only with forward(..., trace_routing=True), else None (training does not pay for them); all detached.
+    votes: torch.Tensor | None = None  # (B, I, 10, 16) predictions u_hat_j|i = W_ij u_i
+    logits: torch.Tensor | None = None  # (B, r, I, 10) logits b_ij each iteration's couplings are the softmax of
+    pre_squash: torch.Tensor | None = None  # (B, r, 10, 16) s_j = sum_i c_ij u_hat_j|i at each iteration
+    projections: torch.Tensor | None = None  # (B, r, I, 10) u_hat_j|i . s_j/|s_j| (= . v_j/|v_j|) at each iteration
+    uniform_lengths: torch.Tensor | None = None  # (B, 10) lengths with every coupling fixed at 1/10 (no routing)
+    blank_distance: torch.Tensor | None = None  # (B, I) |u_i - u_i(blank image)|: what the input changed
+
+    @property
+    def contributions(self) -> torch.Tensor:
+        """(B, r, I, 10) signed vote contributions a_ij = c_ij (u_hat_j|i . v_j/|v_j|) at each iteration.
+
+        They decompose the pre-squash length exactly: sum_i a_ij = |s_j| (v_j and s_j point the same way).
+        """
+        if self.projections is None:
+            raise ValueError("vote contributions need forward(..., trace_routing=True)")
+        return self.couplings * self.projections
+
+    @property
+    def pre_squash_norms(self) -> torch.Tensor:
+        """(B, 10) |s_j| of the final iteration; squash maps it to the digit-capsule length."""
+        if self.pre_squash is None:
+            raise ValueError("pre-squash sums need forward(..., trace_routing=True)")
+        return self.pre_squash[:, -1].norm(dim=-1)
 
     @property
     def predictions(self) -> torch.Tensor:
@@ -153,6 +179,22 @@ class CapsNet(nn.Module):
         u = x.view(B, cfg.primary_types, cfg.primary_dim, H, W).permute(0, 1, 3, 4, 2)
         return squash(u.reshape(B, cfg.primary_types * H * W, cfg.primary_dim))
 
+    def votes(self, images: torch.Tensor) -> torch.Tensor:
+        """(B,1,28,28) -> predictions u_hat_j|i = W_ij u_i (B, 1152, 10, 16): everything before routing."""
+        return torch.einsum("ijdk,bik->bijd", self.W, self.primary_capsules(images))
+
+    def blank_primary(self) -> torch.Tensor:
+        """(1152, 8) primary capsules of an all-black image, cached until the conv weights change."""
+        params = (*self.conv1.parameters(), *self.primary_caps.parameters())
+        key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
+        cached = getattr(self, "_blank_cache", None)
+        if cached is None or cached[0] != key:
+            s = self.config.image_size
+            with torch.no_grad():
+                u = self.primary_capsules(params[0].new_zeros(1, 1, s, s))[0]
+            cached = self._blank_cache = (key, u)
+        return cached[1]
+
     def decode(self, poses: torch.Tensor, classes: torch.Tensor | int) -> torch.Tensor:
         """Reconstruct from (possibly edited) poses (B,10,16), keeping only `classes`' capsule.
 
@@ -173,15 +215,32 @@ class CapsNet(nn.Module):
         *,
         mask_class: torch.Tensor | int | None = None,
         routing_iterations: int | None = None,
+        trace_routing: bool = False,
     ) -> CapsNetOutput:
         """images (B,1,28,28) in [0,1]. The decoder sees the capsule of `labels` (training),
-        else of `mask_class`, else of the predicted class."""
+        else of `mask_class`, else of the predicted class. `trace_routing` fills the routing-inspection fields."""
         cfg = self.config
         if images.dim() != 4 or tuple(images.shape[1:]) != (1, cfg.image_size, cfg.image_size):
             raise ValueError(f"expected images of shape (B, 1, {cfg.image_size}, {cfg.image_size}), got {tuple(images.shape)}")
         u = self.primary_capsules(images)  # (B, I, 8)
         u_hat = torch.einsum("ijdk,bik->bijd", self.W, u)  # predictions u_hat_j|i = W_ij u_i: (B, I, 10, 16)
-        v, couplings = dynamic_routing(u_hat, routing_iterations or cfg.routing_iterations)
+        iterations = routing_iterations or cfg.routing_iterations
+        extra = {}
+        if trace_routing:
+            v, couplings, trace = traced_routing(u_hat, iterations)
+            with torch.no_grad():
+                s = trace.pre_squash
+                direction = s / s.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+                extra = dict(
+                    votes=u_hat.detach(),
+                    logits=trace.logits,
+                    pre_squash=s,
+                    projections=torch.einsum("bijd,brjd->brij", u_hat.detach(), direction),
+                    uniform_lengths=squash(s[:, 0]).norm(dim=-1),
+                    blank_distance=(u.detach() - self.blank_primary()).norm(dim=-1),
+                )
+        else:
+            v, couplings = dynamic_routing(u_hat, iterations)
         lengths = v.norm(dim=-1)
         with torch.no_grad():
             agreement = torch.einsum("bijd,bjd->bij", u_hat, v)
@@ -203,4 +262,5 @@ class CapsNet(nn.Module):
             agreement=agreement,
             reconstructions=self.decode(v, masked_class),
             masked_class=masked_class,
+            **extra,
         )

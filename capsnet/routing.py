@@ -1,6 +1,8 @@
 """squash and routing-by-agreement (Sabour, Frosst & Hinton 2017, Procedure 1)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 SQUASH_EPS = 1e-8
@@ -16,6 +18,42 @@ def squash(s: torch.Tensor, dim: int = -1, eps: float = SQUASH_EPS) -> torch.Ten
     return s * (sq / (1.0 + sq) / torch.sqrt(sq + eps))
 
 
+class RoutingTrace(NamedTuple):
+    """What routing computed on the way, per iteration (detached; for inspection, not for training).
+
+    logits: (B, r, children, parents) the logits b_ij each iteration's couplings were the softmax of
+    pre_squash: (B, r, parents, D) the weighted sums s_j = sum_i c_ij u_hat_j|i of each iteration
+    """
+
+    logits: torch.Tensor
+    pre_squash: torch.Tensor
+
+
+def _route(u_hat: torch.Tensor, iterations: int, trace: bool):
+    if iterations < 1:
+        raise ValueError(f"routing needs at least one iteration, got {iterations}")
+    batch, children, parents, _ = u_hat.shape
+    b = u_hat.new_zeros(batch, children, parents)
+    u_hat_detached = u_hat.detach()
+    couplings, logits, pre_squash = [], [], []
+    for r in range(iterations):
+        c = torch.softmax(b, dim=2)
+        couplings.append(c)
+        if trace:
+            logits.append(b)
+        if r < iterations - 1:
+            s = torch.einsum("bij,bijd->bjd", c, u_hat_detached)
+            v = squash(s)
+            b = b + torch.einsum("bijd,bjd->bij", u_hat_detached, v)
+        else:
+            s = torch.einsum("bij,bijd->bjd", c, u_hat)
+            v = squash(s)
+        if trace:
+            pre_squash.append(s.detach())
+    info = RoutingTrace(torch.stack(logits, dim=1), torch.stack(pre_squash, dim=1)) if trace else None
+    return v, torch.stack(couplings, dim=1), info
+
+
 def dynamic_routing(u_hat: torch.Tensor, iterations: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Route predictions u_hat (B, children, parents, D) to parent capsules.
 
@@ -27,18 +65,14 @@ def dynamic_routing(u_hat: torch.Tensor, iterations: int = 3) -> tuple[torch.Ten
     digit capsules). Only the last iteration lets gradients reach u_hat: the
     earlier ones only refine the logits, so they see a detached copy.
     """
-    if iterations < 1:
-        raise ValueError(f"routing needs at least one iteration, got {iterations}")
-    batch, children, parents, _ = u_hat.shape
-    b = u_hat.new_zeros(batch, children, parents)
-    u_hat_detached = u_hat.detach()
-    couplings = []
-    for r in range(iterations):
-        c = torch.softmax(b, dim=2)
-        couplings.append(c)
-        if r < iterations - 1:
-            v = squash(torch.einsum("bij,bijd->bjd", c, u_hat_detached))
-            b = b + torch.einsum("bijd,bjd->bij", u_hat_detached, v)
-        else:
-            v = squash(torch.einsum("bij,bijd->bjd", c, u_hat))
-    return v, torch.stack(couplings, dim=1)
+    v, couplings, _ = _route(u_hat, iterations, trace=False)
+    return v, couplings
+
+
+def traced_routing(u_hat: torch.Tensor, iterations: int = 3) -> tuple[torch.Tensor, torch.Tensor, RoutingTrace]:
+    """dynamic_routing that also returns the logits and pre-squash sums of every iteration (same v, same couplings).
+
+    Iteration 1's couplings are uniform, so its pre-squash sums are what routing with every coupling fixed at
+    1/parents would give: the counterfactual the explorer compares against.
+    """
+    return _route(u_hat, iterations, trace=True)

@@ -222,3 +222,86 @@ def test_receptive_field_matches_convolution(model):
             assert diff[i] == 0, (i, t, r, c)
     assert receptive_field(5, 5) == (10, 10, 27, 27)
     assert (diff > 0).any()
+
+
+def test_traced_routing_matches_plain_routing_and_paper_loop():
+    """Tracing changes nothing routing returns; its logits and sums are the paper loop's."""
+    from capsnet.routing import traced_routing
+
+    g = torch.Generator().manual_seed(5)
+    u_hat = torch.randn(2, 12, 4, 5, generator=g, dtype=torch.float64) * 0.5
+    v, c = dynamic_routing(u_hat, 3)
+    v2, c2, trace = traced_routing(u_hat, 3)
+    assert torch.equal(v, v2) and torch.equal(c, c2)
+    assert trace.logits.shape == (2, 3, 12, 4) and trace.pre_squash.shape == (2, 3, 4, 5)
+    assert (trace.logits[:, 0] == 0).all()
+    assert torch.allclose(torch.softmax(trace.logits, dim=-1), c)
+    _, c_ref = slow_routing(u_hat, 3)
+    assert torch.allclose(c2, c_ref.to(c2.dtype), atol=1e-7)
+    # each iteration's s is the coupling-weighted sum of the votes, and v is its squash
+    assert torch.allclose(trace.pre_squash, torch.einsum("brij,bijd->brjd", c2, u_hat))
+    assert torch.allclose(squash(trace.pre_squash[:, -1]), v)
+    # the logits grow by the agreement with that iteration's v
+    for r in range(2):
+        agree = torch.einsum("bijd,bjd->bij", u_hat, squash(trace.pre_squash[:, r]))
+        assert torch.allclose(trace.logits[:, r + 1] - trace.logits[:, r], agree)
+
+
+def test_traced_forward_adds_fields_without_changing_the_result(model, images):
+    with torch.no_grad():
+        plain = model(images)
+        traced = model(images, trace_routing=True)
+    assert plain.votes is None and plain.projections is None
+    with pytest.raises(ValueError, match="trace_routing"):
+        plain.contributions
+    for name in ("lengths", "poses", "couplings", "primary", "agreement", "reconstructions"):
+        assert torch.allclose(getattr(plain, name), getattr(traced, name), atol=1e-6), name
+    assert traced.votes.shape == (3, 1152, 10, 16)
+    assert traced.logits.shape == (3, 3, 1152, 10)
+    assert traced.pre_squash.shape == (3, 3, 10, 16)
+    assert traced.projections.shape == traced.contributions.shape == (3, 3, 1152, 10)
+    assert traced.uniform_lengths.shape == (3, 10)
+    assert traced.blank_distance.shape == (3, 1152)
+    assert torch.allclose(traced.votes, torch.einsum("ijdk,bik->bijd", model.W, traced.primary), atol=1e-6)
+
+
+def test_vote_contributions_decompose_the_pre_squash_length(model, images):
+    """sum_i c_ij (u_hat_j|i . v_j/|v_j|) = |s_j| for every digit capsule and iteration, and squash(|s_j|) = |v_j|."""
+    with torch.no_grad():
+        out = model(images, routing_iterations=4, trace_routing=True)
+    a = out.contributions
+    norms = out.pre_squash.norm(dim=-1)  # (B, r, 10)
+    assert torch.allclose(a.sum(dim=2), norms, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(out.pre_squash_norms, norms[:, -1])
+    n = out.pre_squash_norms
+    assert torch.allclose(out.lengths, n**2 / (1 + n**2), rtol=1e-4, atol=1e-7)
+    # contributions are signed: some votes point away from their digit capsule
+    assert (a[:, -1] < 0).any() and (a[:, -1] > 0).any()
+    # u_hat . v_hat is the vote's projection on v's direction
+    v_hat = out.poses / out.poses.norm(dim=-1, keepdim=True)
+    assert torch.allclose(out.projections[:, -1], torch.einsum("bijd,bjd->bij", out.votes, v_hat), atol=1e-5)
+
+
+def test_uniform_lengths_are_routing_with_one_iteration(model, images):
+    """Every coupling fixed at 0.1 is what one routing iteration does (the logits start at zero)."""
+    with torch.no_grad():
+        out = model(images, trace_routing=True)
+        one = model(images, routing_iterations=1)
+        v = squash(0.1 * out.votes.sum(dim=1))
+    assert torch.allclose(out.uniform_lengths, one.lengths, atol=1e-6)
+    assert torch.allclose(out.uniform_lengths, v.norm(dim=-1), atol=1e-6)
+
+
+def test_blank_distance_is_the_change_from_a_blank_image(model, images):
+    blank = torch.zeros(1, 1, 28, 28)
+    with torch.no_grad():
+        out = model(torch.cat([images, blank]), trace_routing=True)
+        u_blank = model.primary_capsules(blank)[0]
+    assert torch.allclose(out.blank_distance[-1], torch.zeros(1152), atol=1e-6)
+    assert torch.allclose(out.blank_distance[:-1], (out.primary[:-1] - u_blank).norm(dim=-1), atol=1e-6)
+    # the cache follows the weights
+    m = CapsNet().eval()
+    first = m.blank_primary().clone()
+    with torch.no_grad():
+        m.primary_caps.bias.add_(1.0)
+    assert not torch.allclose(m.blank_primary(), first)
