@@ -85,6 +85,7 @@ def routing_study(model: CapsNet, split: MNISTSplit, iterations=STUDY_ITERATIONS
         "changed_by_routing": int((routed != uniform).sum()),
         "fixed_by_routing": int(((routed == labels) & (uniform != labels)).sum()),
         "broken_by_routing": int(((routed != labels) & (uniform == labels)).sum()),
+        "changed_indices": torch.nonzero(routed != uniform).flatten().tolist(),
         "uniform": "every coupling fixed at 0.1, i.e. one routing iteration",
     }
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from capsnet import primary_capsule_position
-from explorer import routing_dynamics as rd
-from explorer import routing_structure as rs
-from explorer import routing_views as rv
+from explorer.views import routing_dynamics as rd
+from explorer.views import contributions as rs
+from explorer.views import routing as rv
 
 
 @pytest.fixture(scope="module")

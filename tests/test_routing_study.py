@@ -33,6 +33,7 @@ def test_routing_study_matches_forward_passes(model, mnist_test):
         routed = model(x).predictions
     assert s["changed_vs_uniform"]["1"] == 0
     assert s["changed_by_routing"] == int((routed != uniform).sum())
+    assert s["changed_indices"] == torch.nonzero(routed != uniform).flatten().tolist()
     assert s["fixed_by_routing"] == int(((routed == y) & (uniform != y)).sum())
     assert s["broken_by_routing"] == int(((routed != y) & (uniform == y)).sum())
     assert s["fixed_by_routing"] - s["broken_by_routing"] == int((routed == y).sum() - (uniform == y).sum())

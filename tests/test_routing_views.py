@@ -98,7 +98,8 @@ def test_coupling_map_figure(out):
     assert "rgba" in veil.colorscale[0][1] and veil.colorscale[-1][1].endswith(",0)")
     # diverging colour scale centred on the uniform coupling
     assert (coup.zmin + coup.zmax) / 2 == pytest.approx(0.1)
-    assert coup.zmax - 0.1 == pytest.approx(rv.coupling_color_range(out, 3))
+    assert coup.zmax - 0.1 == pytest.approx(rv.COUPLING_LIMIT)  # fixed, never min-max per image
+    assert "0.05" in fig.layout.title.text and "0.15" in fig.layout.title.text
     assert "type" in np.asarray(coup.text)[0, 0] and "length" in np.asarray(coup.text)[0, 0]
     assert len(fig.layout.shapes) == 1
 

@@ -85,7 +85,10 @@ def test_routing_outputs(analysis):
     assert m1.shape == m3.shape and "1 of 3" in c1 and "3 of 3" in c3
     # (an untrained model's primary capsules are all short, hence veiled; without the veil the iterations differ)
     out = analysis.output
-    assert (cm.coupling_map_image(out, 3, 1, activity_floor=0) != cm.coupling_map_image(out, 3, 3, activity_floor=0)).any()
+    # (on the fixed scale an untrained model's tiny deviations from 0.1 round to white; zoomed in they differ)
+    span = rv.coupling_color_range(out, 3)
+    assert (cm.coupling_map_image(out, 3, 1, activity_floor=0, color_range=span)
+            != cm.coupling_map_image(out, 3, 3, activity_floor=0, color_range=span)).any()
     assert tr.sharpening_output(None, 3) is None and tr.sharpening_output(analysis, None) is not None
 
 

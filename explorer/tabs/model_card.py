@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..views.routing_dynamics import routing_study_markdown
 from ..views.model_card import confusion_matrix_figure, model_card_markdown, per_class_accuracy_figure, training_curves_figure
 
 
@@ -19,6 +20,7 @@ def model_card_tab(ui) -> None:
                 gr.Plot(per_class_accuracy_figure(card), label="Per-class test accuracy", elem_id="per-class-accuracy")
             with gr.Column(min_width=320):
                 gr.Plot(confusion_matrix_figure(card), label="Confusion matrix", elem_id="confusion-matrix")
+        gr.Markdown(routing_study_markdown(card), elem_id="routing-study")
         if config:
             with gr.Accordion("Model configuration and training settings", open=False):
                 gr.Markdown("#### Model config" + config, elem_id="model-card-config")

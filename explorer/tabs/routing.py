@@ -24,6 +24,9 @@ from ..session import _safe, new_analysis
 from ..views import capsule_map as cm
 from ..views import capsules
 from ..views import routing as rv
+from ..views import contributions as vc
+from ..views import routing_dynamics as rd
+from .routing_structure import structure_section
 
 log = logging.getLogger("explorer")
 
@@ -32,10 +35,13 @@ COMPARE_DEFAULT = (1, 2, 3, 5)
 FIELD_SCALE = 4  # receptive-field overlay: 112 px (thin outline); the evidence overlay is sent at 28 px
 INTRO = (
     "**Routing by agreement** decides how much of each primary capsule's vote reaches each digit capsule: its "
-    "**coupling coefficients** (10 per primary capsule, summing to 1) start uniform (0.1) and sharpen towards "
-    "the digit capsules its prediction agrees with. The map shows all **1152 primary capsules where they live**: "
-    "32 capsule types, each a 6x6 grid over the image; colour is the coupling to the digit chosen above "
-    "(red: more than 0.1, blue: less); barely active (short) capsules are veiled in grey. **Click a capsule** "
+    "**coupling coefficients** (10 per primary capsule, summing to 1) start uniform (0.1) and move towards "
+    "the digit capsules its prediction agrees with."
+)
+MAP_INTRO = (
+    "#### Coupling coefficients\nAll **1152 primary capsules where they live**: 32 capsule types, each a 6x6 grid "
+    "over the image; colour is the coupling to the digit chosen above as its deviation from the uniform 0.1, on a "
+    "fixed scale (printed under the map); barely active (short) capsules are veiled in grey. **Click a capsule** "
     "(or set type / row / col) to inspect it."
 )
 
@@ -71,13 +77,12 @@ def map_caption(analysis: capsules.Analysis, digit_class: int, iteration: int) -
     r = rv.num_iterations(out)
     c = rv.coupling_grid(out, digit_class, iteration).ravel()
     act = rv.activity_grid(out).ravel()
-    span = rv.coupling_color_range(out, digit_class)
     active = act > rv.DEFAULT_ACTIVITY_FLOOR
     share = float(c[active].mean()) if active.any() else float(c.mean())
     return (
-        f"Coupling to digit **{digit_class}** at routing iteration **{iteration} of {r}**: full colour at "
-        f"0.1 ± {span:.3f}. Mean coupling of the {int(active.sum())} active capsules (length > "
-        f"{rv.DEFAULT_ACTIVITY_FLOOR}): {share:.3f}. Tiles: types 0–7 in the top row, 8–15 below, ..."
+        f"Coupling to digit **{digit_class}** at routing iteration **{iteration} of {r}**. "
+        f"{rd.coupling_scale_caption(out, digit_class, iteration)} Mean coupling of the {int(active.sum())} active "
+        f"capsules (length > {rv.DEFAULT_ACTIVITY_FLOOR}): {share:.3f}. Tiles: types 0–7 in the top row, 8–15 below, ..."
     )
 
 
@@ -166,8 +171,10 @@ def _r(a, nd=4):
 def routing_summary(analysis: capsules.Analysis, digit_class: int | None = None, top: int = 5, grids: bool = True) -> dict:
     """JSON-able routing summary (the `routing` endpoint): per iteration the quantiles of the couplings to
     `digit_class`, the length-weighted mean coupling entropy and the `top` capsules (coupling x length); the final
-    couplings of all 1152 primary capsules and their lengths as [32][6][6] (only with `grids`); the lengths.
-    (Iteration 1's couplings are all 0.1 by construction, so only the final grid is sent in full.)"""
+    couplings of all 1152 primary capsules and their lengths as [32][6][6] (only with `grids`); the lengths; the
+    signed vote contributions to `digit_class` as [32][6][6] (they add up to pre_squash_norms[digit_class]), the
+    pre-squash lengths |s_j| and the lengths with every coupling fixed at 0.1. (Iteration 1's couplings are all 0.1
+    by construction, so only the final grid is sent in full.)"""
     out = analysis.output
     k = analysis.digit if digit_class is None else int(digit_class)
     if not 0 <= k < rv.NUM_CLASSES:
@@ -196,6 +203,10 @@ def routing_summary(analysis: capsules.Analysis, digit_class: int | None = None,
         "digit_class": k,
         "routing_iterations": r,
         "iterations": its,
+        # signed vote contributions a_ij to digit_class (final iteration); they add up to pre_squash_norms[k]
+        "contributions": _r(vc.contribution_grid(out, k), 6),
+        "pre_squash_norms": _r(vc.pre_squash_norms(out), 6),
+        "uniform_routing_lengths": _r(rd.counterfactual(out)["uniform"], 6),
         "error": None,
     }
     if grids:
@@ -225,9 +236,11 @@ def routing_tab(ui) -> None:
     r_max = ui.model.config.routing_iterations if ui.model is not None else 3
     with gr.Tab("Routing", id="routing", elem_id="routing-tab"):
         with ui.analysis_column():
-            gr.Markdown(INTRO)
+            gr.Markdown(INTRO + " " + rd.EXPLANATION, elem_id="routing-explanation")
             iteration = gr.Slider(1, r_max, value=r_max, step=1, label=f"Routing iteration (1 = before any agreement, {r_max} = final)",
                                   elem_id="routing-iteration")  # fmt: skip
+            structure_section(ui, iteration)
+            gr.Markdown(MAP_INTRO)
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5, min_width=360):
                     cmap = gr.Image(
@@ -333,7 +346,8 @@ def routing_tab(ui) -> None:
     def routing(image, digit_class=None, grids=False):
         """Routing of one image: per iteration, the quantiles, mean entropy and top capsules of the couplings to
         `digit_class` (default: the prediction); with `grids`, also every primary capsule's final coupling and
-        length as [32][6][6]."""
+        length as [32][6][6]. Always: the signed vote contributions to `digit_class` ([32][6][6]), the pre-squash
+        lengths |s_j| and the digit-capsule lengths with uniform couplings (0.1)."""
         return routing_api(ui.model, image, digit_class, ui.model_error, grids)
 
     api_image.upload(

@@ -11,6 +11,8 @@ draws.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from capsnet import primary_capsule_position
@@ -47,9 +49,32 @@ def veil_opacity(lengths: np.ndarray, activity_floor: float = rv.DEFAULT_ACTIVIT
     return VEIL_MAX * (1.0 - visible)
 
 
+LEGEND_H = 30  # the colour-scale strip under the map: the fixed limits, printed on the image
+
+
 def map_size(cell: int = CELL) -> tuple[int, int]:
-    """(height, width) in pixels of coupling_map_image."""
-    return rv.MAP_H * cell, rv.MAP_W * cell
+    """(height, width) in pixels of coupling_map_image (the map and its colour-scale strip)."""
+    return rv.MAP_H * cell + LEGEND_H, rv.MAP_W * cell
+
+
+@lru_cache(maxsize=8)
+def scale_strip(width: int, limit: float) -> np.ndarray:
+    """uint8 RGB (LEGEND_H, width, 3): the diverging scale from 0.1 - limit to 0.1 + limit, with its limits printed."""
+    from PIL import Image, ImageDraw
+
+    strip = np.full((LEGEND_H, width, 3), BACKGROUND, np.float32)
+    x0, x1 = width // 4, 3 * width // 4
+    strip[4:14, x0:x1] = diverging(np.linspace(-1, 1, x1 - x0))[None]
+    img = Image.fromarray(np.clip(strip, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    u = 1.0 / rv.NUM_CLASSES
+    draw.text((x0, 16), f"{u - limit:.2f}", fill=(0, 0, 0))
+    draw.text(((x0 + x1) // 2 - 28, 16), f"{u:.2f} (uniform)", fill=(0, 0, 0))
+    draw.text((x1 - 24, 16), f"{u + limit:.2f}", fill=(0, 0, 0))
+    draw.text((8, 4), "coupling,", fill=(0, 0, 0))
+    draw.text((8, 16), "fixed scale", fill=(0, 0, 0))
+    draw.text((x1 + 10, 4), "beyond: full colour", fill=(0, 0, 0))
+    return np.asarray(img)
 
 
 def coupling_map_image(
@@ -62,12 +87,12 @@ def coupling_map_image(
     cell: int = CELL,
 ) -> np.ndarray:
     """uint8 RGB (27*cell, 55*cell, 3): every primary capsule's coupling to `digit_class` at `iteration`, where it
-    lives (see module doc). `color_range` is the deviation from 0.1 drawn at full colour (default: the largest
-    over all iterations, `routing_views.coupling_color_range`, so stepping through iterations keeps one scale).
+    lives (see module doc), above a strip with the colour scale. `color_range` is the deviation from 0.1 drawn at
+    full colour (default: the fixed COUPLING_LIMIT, the same for every input and iteration).
     `selected` gets a dark outline."""
     coup = rv.tile_layout(rv.coupling_grid(out, digit_class, iteration))  # (27, 55), NaN in the gaps
     act = rv.tile_layout(rv.activity_grid(out))
-    span = float(color_range) if color_range else rv.coupling_color_range(out, digit_class)
+    span = float(color_range) if color_range else rv.COUPLING_LIMIT
     rgb = diverging((coup - 1.0 / rv.NUM_CLASSES) / span)
     a = veil_opacity(np.nan_to_num(act, nan=1.0), activity_floor)[..., None]
     rgb = rgb * (1 - a) + VEIL_RGB * a
@@ -86,7 +111,8 @@ def coupling_map_image(
         big[y1 - th : y1, x0:x1] = SELECT_RGB
         big[y0:y1, x0 : x0 + th] = SELECT_RGB
         big[y0:y1, x1 - th : x1] = SELECT_RGB
-    return np.clip(big + 0.5, 0, 255).astype(np.uint8)
+    big = np.clip(big + 0.5, 0, 255).astype(np.uint8)
+    return np.concatenate([big, scale_strip(big.shape[1], span)], axis=0)
 
 
 def cell_of(index: int) -> tuple[int, int]:
@@ -114,5 +140,5 @@ def capsule_from_select(index) -> int | None:
     return capsule_at_pixel(index[0], index[1])
 
 
-__all__ = ["CELL", "capsule_at_pixel", "capsule_from_select", "cell_of", "coupling_map_image", "diverging", "map_size",
+__all__ = ["CELL", "capsule_at_pixel", "capsule_from_select", "cell_of", "coupling_map_image", "diverging", "map_size", "scale_strip",
            "veil_opacity"]

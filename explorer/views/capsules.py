@@ -57,10 +57,11 @@ class Analysis:
 
 
 def analyse(model: CapsNet, image28: torch.Tensor, source: str = "input", note: str = "") -> Analysis:
-    """One forward pass on a (1,28,28) / (28,28) / (1,1,28,28) image in [0,1]."""
+    """One forward pass on a (1,28,28) / (28,28) / (1,1,28,28) image in [0,1], keeping routing's intermediate
+    values (trace_routing) for the Routing tab's views and the `routing` endpoint."""
     x = torch.as_tensor(image28, dtype=torch.float32).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
     with torch.inference_mode():
-        out = model(x)
+        out = model(x, trace_routing=True)
     return Analysis(image=x[0].clone(), output=out, source=source, note=note)
 
 

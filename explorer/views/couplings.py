@@ -38,6 +38,10 @@ MAP_H = TILE_ROWS * GRID + (TILE_ROWS - 1) * TILE_GAP  # 27
 MAP_W = TILE_COLS * GRID + (TILE_COLS - 1) * TILE_GAP  # 55
 
 DEFAULT_ACTIVITY_FLOOR = 0.5  # primary length at or below which a capsule is fully veiled
+# Couplings are drawn as their deviation from the uniform 1/10 on this fixed scale (0.05 .. 0.15), the same for
+# every input and iteration: a per-image min-max would make a 0.0998-0.151 map look as contrasted as a sharply
+# routed one. Deviations beyond it are drawn at full colour.
+COUPLING_LIMIT = 0.05
 CLASS_COLORS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",

@@ -18,7 +18,7 @@ from capsnet.model import CapsNetOutput
 
 from .couplings import (  # noqa: F401 (re-exported: views.routing is the routing views' one namespace)
     activity_grid, capsule_at, capsule_details, capsule_from_click, CFG, CLASS_COLORS, colormap,
-    coupling_color_range, coupling_entropy_by_iteration, coupling_grid, DEFAULT_ACTIVITY_FLOOR, GRID,
+    coupling_color_range, COUPLING_LIMIT, coupling_entropy_by_iteration, coupling_grid, DEFAULT_ACTIVITY_FLOOR, GRID,
     IMAGE_SIZE, MAP_H, MAP_W, NUM_CLASSES, num_iterations, NUM_PRIMARY, NUM_TYPES, receptive_field_overlay,
     resolve_iteration, routing_evidence_map, routing_evidence_overlay, TILE_COLS, TILE_GAP, tile_layout,
     TILE_ROWS, _check_class, _MAP_INDEX, _MAP_TRC, _MAP_VALID, _np, _tile_origin,
@@ -34,7 +34,7 @@ def coupling_map(
 ) -> go.Figure:
     """Heatmap of the 1152 primary capsules where they live (32 types as 6x6 tiles in a 4x8 grid), coloured by
     their coupling to `digit_class` at `iteration`: red above the uniform 1/10, blue below, white at 1/10
-    (`color_range` = the deviation from 1/10 drawn at full colour; default coupling_color_range).
+    (`color_range` = the deviation from 1/10 drawn at full colour; default the fixed COUPLING_LIMIT).
 
     Barely active capsules are veiled in grey: opaque at primary length <= `activity_floor`, fading out linearly
     to fully visible at length 1. Every cell's customdata is its primary-capsule index (see capsule_from_click);
@@ -45,7 +45,7 @@ def coupling_map(
     coup = tile_layout(coupling_grid(out, k, iteration))
     act = tile_layout(activity_grid(out))
     uniform = 1.0 / NUM_CLASSES
-    span = float(color_range) if color_range else coupling_color_range(out, k)
+    span = float(color_range) if color_range else COUPLING_LIMIT
     floor = float(np.clip(activity_floor, 0.0, 0.999))
 
     custom = _MAP_INDEX
@@ -84,7 +84,8 @@ def coupling_map(
     fig.update_layout(
         title=dict(
             text=f"Coupling to digit {k}, iteration {it + 1}/{r_total}<br>"
-            f"<sup>red: above the uniform 0.1, blue: below; grey veil: short (inactive) capsules</sup>",
+            f"<sup>fixed scale {uniform - span:.2f} (blue) – 0.10 (white, uniform) – {uniform + span:.2f} (red); "
+            f"grey veil: short (inactive) capsules</sup>",
             font=dict(size=13),
         ),
         xaxis=dict(tickvals=xt, ticktext=[f"+{t}" for t in range(TILE_COLS)], showgrid=False, zeroline=False,

@@ -11,13 +11,11 @@ import numpy as np
 
 from capsnet.model import CapsNetOutput
 
-from . import routing_views as rv
+from . import couplings as rv
+from .couplings import COUPLING_LIMIT
 from .fastfig import LightFigure
-from .routing_structure import _traced, figure
+from .contributions import _traced, figure
 
-# Couplings are drawn as their deviation from the uniform 1/10 on this fixed scale, the same for every input and
-# iteration (a per-image min-max would make a 0.0998-0.151 map look as contrasted as a sharply routed one).
-COUPLING_LIMIT = 0.05
 POLARIZATION_BINS = np.concatenate([[0.0], np.logspace(-7, 0, 29)])  # first bin: exactly uniform (0)
 HIST_BINS = 40
 
@@ -228,6 +226,8 @@ def routing_study_markdown(card: dict | None) -> str:
             "|---|---|---|",
             *rows,
             "",
+            *([f"Test images (index in the MNIST test set) whose prediction routing changes: "
+               f"{', '.join(str(int(i)) for i in s['changed_indices'][:30])}.", ""] if s.get("changed_indices") else []),
             f"<small>`{s.get('command', 'python -m capsnet.evaluate --routing-study')}`, {s.get('date', '')}, "
             f"{s.get('runtime_s', '?')} s.</small>",
         ]

@@ -13,7 +13,7 @@ import numpy as np
 from capsnet import receptive_field
 from capsnet.model import CapsNetOutput
 
-from . import routing_views as rv
+from . import couplings as rv
 from .capsule_map import diverging
 from .fastfig import LightFigure
 
@@ -170,7 +170,7 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
     """Bipartite diagram: the top-`k` primary capsules (left) linked to the 10 digit capsules (right), each link a
     band whose width is proportional to |a_ij| (solid: positive, hatched pale: negative). One trace per digit
     capsule and sign (`meta` = the digit), so hovering or clicking a digit capsule isolates its links
-    (explorer/static/routing_links.js) and the legend toggles them."""
+    (static/routing_links.js) and the legend toggles them."""
     a = contributions(out, iteration)
     top = top_capsules(out, iteration, k)
     it = rv.resolve_iteration(out, iteration) + 1

@@ -1,0 +1,36 @@
+() => {
+  // The Routing tab's link diagram (views.contributions.links_figure): hovering over a digit capsule (the right
+  // column of markers, trace meta -2) shows only its links; clicking one keeps them isolated until clicked again.
+  // Link traces carry their digit capsule in `meta`; their SVG groups are dimmed directly, so no plotly global is
+  // needed. The isolated digit is exposed as data-isolated on the plot (read by the browser test).
+  const DIM = 0.05;
+  const bind = (gd) => {
+    if (gd.__routingLinks || typeof gd.on !== "function") return;
+    gd.__routingLinks = true;
+    let locked = null;
+    const show = (digit) => {
+      const groups = gd.querySelectorAll(".scatterlayer .trace");
+      (gd.data || []).forEach((t, i) => {
+        if (typeof t.meta !== "number" || t.meta < 0 || !groups[i]) return;
+        groups[i].style.opacity = digit === null || t.meta === digit ? "" : String(DIM);
+      });
+      gd.dataset.isolated = digit === null ? "" : String(digit);
+    };
+    const digitOf = (e) => {
+      const p = e && e.points && e.points[0];
+      return p && p.data && p.data.meta === -2 ? p.pointNumber : null;
+    };
+    gd.on("plotly_hover", (e) => { const d = digitOf(e); if (d !== null && locked === null) show(d); });
+    gd.on("plotly_unhover", () => { if (locked === null) show(null); });
+    gd.on("plotly_click", (e) => {
+      const d = digitOf(e);
+      if (d === null) return;
+      locked = locked === d ? null : d;
+      show(locked);
+    });
+    gd.on("plotly_afterplot", () => show(locked));
+  };
+  const scan = () => document.querySelectorAll("#routing-links .js-plotly-plot").forEach(bind);
+  new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
+  scan();
+}
