@@ -99,6 +99,15 @@ def test_routing_endpoint(client, mnist_test, tmp_path):
     assert len(last["top_capsules"]) == 5 and {"index", "type", "row", "col", "coupling", "length"} <= set(last["top_capsules"][0])
     other = client.predict(path, 3, api_name="/routing")  # grids left out: summary only
     assert other["digit_class"] == 3 and other["digit"] == res["digit"] and "couplings" not in other
+    # signed vote contributions add up to the pre-squash length, which squash maps to the capsule's length
+    for r in (res, other):
+        k, norms = r["digit_class"], np.asarray(r["pre_squash_norms"])
+        contributions = np.asarray(r["contributions"])
+        assert contributions.shape == (32, 6, 6) and (contributions < 0).any() and (contributions > 0).any()
+        assert contributions.sum() == pytest.approx(norms[k], abs=2e-3)
+        assert np.allclose(np.asarray(r["lengths"]), norms**2 / (1 + norms**2), atol=1e-5)
+        uniform = np.asarray(r["uniform_routing_lengths"])
+        assert uniform.shape == (10,) and ((uniform >= 0) & (uniform < 1)).all() and not np.allclose(uniform, r["lengths"])
     bad = client.predict(path, 12, api_name="/routing")
     assert bad["error"] and bad["digit"] is None
     blank = client.predict(handle_file(save(tmp_path, "blank.png", np.zeros((40, 40), np.uint8))), None, api_name="/routing")

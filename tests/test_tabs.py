@@ -191,3 +191,26 @@ def test_mnist_unavailable(tmp_path):
     assert te.mnist_input(m, 0) is None and te.random_mnist_input(m) is None
     assert te.misclassified_choices(m, {"misclassified": [1]}) == []
     assert "unavailable" in te.mnist_status(m, None)
+
+
+def test_structure_outputs(analysis):
+    """The Routing tab's structure views for a new input and for another iteration (values for the components)."""
+    import json
+
+    from explorer.tabs import routing_structure as ts
+
+    vals = ts.structure_outputs(analysis, 3)
+    assert len(vals) == ts.N_OUTPUTS
+    grids, overlay, caption, types, links, counter, counter_md, blank, polar, logits = vals
+    for p in (grids, types, links, counter, blank, polar, logits):
+        assert p.type == "plotly" and json.loads(p.plot)["data"]
+    assert overlay.dtype == np.uint8 and overlay.ndim == 3
+    assert "runner-up" in caption and ("either way" in counter_md or "flips" in counter_md)
+    assert "iteration 3" in json.loads(links.plot)["layout"]["title"]["text"]
+    again = ts.iteration_structure_outputs(analysis, 1)
+    assert len(again) == ts.N_ITERATION_OUTPUTS and "iteration 1" in json.loads(again[4].plot)["layout"]["title"]["text"]
+    # out-of-range iterations fall back to the last one
+    assert "iteration 3" in json.loads(ts.iteration_structure_outputs(analysis, 99)[4].plot)["layout"]["title"]["text"]
+    summary = tr.routing_summary(analysis, 3, grids=False)
+    norms = np.asarray(summary["pre_squash_norms"])
+    assert np.asarray(summary["contributions"]).sum() == pytest.approx(norms[3], abs=2e-3)
