@@ -125,6 +125,19 @@ def server_side(demo, repeats: int) -> dict:
 
     results["  routing views only (tabs.routing.routing_outputs)"] = timeit(
         lambda: tr.routing_outputs(analysis, k, None, None, None, None), repeats)
+    from explorer.tabs import routing_structure as ts
+
+    results["  routing structure views follow-up (tabs.routing_structure)"] = timeit(
+        lambda: ts.structure_outputs(analysis, None), repeats)
+    draw_routing = handler(demo, f"views_{demo.explorer._groups[group_of(demo, 'Routing')][0].id}")
+
+    def routing_new_input():
+        a = new_drawing(imgs[next(it) % len(imgs)])[0]
+        draw_routing(a, a.digit, {}, *[None] * 8)
+        return ts.structure_outputs(a, None)
+
+    results["routing views for a new input (first event + tab + structure)"] = timeit(routing_new_input, repeats)
+    results["routing: iteration step, structure views"] = timeit(lambda: ts.iteration_structure_outputs(analysis, 1), repeats)
     results["routing: iteration step (map + evidence)"] = timeit(lambda: tr.iteration_outputs(analysis, k, 1, 0), repeats)
     results["routing: capsule panel follow-up (details)"] = timeit(lambda: tr.details_outputs(analysis, k, None, None, None), repeats)
     results["routing: capsule click (map + details)"] = timeit(lambda: tr.capsule_outputs(analysis, k, 3, 500), repeats)
@@ -161,12 +174,13 @@ def http(demo, repeats: int) -> dict:
             "trivial text endpoint": lambda: client.predict("x", api_name="/trivial_text"),
             "trivial image endpoint": lambda: client.predict(handle_file(nxt()), api_name="/trivial_image"),
             "/predict": lambda: client.predict(handle_file(nxt()), api_name="/predict"),
-            "/routing (image -> routing summary JSON)": lambda: client.predict(handle_file(nxt()), None, api_name="/routing"),
-            "/routing grids=True (+ 2 x [32][6][6])": lambda: client.predict(handle_file(nxt()), None, True, api_name="/routing"),
+            "/routing (summary JSON + contributions [32][6][6])": lambda: client.predict(handle_file(nxt()), None, api_name="/routing"),
+            "/routing grids=True (+ 2 more x [32][6][6])": lambda: client.predict(handle_file(nxt()), None, True, api_name="/routing"),
             "/analyse_upload (new input: first event)": lambda: client.predict(handle_file(nxt()), api_name="/analyse_upload"),
             # the follow-up a browser sends for the open tab (same session: draws the last uploaded digit)
             "/views_capsules (follow-up: lengths chart)": lambda: client.predict(7, api_name="/views_capsules"),
             "/views_routing (follow-up: routing tab)": lambda: client.predict(7, 3, None, None, None, api_name="/views_routing"),
+            "/views_routing_structure (follow-up: structure views)": lambda: client.predict(3, api_name="/views_routing_structure"),
             "/pose (slider move)": lambda: client.predict(7, *[float(x) for x in rng.uniform(-0.3, 0.3, 16)], api_name="/pose"),
         }
         for call in calls.values():  # warm-up

@@ -100,8 +100,8 @@ def structure_section(ui, iteration: gr.Slider) -> gr.State:
     ui.on_analysis(lambda a, k, tok: (int(tok or 0) + 1), [token], [token])
     token.change(
         _safe(lambda a, it: structure_outputs(a, it) if a is not None else [gr.skip()] * N_OUTPUTS, N_OUTPUTS),
-        [ui.state, iteration], outputs, api_visibility="private", show_progress="minimal",
-        trigger_mode="always_last",
+        [ui.state, iteration], outputs, api_name="views_routing_structure", api_visibility="undocumented",
+        show_progress="minimal", trigger_mode="always_last",
     )  # fmt: skip
     iteration.input(
         _safe(lambda a, it: iteration_structure_outputs(a, it) if a is not None else [gr.skip()] * N_ITERATION_OUTPUTS,
