@@ -141,6 +141,7 @@ def test_examples_routing_transforms_model_card(page):
     # Routing: the map, a click on one capsule, the type/row/col controls and the iteration slider
     page.get_by_role("tab", name="Routing").click()
     expect(page.locator("#coupling-caption")).to_contain_text("iteration 3 of 3", timeout=30_000)
+    page.locator("#coupling-map").scroll_into_view_if_needed()  # its image loads lazily, below the structure views
     img = page.locator("#coupling-map img").first
     img.wait_for(state="visible")
     index = 13 * 36 + 2 * 6 + 3  # type 13, row 2, col 3
@@ -169,6 +170,36 @@ def test_examples_routing_transforms_model_card(page):
     it.press("Enter")
     expect(page.locator("#coupling-caption")).to_contain_text("iteration 1 of 3", timeout=30_000)
     _wait_src_change(page, "coupling-map", before)
+    expect(page.locator("#coupling-caption")).to_contain_text("Fixed scale")
+
+    # Where routing's structure is: explanation, contributions, links (isolated by hover / click), counterfactual
+    expect(page.locator("#routing-explanation")).to_contain_text("arXiv:1907.13327")
+    for elem in ("contribution-grids", "type-summary", "routing-counterfactual", "blank-change", "routing-polarization",
+                 "routing-logits"):  # fmt: skip
+        expect(page.locator(f"#{elem} .js-plotly-plot")).to_be_visible(timeout=30_000)
+    expect(page.locator("#contribution-caption")).to_contain_text("iteration 1")  # follows the slider
+    expect(page.locator("#counterfactual-summary")).to_contain_text("0.1")
+    links = page.locator("#routing-links .js-plotly-plot")
+    expect(links).to_be_visible(timeout=30_000)
+    page.wait_for_function("() => (document.querySelector('#routing-links .js-plotly-plot')?.layout?.title?.text || '')"
+                           ".includes('iteration 1')", timeout=30_000)  # fmt: skip
+    links.scroll_into_view_if_needed()
+    node = links.evaluate("""gd => { const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const r = gd.querySelector('.main-svg').getBoundingClientRect();
+        const t = gd.data.find(d => d.meta === -2);
+        return {x: r.left + xa._offset + xa.l2p(t.x[3]), y: r.top + ya._offset + ya.l2p(t.y[3])}; }""")
+    isolated = "gd => gd.dataset.isolated"
+    page.mouse.move(node["x"], node["y"], steps=5)  # hover: only digit 3's links stay
+    page.wait_for_function("() => document.querySelector('#routing-links .js-plotly-plot').dataset.isolated === '3'")
+    page.mouse.click(node["x"], node["y"])  # click: keep them isolated
+    page.mouse.move(node["x"] - 300, node["y"])
+    page.wait_for_timeout(300)
+    assert links.evaluate(isolated) == "3"
+    dims = links.evaluate("""gd => Array.from(gd.querySelectorAll('.scatterlayer .trace')).map((g, i) =>
+        [gd.data[i].meta, g.style.opacity])""")  # fmt: skip
+    assert {o for m, o in dims if m == 3} == {""} and {o for m, o in dims if isinstance(m, int) and 0 <= m != 3} == {"0.05"}
+    page.mouse.click(node["x"], node["y"])  # click again: all links back
+    page.wait_for_function("() => document.querySelector('#routing-links .js-plotly-plot').dataset.isolated === ''")
     page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-routing.png")), full_page=True)
 
@@ -198,5 +229,6 @@ def test_examples_routing_transforms_model_card(page):
     expect(page.locator("#model-card-summary")).to_contain_text("MNIST test accuracy")
     expect(page.locator("#model-card-summary")).to_contain_text("99.75%")
     expect(page.locator("#confusion-matrix .js-plotly-plot")).to_be_visible(timeout=30_000)
+    expect(page.locator("#routing-study")).to_contain_text("Does routing matter?")
     page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-model-card.png")), full_page=True)
