@@ -76,6 +76,8 @@ def test_overlay_and_figures_are_valid_plotly(outs, digits):
     np.testing.assert_allclose(np.array(g.data[0].z, dtype=float), np.round(rv.tile_layout(rs.contribution_grid(out, k1)), 5),
                                equal_nan=True)  # fmt: skip
     assert g.data[0].zmin == -g.data[0].zmax  # symmetric limits, printed in the title
+    scale = g.data[0].colorscale  # negative blue, zero white, positive red (explicit, whoever resolves it)
+    assert scale[0][1] == "rgb(33,102,172)" and scale[len(scale) // 2][1] == "rgb(247,247,247)" and scale[-1][1] == "rgb(178,24,43)"
     assert f"±{g.data[0].zmax:.4f}" in g.layout.title.text
 
 
@@ -113,6 +115,9 @@ def test_coupling_scale_is_fixed_and_polarization_grows(outs):
         h = -(c * np.log(c)).sum(1)
         np.testing.assert_allclose(p[-1], 1 - h / math.log(10), atol=1e-6)
         assert p[-1].mean() > p[1].mean() > 0  # more iterations polarize more
+    fig = rd.polarization_figure(outs[0]).to_dict()
+    assert [t["name"] for t in fig["data"]] == ["iteration 2", "iteration 3"]  # iteration 1 is all 0, said in the title
+    assert all(sum(t["y"][::2]) == 1152 for t in fig["data"]) and "all 1152 capsules at 0" in fig["layout"]["title"]["text"]
 
 
 def test_logit_and_agreement_histograms(outs):

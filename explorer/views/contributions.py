@@ -20,6 +20,10 @@ from .fastfig import LightFigure
 SCALE = 4  # pixel overlays: 112 px per panel
 PANEL_GAP = 6
 TOP_K = 16  # primary capsules drawn in the link diagram
+# Explicit colour scales: plotly.js's named "RdBu" runs blue -> grey -> red, plotly.py's red -> blue, so a name would
+# depend on who resolves it. Blue (negative) - white (0) - red (positive), like capsule_map.diverging.
+DIVERGING = [[0.0, "rgb(33,102,172)"], [0.25, "rgb(103,169,207)"], [0.5, "rgb(247,247,247)"],
+             [0.75, "rgb(239,138,98)"], [1.0, "rgb(178,24,43)"]]  # fmt: skip
 
 
 def _traced(out: CapsNetOutput) -> None:
@@ -119,16 +123,15 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
     for n, (g, name) in enumerate(zip(p["grids"], names)):
         z = rv.tile_layout(g)
         traces.append(dict(
-            type="heatmap", z=np.round(z, 5), customdata=rv._MAP_INDEX, colorscale="RdBu", reversescale=True, zmin=-span, zmax=span,
+            type="heatmap", z=np.round(z, 5), customdata=rv._MAP_INDEX, colorscale=DIVERGING, zmin=-span, zmax=span,
             xgap=1, ygap=1, xaxis=f"x{n + 1}", yaxis=f"y{n + 1}", showscale=n == 2, name=name,
             colorbar=dict(title=dict(text="a_ij", side="right"), thickness=10, len=0.9),
             hovertemplate=f"{name}<br>capsule %{{customdata}}: a = %{{z:.4f}}<extra></extra>",
         ))  # fmt: skip
     layout = dict(
-        title=dict(text=f"Signed vote contributions a_ij = c_ij (û_j|i · v_j/|v_j|), iteration {it} — they add up to "
-                        f"|s_{k1}| = {norms[k1]:.3f} and |s_{k2}| = {norms[k2]:.3f}<br><sup>red: the vote pushes the "
-                        f"digit capsule longer, blue: shorter; colour limits ±{span:.4f} (0 = white)</sup>",
-                   font=dict(size=13)),
+        title=dict(text=f"Contributions a_ij at iteration {it}: they add up to |s_{k1}| = {norms[k1]:.3f} and "
+                        f"|s_{k2}| = {norms[k2]:.3f}<br><sup>red: the vote makes the digit capsule longer, blue: "
+                        f"shorter; colour limits ±{span:.4f} (0 = white)</sup>", font=dict(size=13)),
         margin=dict(l=10, r=10, t=60, b=10), height=300, plot_bgcolor="white",
         annotations=[dict(text=name, x=(n + 0.5) / 3, y=1.0, xref="paper", yref="paper", showarrow=False,
                           yanchor="bottom", font=dict(size=11)) for n, name in enumerate(names)],
@@ -148,7 +151,7 @@ def type_summary_figure(out: CapsNetOutput, iteration: int = -1) -> LightFigure:
     it = rv.resolve_iteration(out, iteration) + 1
     data = [dict(
         type="heatmap", z=np.round(s, 4), x=[str(k) for k in range(rv.NUM_CLASSES)], y=[str(t) for t in range(rv.NUM_TYPES)],
-        colorscale="RdBu", reversescale=True, zmin=-span, zmax=span, xgap=1, ygap=1,
+        colorscale=DIVERGING, zmin=-span, zmax=span, xgap=1, ygap=1,
         colorbar=dict(title=dict(text="Σ a_ij", side="right"), thickness=10),
         hovertemplate="type %{y} → digit %{x}: %{z:.4f}<extra></extra>",
     )]  # fmt: skip
@@ -215,9 +218,9 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
                       "%{customdata[2]:.4f}<extra></extra>",
     ))  # fmt: skip
     return figure(traces, dict(
-        title=dict(text=f"Top {n} primary capsules → digit capsules, iteration {it}: width ∝ |a_ij| "
-                        f"(widest {wmax:.4f}); grey: negative<br><sup>hover or click a digit capsule to isolate its "
-                        "links (click again to release)</sup>", font=dict(size=13)),
+        title=dict(text=f"Top {n} primary capsules → digit capsules, iteration {it}<br><sup>width ∝ |a_ij| (widest "
+                        f"{wmax:.4f}), grey: negative; hover or click a digit capsule to isolate its links</sup>",
+                   font=dict(size=13)),
         xaxis=dict(visible=False, range=[-0.35, 1.3]), yaxis=dict(visible=False, range=[-0.06, 1.06]),
         margin=dict(l=10, r=10, t=60, b=10), height=440, plot_bgcolor="white", hovermode="closest",
         legend=dict(itemclick="toggleothers", itemdoubleclick="toggle", title=dict(text="links to")),

@@ -14,10 +14,11 @@ from capsnet.model import CapsNetOutput
 from . import couplings as rv
 from .couplings import COUPLING_LIMIT
 from .fastfig import LightFigure
-from .contributions import _traced, figure
+from .contributions import DIVERGING, _traced, figure  # noqa: F401 (DIVERGING re-exported for the tab)
 
 POLARIZATION_BINS = np.concatenate([[0.0], np.logspace(-7, 0, 29)])  # first bin: exactly uniform (0)
 HIST_BINS = 40
+INFERNO = [[i / (len(rv._INFERNO) - 1), "rgb({},{},{})".format(*map(int, c))] for i, c in enumerate(rv._INFERNO)]
 
 EXPLANATION = (
     "**Near-uniform couplings are what this architecture does.** In the paper's own Table 1 (Sabour, Frosst & "
@@ -61,13 +62,13 @@ def _step(edges: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def polarization_figure(out: CapsNetOutput) -> LightFigure:
-    """Per iteration, the histogram of polarization 1 - H_i/ln 10 over the 1152 primary capsules (log x axis;
-    iteration 1 is exactly 0 everywhere, shown as the left-most bar)."""
+    """Per iteration, the histogram of polarization 1 - H_i/ln 10 over the 1152 primary capsules (log x axis).
+    Iteration 1 is left out of the plot (its couplings are uniform, so every capsule is at 0; the subtitle says so)."""
     p = polarization(out)
     r = len(p)
     edges = POLARIZATION_BINS
     traces = []
-    for i in range(r):
+    for i in range(1, r):
         counts, _ = np.histogram(p[i], edges)
         x, y = _step(np.maximum(edges, 1e-8), counts)
         traces.append(dict(type="scatter", x=x, y=y, mode="lines", name=f"iteration {i + 1}", line=dict(width=2),
@@ -76,8 +77,9 @@ def polarization_figure(out: CapsNetOutput) -> LightFigure:
     med = np.median(p[-1])
     return figure(traces, dict(
         title=dict(text=f"Polarization 1 − H_i / ln 10 of each primary capsule's couplings, per iteration<br><sup>0 = "
-                        f"uniform over the 10 digit capsules, 1 = all to one; final median {med:.1e}, max "
-                        f"{p[-1].max():.3f}</sup>", font=dict(size=13)),
+                        f"uniform over the 10 digit capsules, 1 = all to one; iteration 1: all {p.shape[1]} capsules at "
+                        f"{p[0].max():.0f} (uniform); final median {med:.1e}, max {p[-1].max():.3f}</sup>",
+                   font=dict(size=13)),
         xaxis=dict(type="log", range=[-8.1, 0.05], title=dict(text="polarization (log scale; 1e-8 = exactly 0)")),
         yaxis=dict(title=dict(text="primary capsules"), rangemode="tozero"),
         margin=dict(l=10, r=10, t=60, b=10), height=300, legend=dict(orientation="h", y=-0.3),
@@ -132,7 +134,7 @@ def logits_figure(out: CapsNetOutput, digit_class: int | None = None) -> LightFi
     layout.update(
         title=dict(text=f"Logits and agreement per iteration: digit {k} against the others (fraction of votes)",
                    font=dict(size=13)),
-        margin=dict(l=10, r=10, t=50, b=10), height=420, legend=dict(orientation="h", y=1.08, x=0.6),
+        margin=dict(l=10, r=10, t=50, b=40), height=440, legend=dict(orientation="h", y=1.08, x=0.6),
     )
     return figure(traces, layout)
 
@@ -181,7 +183,7 @@ def blank_change_figure(out: CapsNetOutput) -> LightFigure:
     image |u_i - u_i,blank| (the lengths are high almost everywhere; the change shows what the digit did)."""
     _traced(out)
     maps = ((rv.activity_grid(out), "length |u_i|", "Viridis"),
-            (rv._np(out.blank_distance[0]).reshape(rv.NUM_TYPES, rv.GRID, rv.GRID), "|u_i − u_i,blank|", "Magma"))  # fmt: skip
+            (rv._np(out.blank_distance[0]).reshape(rv.NUM_TYPES, rv.GRID, rv.GRID), "|u_i − u_i,blank|", INFERNO))  # fmt: skip
     traces, layout = [], {}
     for n, (g, name, scale) in enumerate(maps):
         traces.append(dict(
