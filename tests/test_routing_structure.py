@@ -167,3 +167,21 @@ def test_routing_study_markdown():
          "changed_by_routing": 7, "fixed_by_routing": 4, "broken_by_routing": 3, "runtime_s": 12.5}  # fmt: skip
     md = rd.routing_study_markdown({"routing_study": s})
     assert "10,000" in md and "**7**" in md and "| 3 | 99.51% | 7 |" in md and "4 fixed" in md
+
+
+def test_a_test_digit_whose_prediction_routing_flips(model, mnist_test):
+    """The model card lists the test digits whose prediction routing changes; the counterfactual view agrees."""
+    from capsnet.checkpoint import load_model_card
+
+    from .conftest import SHIPPED
+
+    study = (load_model_card(SHIPPED) or {}).get("routing_study") if SHIPPED.exists() else None
+    if not study or not study.get("changed_indices"):
+        pytest.skip("no routing study with changed predictions in the shipped model card")
+    i = study["changed_indices"][0]
+    with torch.inference_mode():
+        out = model(mnist_test.images[i : i + 1].float().div(255.0).unsqueeze(1), trace_routing=True)
+    c = rd.counterfactual(out)
+    assert c["flipped"] and c["uniform_digit"] != c["routed_digit"]
+    assert "Routing flips the prediction" in rd.counterfactual_text(out)
+    assert "routing flips" in rd.counterfactual_figure(out).to_dict()["layout"]["title"]["text"]
