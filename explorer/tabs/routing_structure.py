@@ -16,6 +16,7 @@ from gradio.components.plot import PlotData
 from ..session import _safe
 from ..views import capsules
 from ..views import contributions as vc
+from ..views import couplings
 from ..views import routing_dynamics as rd
 from ..views.fastfig import LightFigure
 
@@ -26,7 +27,7 @@ def plot(fig: LightFigure) -> PlotData:
 
 
 def _iteration(analysis: capsules.Analysis, iteration: Any) -> int:
-    r = vc.rv.num_iterations(analysis.output)
+    r = couplings.num_iterations(analysis.output)
     try:
         it = int(float(iteration))
     except (TypeError, ValueError):
