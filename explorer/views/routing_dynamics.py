@@ -231,7 +231,7 @@ def routing_study_markdown(card: dict | None) -> str:
             *([f"Test images (index in the MNIST test set) whose prediction routing changes: "
                f"{', '.join(str(int(i)) for i in s['changed_indices'][:30])}.", ""] if s.get("changed_indices") else []),
             f"<small>`{s.get('command', 'python -m capsnet.evaluate --routing-study')}`, {s.get('date', '')}, "
-            f"{s.get('runtime_s', '?')} s.</small>",
+            f"{s.get('runtime_s', '?')} s wall.</small>",
         ]
     except (KeyError, TypeError, ValueError):
         return "#### Does routing matter?\n\nThe model card's routing study is unreadable: run it again."
