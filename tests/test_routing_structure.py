@@ -68,6 +68,9 @@ def test_overlay_and_figures_are_valid_plotly(outs, digits):
             rd.polarization_figure(out), rd.logits_figure(out), rd.counterfactual_figure(out),
             rd.blank_change_figure(out)]  # fmt: skip
     for f in figs:
+        d = f.to_dict()  # plotly.js knows subplot axes as x, x2, ... (an "x1" would silently use default axes)
+        assert not {"xaxis1", "yaxis1"} & set(d["layout"])
+        assert all(t.get("xaxis") != "x1" and t.get("yaxis") != "y1" for t in d["data"])
         go_fig = f.to_plotly()  # plotly validates every property
         assert len(go_fig.data) >= 1
         assert json.loads(f.to_json())["data"]

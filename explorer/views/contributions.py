@@ -15,7 +15,7 @@ from capsnet.model import CapsNetOutput
 
 from . import couplings as rv
 from .capsule_map import diverging
-from .fastfig import LightFigure
+from .fastfig import LightFigure, key, ref
 
 SCALE = 4  # pixel overlays: 112 px per panel
 PANEL_GAP = 6
@@ -124,7 +124,7 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
         z = rv.tile_layout(g)
         traces.append(dict(
             type="heatmap", z=np.round(z, 5), customdata=rv._MAP_INDEX, colorscale=DIVERGING, zmin=-span, zmax=span,
-            xgap=1, ygap=1, xaxis=f"x{n + 1}", yaxis=f"y{n + 1}", showscale=n == 2, name=name,
+            xgap=1, ygap=1, xaxis=ref("x", n + 1), yaxis=ref("y", n + 1), showscale=n == 2, name=name,
             colorbar=dict(title=dict(text="a_ij", side="right"), thickness=10, len=0.9),
             hovertemplate=f"{name}<br>capsule %{{customdata}}: a = %{{z:.4f}}<extra></extra>",
         ))  # fmt: skip
@@ -138,9 +138,9 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
     )  # fmt: skip
     for n in range(3):
         d = [n / 3 + 0.01, (n + 1) / 3 - 0.02]
-        layout[f"xaxis{n + 1}"] = dict(domain=d, showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-        layout[f"yaxis{n + 1}"] = dict(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
-                                       scaleanchor=f"x{n + 1}", anchor=f"x{n + 1}", constrain="domain")  # fmt: skip
+        layout[key("x", n + 1)] = dict(domain=d, showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+        layout[key("y", n + 1)] = dict(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
+                                       scaleanchor=ref("x", n + 1), anchor=ref("x", n + 1), constrain="domain")  # fmt: skip
     return figure(traces, layout)
 
 

@@ -33,6 +33,16 @@ def _plain(obj):
     return obj
 
 
+def ref(axis: str, n: int) -> str:
+    """Plotly's name for subplot axis n (1-based) in a trace: "x", "x2", ... (plotly.js knows no "x1")."""
+    return axis if n == 1 else f"{axis}{n}"
+
+
+def key(axis: str, n: int) -> str:
+    """The layout key of subplot axis n: "xaxis", "xaxis2", ..."""
+    return f"{axis}axis" if n == 1 else f"{axis}axis{n}"
+
+
 class LightFigure:
     """A plotly figure spec without plotly's per-property validation (the dicts follow plotly's schema)."""
 
@@ -53,4 +63,4 @@ class LightFigure:
         return go.Figure(self.to_dict())
 
 
-__all__ = ["LightFigure"]
+__all__ = ["LightFigure", "key", "ref"]

@@ -13,7 +13,7 @@ from capsnet.model import CapsNetOutput
 
 from . import couplings as rv
 from .couplings import COUPLING_LIMIT
-from .fastfig import LightFigure
+from .fastfig import LightFigure, key, ref
 from .contributions import DIVERGING, _traced, figure  # noqa: F401 (DIVERGING re-exported for the tab)
 
 POLARIZATION_BINS = np.concatenate([[0.0], np.logspace(-7, 0, 29)])  # first bin: exactly uniform (0)
@@ -125,11 +125,11 @@ def logits_figure(out: CapsNetOutput, digit_class: int | None = None) -> LightFi
                 x, y = _step(edges, frac)
                 traces.append(dict(type="scatter", x=np.round(x, 6), y=np.round(y, 5), mode="lines", name=label,
                                    line=dict(color=color, width=1.5), fill="tozeroy", opacity=0.6,
-                                   legendgroup=label, showlegend=n == 1, xaxis=f"x{n}", yaxis=f"y{n}",
+                                   legendgroup=label, showlegend=n == 1, xaxis=ref("x", n), yaxis=ref("y", n),
                                    hovertemplate=f"{label}, iteration {it + 1}<br>%{{x:.4f}}: %{{y:.3f}}<extra></extra>"))  # fmt: skip
-            layout[f"xaxis{n}"] = dict(domain=[it * w + 0.02, (it + 1) * w - 0.02], anchor=f"y{n}",
+            layout[key("x", n)] = dict(domain=[it * w + 0.02, (it + 1) * w - 0.02], anchor=ref("y", n),
                                        title=dict(text=f"{name}, iteration {it + 1}", font=dict(size=10)))  # fmt: skip
-            layout[f"yaxis{n}"] = dict(domain=[0.58, 1.0] if row == 0 else [0.0, 0.4], anchor=f"x{n}", rangemode="tozero",
+            layout[key("y", n)] = dict(domain=[0.58, 1.0] if row == 0 else [0.0, 0.4], anchor=ref("x", n), rangemode="tozero",
                                        showticklabels=it == 0)  # fmt: skip
     layout.update(
         title=dict(text=f"Logits and agreement per iteration: digit {k} against the others (fraction of votes)",
@@ -188,14 +188,14 @@ def blank_change_figure(out: CapsNetOutput) -> LightFigure:
     for n, (g, name, scale) in enumerate(maps):
         traces.append(dict(
             type="heatmap", z=np.round(rv.tile_layout(g), 4), customdata=rv._MAP_INDEX, colorscale=scale, zmin=0,
-            zmax=1.0 if n == 0 else max(float(g.max()), 1e-6), xgap=1, ygap=1, xaxis=f"x{n + 1}", yaxis=f"y{n + 1}",
+            zmax=1.0 if n == 0 else max(float(g.max()), 1e-6), xgap=1, ygap=1, xaxis=ref("x", n + 1), yaxis=ref("y", n + 1),
             colorbar=dict(x=0.47 if n == 0 else 1.0, thickness=10, len=0.8), name=name,
             hovertemplate=f"capsule %{{customdata}}: {name} = %{{z:.3f}}<extra></extra>",
         ))  # fmt: skip
-        layout[f"xaxis{n + 1}"] = dict(domain=[n * 0.52, n * 0.52 + 0.44], showticklabels=False, showgrid=False,
+        layout[key("x", n + 1)] = dict(domain=[n * 0.52, n * 0.52 + 0.44], showticklabels=False, showgrid=False,
                                        zeroline=False, constrain="domain")  # fmt: skip
-        layout[f"yaxis{n + 1}"] = dict(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
-                                       scaleanchor=f"x{n + 1}", anchor=f"x{n + 1}", constrain="domain")  # fmt: skip
+        layout[key("y", n + 1)] = dict(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
+                                       scaleanchor=ref("x", n + 1), anchor=ref("x", n + 1), constrain="domain")  # fmt: skip
     act, dist = maps[0][0], maps[1][0]
     layout.update(
         title=dict(text=f"What the digit changes: length (left, median {np.median(act):.2f}) and distance from a blank "
