@@ -7,6 +7,7 @@ reconstructions.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -137,6 +138,14 @@ def conv_memory_format(device: torch.device | str | None = None) -> torch.memory
     return torch.channels_last if "AVX512" in torch.backends.cpu.get_cpu_capability() else torch.contiguous_format
 
 
+def _float32_routing(device_type: str):
+    """Under a bf16 autocast (training with --bf16) the convolutions and decoder run in bf16, but
+    predictions, routing and capsule lengths stay float32: the margin loss compares lengths to 0.9 and 0.1."""
+    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 class CapsNet(nn.Module):
     def __init__(self, config: CapsNetConfig | None = None):
         super().__init__()
@@ -173,7 +182,7 @@ class CapsNet(nn.Module):
         B, _, H, W = x.shape
         # Split channels into (type, dim) and move dim last; a bare view would mix positions into dims.
         u = x.view(B, cfg.primary_types, cfg.primary_dim, H, W).permute(0, 1, 3, 4, 2)
-        return squash(u.reshape(B, cfg.primary_types * H * W, cfg.primary_dim))
+        return squash(u.reshape(B, cfg.primary_types * H * W, cfg.primary_dim).float())
 
     def decode(self, poses: torch.Tensor, classes: torch.Tensor | int) -> torch.Tensor:
         """Reconstruct from (possibly edited) poses (B,10,16), keeping only `classes`' capsule.
@@ -202,11 +211,12 @@ class CapsNet(nn.Module):
         if images.dim() != 4 or tuple(images.shape[1:]) != (1, cfg.image_size, cfg.image_size):
             raise ValueError(f"expected images of shape (B, 1, {cfg.image_size}, {cfg.image_size}), got {tuple(images.shape)}")
         u = self.primary_capsules(images)  # (B, I, 8)
-        u_hat = torch.einsum("ijdk,bik->bijd", self.W, u)  # predictions u_hat_j|i = W_ij u_i: (B, I, 10, 16)
-        v, couplings = dynamic_routing(u_hat, routing_iterations or cfg.routing_iterations)
-        lengths = v.norm(dim=-1)
-        with torch.no_grad():
-            agreement = torch.einsum("bijd,bjd->bij", u_hat, v)
+        with _float32_routing(images.device.type):
+            u_hat = torch.einsum("ijdk,bik->bijd", self.W, u)  # predictions u_hat_j|i = W_ij u_i: (B, I, 10, 16)
+            v, couplings = dynamic_routing(u_hat, routing_iterations or cfg.routing_iterations)
+            lengths = v.norm(dim=-1)
+            with torch.no_grad():
+                agreement = torch.einsum("bijd,bjd->bij", u_hat, v)
         if labels is not None:
             masked_class = labels.long()
         elif mask_class is not None:
