@@ -96,12 +96,20 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
-    """The shuffled index batches of one epoch, a pure function of (seed, epoch) so a resumed run sees the same order."""
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[torch.Tensor]:
+    """The shuffled index batches of one epoch, a pure function of (seed, epoch, rank) so a resumed run sees the same order.
+
+    With several processes every rank takes every world_size-th index of the one shuffle,
+    from position rank, after cutting it to a multiple of world_size so that all ranks run
+    the same number of steps; one process gets the whole shuffle.
+    """
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return list(torch.randperm(n, generator=g).split(batch_size))
+    perm = torch.randperm(n, generator=g)
+    if world_size > 1:
+        perm = perm[: n - n % world_size][rank::world_size]
+    return list(perm.split(batch_size))
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """Generator for the augmentation of one epoch, independent of the shuffle."""
-    return torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919 * 1_000_003)
+def epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+    """Generator for the augmentation of one epoch on one rank, independent of the shuffle."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919 * 1_000_003 + rank * 15_485_863)

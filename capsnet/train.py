@@ -3,8 +3,13 @@
 Each epoch ends with a test evaluation and three atomic writes: the resume state
 (<out stem>.resume.safetensors: weights, Adam moments, history), the weights and
 the JSON model card. `--resume` picks up after the last finished epoch; shuffling
-and augmentation are pure functions of (seed, epoch), so a resumed run reaches the
-same weights as an uninterrupted one.
+and augmentation are pure functions of (seed, epoch, rank), so a resumed run reaches
+the same weights as an uninterrupted one.
+
+`torchrun --nproc_per_node=N -m capsnet.train ...` trains one job in N processes
+(DistributedDataParallel; gloo on CPU, NCCL on CUDA): --batch-size and --lr are for
+the global batch, which is split evenly across the processes, and only rank 0
+evaluates and writes.
 """
 from __future__ import annotations
 
@@ -34,10 +39,11 @@ from .checkpoint import (
     save_tensors,
     save_weights,
 )
+from . import distributed
 from .data import DEFAULT_DATA_DIR, MNISTSplit, MNISTUnavailable, epoch_batches, epoch_generator, load_mnist, random_shift
 from .evaluate import evaluate
 from .losses import capsule_loss, reconstruction_sse
-from .model import CapsNet, CapsNetConfig
+from .model import CapsNet, CapsNetConfig, conv_memory_format
 
 
 @dataclass
@@ -58,6 +64,8 @@ class TrainConfig:
     train_limit: int = 0  # 0 = all 60,000 training images (smaller only for tests)
     test_limit: int = 0  # 0 = all 10,000 test images
     progress: bool = True
+    bf16: bool = False  # bf16 autocast for the convolutions and the decoder (routing and losses stay float32)
+    compile: bool = False  # torch.compile the training forward
 
 
 class TrainError(RuntimeError):
@@ -165,23 +173,31 @@ def init_state(init_from: str) -> tuple[CapsNet, dict]:
                    "wall_time": float(card.get("wall_time_seconds") or 0.0), "stages": stages}
 
 
-def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int, device, ema=None) -> dict:
+def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int, device, ema=None,
+                    world: distributed.World = distributed.World(), net=None) -> dict:
+    """One epoch on this rank's shard; `net` is what runs the forward (model itself, or its DDP/compiled wrapper)."""
+    net = model if net is None else net
     model.train()
-    gen = epoch_generator(cfg.seed, epoch)
-    batches = epoch_batches(len(train), cfg.batch_size, cfg.seed, epoch)
+    gen = epoch_generator(cfg.seed, epoch, world.rank)
+    batches = epoch_batches(len(train), cfg.batch_size // world.size, cfg.seed, epoch, world.rank, world.size)
     tot_loss = tot_correct = tot_sse = seen = 0.0
+    cuda = device.type == "cuda"
     bar = None
-    if cfg.progress:
+    if cfg.progress and world.is_main:
         from tqdm import tqdm
 
         bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="img", dynamic_ncols=True,
                    file=sys.stderr, mininterval=2.0)
     for idx in batches:
         x, y = train.batch(idx)
-        x = random_shift(x, cfg.max_shift, gen).to(device)
-        y = y.to(device)
-        out = model(x, y, routing_iterations=cfg.routing_iterations)
-        loss = capsule_loss(out, x, y)
+        x = random_shift(x, cfg.max_shift, gen)
+        if cuda:  # page-locked staging lets the copy overlap the previous step's kernels
+            x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        else:
+            x, y = x.to(device), y.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = net(x, y, routing_iterations=cfg.routing_iterations)
+            loss = capsule_loss(out, x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -194,15 +210,34 @@ def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int,
         tot_correct += (out.predictions == y).sum().item()
         tot_sse += reconstruction_sse(out.reconstructions.detach(), x).sum().item()
         if bar is not None:
-            bar.update(b)
+            bar.update(b * world.size)
             bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{100 * tot_correct / seen:.2f}%", refresh=False)
     if bar is not None:
         bar.close()
-    return {"loss": tot_loss / seen, "train_accuracy": tot_correct / seen, "train_reconstruction_sse": tot_sse / seen}
+    tot_loss, tot_correct, tot_sse, seen = distributed.sum_across([tot_loss, tot_correct, tot_sse, seen], world, device)
+    stats = {"loss": tot_loss / seen, "train_accuracy": tot_correct / seen, "train_reconstruction_sse": tot_sse / seen}
+    if world.distributed:  # which images each rank trained on, to show the shards differ
+        stats["rank_shards"] = distributed.gather_strings(distributed.digest(torch.cat(batches)), world)
+    return stats
 
 
 def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
+    world = distributed.world_from_env()
     device = pick_device(cfg.device)
+    if world.distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if cfg.batch_size % world.size:
+        raise TrainError(f"--batch-size {cfg.batch_size} is the global batch and must split evenly across "
+                         f"{world.size} processes")
+    distributed.init(world, device)
+    try:
+        return _run(cfg, argv, world, device)
+    finally:
+        distributed.shutdown()
+
+
+def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, device: torch.device) -> dict:
     out = Path(cfg.out)
     state_path = resume_path(out)
     torch.manual_seed(cfg.seed)
@@ -214,14 +249,17 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     if cfg.resume and state_path.exists():
         model, opt, state, ema = load_resume_state(state_path, make_opt)
         model.to(device)
-        print(f"resuming after epoch {state['epoch']} from {state_path}", file=sys.stderr)
+        if world.is_main:
+            print(f"resuming after epoch {state['epoch']} from {state_path}", file=sys.stderr)
     else:
-        if cfg.resume:
+        if cfg.resume and world.is_main:
             print(f"no resume state at {state_path}; starting from scratch", file=sys.stderr)
         if cfg.init_from:
             model, state = init_state(cfg.init_from)
             model.to(device)
-            print(f"starting from {cfg.init_from} after its epoch {state['epoch']}, with a fresh optimizer", file=sys.stderr)
+            if world.is_main:
+                print(f"starting from {cfg.init_from} after its epoch {state['epoch']}, with a fresh optimizer",
+                      file=sys.stderr)
         else:
             model = CapsNet(CapsNetConfig(routing_iterations=cfg.routing_iterations)).to(device)
             state = {"epoch": 0, "history": [], "wall_time": 0.0}
@@ -234,7 +272,17 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     state.setdefault("stages", [])  # earlier stages (a run started with --init-from continues one)
     state.setdefault("stage", {"first_epoch": state["epoch"] + 1, "init": cfg.init_from or "from scratch",
                                "wall_time": 0.0})
-    preflight(out, model)
+    if device.type == "cuda":
+        model.to_memory_format(conv_memory_format(device))
+    if world.is_main:
+        preflight(out, model)
+    net = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)
 
     train = load_mnist(cfg.data_dir, train=True)
     test = load_mnist(cfg.data_dir, train=False)
@@ -249,21 +297,25 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         lr = cfg.lr * cfg.lr_decay**epoch
         for g in opt.param_groups:
             g["lr"] = lr
-        stats = train_one_epoch(model, opt, train, cfg, epoch, device, ema)
+        stats = train_one_epoch(model, opt, train, cfg, epoch, device, ema, world, net)
         train_time = time.perf_counter() - t0
+        if not world.is_main:  # rank 0 evaluates and writes; the others wait for it before the next epoch
+            state["epoch"] = epoch + 1
+            distributed.barrier(world)
+            continue
         result = evaluate(shipped, test, routing_iterations=cfg.routing_iterations, device=device)
         seconds = time.perf_counter() - t0
         state["history"].append({
             "epoch": epoch + 1, "lr": lr, **stats,
             "test_accuracy": result["accuracy"], "test_reconstruction_sse": result["reconstruction_sse"],
-            "seconds": seconds, "train_images_per_second": len(train) / train_time,
+            "seconds": seconds, "train_images_per_second": (len(train) - len(train) % world.size) / train_time,
         })
         state["epoch"] = epoch + 1
         state["wall_time"] += seconds
         state["stage"]["wall_time"] += seconds
         try:
             save_resume_state(state_path, model, opt, state, ema)
-            card = model_card(cfg, shipped, state, result, device, argv)
+            card = model_card(cfg, shipped, state, result, device, argv, world.size)
             save_weights(out, shipped, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
             atomic_write_json(card_path(out), card)
         except OSError as e:
@@ -274,13 +326,15 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         print(f"epoch {epoch + 1}/{cfg.epochs}: loss {stats['loss']:.4f}  train acc {100 * stats['train_accuracy']:.2f}%  "
               f"test acc {100 * result['accuracy']:.2f}%  recon SSE {result['reconstruction_sse']:.2f}  "
               f"({seconds:.0f}s)", file=sys.stderr, flush=True)
-    if result is None:
+        distributed.barrier(world)
+    if result is None and world.is_main:
         print(f"nothing to do: {state['epoch']} of {cfg.epochs} epochs already done", file=sys.stderr)
     return state
 
 
-def model_card(cfg: TrainConfig, model: CapsNet, state: dict, result: dict, device, argv) -> dict:
+def model_card(cfg: TrainConfig, model: CapsNet, state: dict, result: dict, device, argv, world_size: int = 1) -> dict:
     args = argv if argv is not None else sys.argv[1:]
+    launcher = f"torchrun --nproc_per_node={world_size} -m capsnet.train" if world_size > 1 else "python -m capsnet.train"
     return {
         "name": "CapsNet (Sabour, Frosst & Hinton 2017) on MNIST",
         "paper_test_accuracy": 0.9975,
@@ -298,7 +352,8 @@ def model_card(cfg: TrainConfig, model: CapsNet, state: dict, result: dict, devi
         "wall_time_seconds": state["wall_time"],
         "stages": state["stages"] + [{
             "epochs": [state["stage"]["first_epoch"], state["epoch"]],
-            "command": "python -m capsnet.train" + (" " + shlex.join(args) if args else ""),
+            "command": launcher + (" " + shlex.join(args) if args else ""),
+            "world_size": world_size,
             "init": state["stage"]["init"],
             "ema_decay": cfg.ema_decay,
             "wall_time_seconds": state["stage"]["wall_time"],
@@ -308,7 +363,8 @@ def model_card(cfg: TrainConfig, model: CapsNet, state: dict, result: dict, devi
         "selection": f"the last epoch of the fixed schedule ({cfg.epochs} epochs); the test set only reports",
         "config": model.config.to_dict(),
         "training": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume")},
-        "command": "python -m capsnet.train" + (" " + shlex.join(args) if args else ""),
+        "command": launcher + (" " + shlex.join(args) if args else ""),
+        "world_size": world_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         "hardware": hardware(device),
         "versions": versions(),
@@ -323,8 +379,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     ap = argparse.ArgumentParser(prog="python -m capsnet.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=d.epochs)
-    ap.add_argument("--batch-size", type=int, default=d.batch_size)
-    ap.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    ap.add_argument("--batch-size", type=int, default=d.batch_size,
+                    help="global batch; under torchrun it is split evenly across the processes")
+    ap.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate, for the global batch")
     ap.add_argument("--lr-decay", type=float, default=d.lr_decay, help="learning-rate factor per epoch")
     ap.add_argument("--routing-iterations", type=int, default=d.routing_iterations)
     ap.add_argument("--max-shift", type=int, default=d.max_shift, help="augmentation: random shift in pixels")
@@ -341,6 +398,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     ap.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
     ap.add_argument("--test-limit", type=int, default=0, help="evaluate on the first N test images")
     ap.add_argument("--no-progress", dest="progress", action="store_false")
+    ap.add_argument("--bf16", action="store_true",
+                    help="bf16 autocast for the convolutions and the decoder, routing and losses in float32 "
+                         "(for CUDA GPUs; CPUs without bf16 hardware get slower)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the training forward (minutes of compiling first)")
     ns = ap.parse_args(argv)
     return TrainConfig(**{f.name: getattr(ns, f.name) for f in fields(TrainConfig)})
 

@@ -305,3 +305,55 @@ def test_blank_distance_is_the_change_from_a_blank_image(model, images):
     with torch.no_grad():
         m.primary_caps.bias.add_(1.0)
     assert not torch.allclose(m.blank_primary(), first)
+
+
+def _step_grads(net, forward, x, y):
+    net.zero_grad(set_to_none=True)
+    lengths, poses, recon, loss = forward(x, y)
+    loss.backward()
+    return (lengths, poses, recon, loss), {k: p.grad for k, p in net.named_parameters()}
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_training_step_matches_the_straightforward_reference(memory_format):
+    """Whatever layout the speed work picks, outputs, loss and every gradient equal the plain implementation's."""
+    from benchmarks.reference_capsnet import ReferenceCapsNet, reference_loss
+
+    torch.manual_seed(0)
+    net = CapsNet().to_memory_format(memory_format).train()
+    ref = ReferenceCapsNet()
+    ref.load_state_dict(net.state_dict())
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    y = torch.tensor([0, 3, 5, 7, 9, 1])
+
+    def ours(x, y):
+        out = net(x, y)
+        return out.lengths, out.poses, out.reconstructions, capsule_loss(out, x, y)
+
+    def plain(x, y):
+        lengths, poses, recon = ref(x, y)
+        return lengths, poses, recon, reference_loss(lengths, recon, x, y)
+
+    a, ga = _step_grads(net, ours, x, y)
+    b, gb = _step_grads(ref, plain, x, y)
+    for t, u in zip(a, b):
+        torch.testing.assert_close(t, u, rtol=1e-4, atol=1e-6)
+    assert ga.keys() == gb.keys()
+    for k in ga:
+        torch.testing.assert_close(ga[k], gb[k], rtol=1e-3, atol=1e-7, msg=k)
+
+
+def test_bf16_autocast_keeps_routing_and_lengths_in_float32():
+    torch.manual_seed(0)
+    net = CapsNet()
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    y = torch.tensor([1, 2, 3, 4])
+    full = net(x, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = net(x, y)
+        loss = capsule_loss(half, x, y)
+    assert half.lengths.dtype == half.poses.dtype == half.couplings.dtype == loss.dtype == torch.float32
+    assert half.reconstructions.dtype == torch.bfloat16  # the decoder did run in bf16
+    torch.testing.assert_close(half.lengths, full.lengths, rtol=0.05, atol=1e-3)
+    loss.backward()
+    assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in net.parameters())

@@ -204,3 +204,42 @@ def test_init_from_continues_schedule_and_ships_the_weight_average(mnist_dir, tm
     assert meta["epoch"] == "3"
     assert all(torch.equal(weights[k], resume[f"ema.{k}"]) for k in weights)  # the average is what ships
     assert not torch.equal(weights["W"], resume["model.W"])
+
+
+def test_shards_are_disjoint_equal_and_rank_zero_of_one_is_the_whole_shuffle():
+    whole = epoch_batches(103, 10, seed=2, epoch=5)
+    assert torch.equal(torch.cat(epoch_batches(103, 10, seed=2, epoch=5, rank=0, world_size=1)), torch.cat(whole))
+    shards = [torch.cat(epoch_batches(103, 5, seed=2, epoch=5, rank=r, world_size=2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 51
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    assert sorted(torch.cat(shards).tolist()) == sorted(torch.cat(whole)[:102].tolist())
+
+
+def test_torchrun_two_cpu_processes_train_one_job(mnist_dir, tmp_path):
+    """Two gloo processes, stopped and resumed: one set of weights that loads, a card with world_size 2, different shards, falling loss."""
+    import json
+
+    from capsnet.checkpoint import load_checkpoint
+    from capsnet.distributed import digest
+
+    out = tmp_path / "ddp" / "m.safetensors"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "capsnet.train",
+           "--batch-size", "50", "--train-limit", "300", "--test-limit", "50",
+           "--data-dir", str(mnist_dir), "--out", str(out), "--no-progress"]
+    r = subprocess.run(cmd + ["--epochs", "1"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run(cmd + ["--epochs", "2", "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("resuming after epoch 1") == 1 and r.stderr.count("epoch 2/2:") == 1  # only rank 0 reports
+    load_checkpoint(out)
+    card = json.loads(card_path(out).read_text())
+    assert card["world_size"] == 2 and card["stages"][-1]["world_size"] == 2
+    h = card["history"]
+    assert h[1]["loss"] < h[0]["loss"]
+    for e in h:
+        a, b = e["rank_shards"]
+        assert a != b
+        expected = [digest(torch.cat(epoch_batches(300, 25, 0, e["epoch"] - 1, rank, 2))) for rank in range(2)]
+        assert [a, b] == expected
+    assert not [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")]
