@@ -1,0 +1,211 @@
+"""Equivariance views: pose trajectories of one input under a transform, and the model card's whole-test-set
+matrix as a heat map. Plain functions from `capsnet.equivariance` results (and the model card dict) to
+plotly figures, Markdown and HTML; nothing here knows about Gradio or recomputes the model."""
+from __future__ import annotations
+
+import html
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from capsnet.equivariance import IDENTITY, TRANSFORMS, UNITS, TransformResponse
+
+TITLES = {"rotation": "rotation", "scale": "scale", "shift_x": "shift in x", "shift_y": "shift in y",
+          "thickness": "stroke thickness"}  # fmt: skip
+AXIS = {name: f"{TITLES[name]} ({UNITS[name]})" for name in TRANSFORMS}
+TOP = 3  # dimensions highlighted as tracking a transform
+# distinct colours for the highlighted dimensions; the others are grey
+HIGHLIGHT_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
+OTHER_DIM_COLOR = "#9a9a9a"
+NO_MATRIX = ("The model card has no equivariance matrix yet: run `python -m capsnet.equivariance "
+             "--data-dir PATH/TO/MNIST` (it measures it on the test set and adds it to the card).")  # fmt: skip
+
+
+def dimension_label(card: dict | None, digit_class: int, dim: int) -> str | None:
+    """The decoder-side label of a pose dimension (the model card's `dimension_labels`), or None without one."""
+    try:
+        label = card["dimension_labels"][int(digit_class)][int(dim)]["label"]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return str(label).strip() or None if label is not None else None
+
+
+def _quote_join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def tracking_dims(rho: Sequence[float], top: int = TOP) -> list[int]:
+    """The `top` dimensions with the largest |rho| (ties: lower index first), strongest first."""
+    r = np.abs(np.nan_to_num(np.asarray(rho, np.float64)))
+    return sorted(range(len(r)), key=lambda d: (-round(float(r[d]), 12), d))[:top]
+
+
+def tracking_markdown(name: str, rho: Sequence[float], digit_class: int, card: dict | None = None,
+                      top: int = TOP) -> str:  # fmt: skip
+    """One sentence: which dimensions track the transform, with their rho and, where the model card has them,
+    the decoder's labels for those dimensions."""
+    dims = tracking_dims(rho, top)
+    parts = [f"{d} (ρ = {float(rho[d]):+.2f})" for d in dims]
+    text = f"**{TITLES[name].capitalize()}** is tracked most by dims {_quote_join(parts)} of digit capsule {digit_class}"
+    labels = [(d, dimension_label(card, digit_class, d)) for d in dims]
+    named = [(d, lab) for d, lab in labels if lab]
+    if named:
+        text += ", which the decoder labels " + _quote_join([f"“{html.escape(lab)}” (dim {d})" for d, lab in named])
+    return text + ". Click a dimension to open its pose slider."
+
+
+def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int = TOP,
+                      current: float | None = None) -> go.Figure:  # fmt: skip
+    """Left: the 16 pose dimensions of the predicted digit capsule against the transform value, the `top`
+    tracking dimensions (largest |Spearman rho|) in colour and bold, the rest grey. Right: every digit
+    capsule's length (the predicted one bold). Each pose trace carries its dimension in customdata, so a
+    click can open that dimension's slider."""
+    x = np.asarray(r.values, np.float64)
+    poses = np.asarray(r.poses, np.float64)
+    lengths = np.asarray(r.lengths, np.float64)
+    rho = np.asarray(r.rho, np.float64)
+    k = r.digit_class
+    dims = tracking_dims(rho, top)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.09,
+                        subplot_titles=(f"pose of digit capsule {k} (16 dims)", "digit-capsule lengths"))  # fmt: skip
+    unit = "°" if r.transform == "rotation" else ""
+    order = [d for d in range(poses.shape[1]) if d not in dims] + dims[::-1]  # highlighted ones drawn on top
+    for d in order:
+        rank = dims.index(d) if d in dims else None
+        label = dimension_label(card, k, d)
+        name = f"dim {d} (ρ {rho[d]:+.2f})" + (f" “{label}”" if label and rank is not None else "")
+        fig.add_trace(go.Scatter(
+            x=x, y=poses[:, d], mode="lines+markers" if rank is not None else "lines", name=name,
+            legendrank=rank if rank is not None else 100 + d, showlegend=rank is not None,
+            line=dict(color=HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)] if rank is not None else OTHER_DIM_COLOR,
+                      width=3.5 if rank is not None else 1.2),
+            opacity=1.0 if rank is not None else 0.55, customdata=np.full(len(x), d),
+            hovertemplate=f"dim {d} (ρ {rho[d]:+.2f})" + (f" “{html.escape(label)}”" if label else "")
+            + f"<br>{TITLES[r.transform]} %{{x:g}}{unit}: %{{y:.3f}}<br><i>click: open its pose slider</i><extra></extra>",
+        ), 1, 1)  # fmt: skip
+    for c in range(lengths.shape[1]):
+        hi = c == k
+        fig.add_trace(go.Scatter(
+            x=x, y=lengths[:, c], mode="lines", name=f"length {c}", showlegend=False,
+            line=dict(color="#e4572e" if hi else "#4c72b0", width=3 if hi else 1), opacity=1.0 if hi else 0.35,
+            hovertemplate=f"digit {c}<br>{TITLES[r.transform]} %{{x:g}}{unit}: length %{{y:.3f}}<extra></extra>",
+        ), 1, 2)  # fmt: skip
+    marks = [IDENTITY[r.transform]] + ([float(current)] if current is not None and math.isfinite(current) else [])
+    for i, m in enumerate(marks):
+        for col in (1, 2):
+            fig.add_vline(x=m, line=dict(color="#333" if i else "#bbb", dash="dot", width=1.2), row=1, col=col)
+    fig.update_xaxes(title_text=AXIS[r.transform])
+    fig.update_yaxes(title_text="pose value", row=1, col=1)
+    fig.update_yaxes(title_text="length", range=[0, 1.02], row=1, col=2)
+    fig.update_layout(
+        height=380, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest", clickmode="event",
+        legend=dict(orientation="h", y=-0.22, x=0, title=dict(text="tracking most:")),
+    )  # fmt: skip
+    return fig
+
+
+def dimension_chips_html(rho: Sequence[float], digit_class: int, card: dict | None = None, top: int = TOP) -> str:
+    """All 16 dimensions as buttons ordered by |rho| (the `top` ones marked); a click opens that dimension's
+    pose slider (explorer/static handles data-pose-dim)."""
+    dims = tracking_dims(rho, len(rho))
+    chips = []
+    for rank, d in enumerate(dims):
+        label = dimension_label(card, digit_class, d)
+        cls = "eq-dim" + (" eq-dim-top" if rank < top else "")
+        style = f' style="border-color:{HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)]}"' if rank < top else ""
+        text = f"dim {d} <small>ρ {float(rho[d]):+.2f}</small>" + (f" <em>{html.escape(label)}</em>" if label else "")
+        chips.append(f'<button type="button" class="{cls}"{style} data-pose-dim="{d}" data-digit-class="{int(digit_class)}" '
+                     f'title="open the pose slider of dim {d}">{text}</button>')  # fmt: skip
+    return f'<div class="eq-dims" id="eq-dims">{"".join(chips)}</div>'
+
+
+def response_summary(r: TransformResponse) -> dict:
+    """The `transform_response` endpoint's JSON (values, lengths [n][10], poses [n][16], digit_class)."""
+    return {**r.to_json(), "error": None}
+
+
+# --------------------------------------------------------------------------- the whole-test-set matrix
+
+
+def _matrix(card: dict | None) -> tuple[np.ndarray, dict] | None:
+    e = (card or {}).get("equivariance")
+    try:
+        m = np.asarray(e["median_abs_rho"], np.float64)  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if m.ndim != 3 or m.shape[2] != len(e.get("transforms") or ()):
+        return None
+    return m, e
+
+
+def equivariance_heatmap(card: dict | None) -> go.Figure:
+    """The model card's median |rho| per (class, pose dimension, transform): one 16 x 5 heat map per class,
+    one colour scale (0 = no monotone tracking, 1 = perfect) for all; hover shows the signed median and any
+    decoder label of the dimension."""
+    from .model_card_views import empty_figure
+
+    got = _matrix(card)
+    if got is None:
+        return empty_figure(NO_MATRIX.replace(": run", ":<br>run"), height=200)
+    m, e = got
+    names = list(e["transforms"])
+    signed = np.asarray(e.get("median_rho") or np.full(m.shape, np.nan), np.float64)
+    counts = list(e.get("digits_per_class") or [None] * m.shape[0])
+    n_cls, n_dim = m.shape[0], m.shape[1]
+    cols = 5
+    rows = math.ceil(n_cls / cols)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.025, vertical_spacing=0.09,
+                        subplot_titles=[f"digit {c}" + (f" ({counts[c]} digits)" if counts[c] else "") for c in range(n_cls)])  # fmt: skip
+    xs = [TITLES.get(n, n).replace("shift in ", "shift ").replace("stroke ", "") for n in names]
+    for c in range(n_cls):
+        labels = [[dimension_label(card, c, d) or "" for _ in names] for d in range(n_dim)]
+        custom = np.dstack([np.nan_to_num(signed[c], nan=0.0), np.array(labels, dtype=object)])
+        fig.add_trace(go.Heatmap(
+            z=m[c], x=xs, y=[f"dim {d}" for d in range(n_dim)], zmin=0, zmax=1, colorscale="Viridis",
+            showscale=c == 0, colorbar=dict(title=dict(text="median |ρ|"), len=0.8), customdata=custom,
+            hovertemplate=f"digit {c}, %{{y}} vs %{{x}}<br>median |ρ| %{{z:.2f}}, median ρ %{{customdata[0]:+.2f}}"
+                          "<br>%{customdata[1]}<extra></extra>",
+        ), c // cols + 1, c % cols + 1)  # fmt: skip
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    for r in range(rows):
+        fig.update_yaxes(showticklabels=True, tickfont=dict(size=9), row=r + 1, col=1)
+    fig.update_xaxes(tickfont=dict(size=9), tickangle=-45)
+    fig.update_layout(height=330 * rows, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def equivariance_markdown(card: dict | None) -> str:
+    """How the matrix was measured, and per transform the dimension that tracks it best in most classes."""
+    got = _matrix(card)
+    if got is None:
+        return NO_MATRIX
+    m, e = got
+    names = list(e["transforms"])
+    counts = [c for c in (e.get("digits_per_class") or []) if c]
+    lines = ["Median |Spearman ρ| between each pose dimension of a digit's own capsule and each input transform, "
+             f"over {min(counts) if counts else '?'}–{max(counts) if counts else '?'} correctly classified test "
+             "digits per class (1 = the dimension rises or falls monotonically with the transform on a typical "
+             "digit; values near 0.3 are what noise gives over a short sweep)."]  # fmt: skip
+    best = []
+    for t, name in enumerate(names):
+        per_class = m[:, :, t].max(1)
+        best.append(f"{TITLES.get(name, name)} {np.median(per_class):.2f}")
+    lines.append("Median over classes of the best-tracking dimension's |ρ|: " + ", ".join(best) + ".")
+    how = []
+    if e.get("command"):
+        how.append(f"`{e['command']}`")
+    if e.get("seconds") is not None:
+        how.append(f"{float(e['seconds']):.0f} s on {e.get('torch_threads', '?')} torch threads")
+    if how:
+        lines.append("Measured with " + ", ".join(how) + ".")
+    if e.get("method"):
+        lines.append(f"<details><summary>Method</summary>{html.escape(str(e['method']))}</details>")
+    return "\n\n".join(lines)
+
+
+__all__ = ["dimension_chips_html", "dimension_label", "equivariance_heatmap", "equivariance_markdown",
+           "response_summary", "tracking_dims", "tracking_markdown", "trajectory_figure"]  # fmt: skip
