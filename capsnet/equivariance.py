@@ -330,10 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-class", type=int, default=100, help="test digits per class (>= 100 for the model card)")
     ap.add_argument("--points", type=int, default=OFFLINE_POINTS, help="values per transform sweep")
     ap.add_argument("--batch-size", type=int, default=360, help="images per forward pass")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--dry-run", action="store_true", help="print the matrix, do not write the model card")
     args = ap.parse_args(argv)
     if args.per_class < 1 or args.points < 3 or args.batch_size < 1:
         ap.error("--per-class >= 1, --points >= 3 and --batch-size >= 1 are required")
+    if args.threads:
+        torch.set_num_threads(max(1, args.threads))
     weights = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
     try:
         model = load_pretrained(weights)

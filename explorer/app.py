@@ -63,6 +63,8 @@ CSS = (STATIC / "explorer.css").read_text(encoding="utf-8")
 # The sketchpad starts with no tool selected; pick the brush so a visitor can draw straight away.
 SELECT_BRUSH_JS = (STATIC / "select_brush.js").read_text(encoding="utf-8")
 ROUTING_LINKS_JS = (STATIC / "routing_links.js").read_text(encoding="utf-8")
+# A click on a pose dimension in the Transforms tab's trajectories opens the Pose tab at its slider.
+POSE_LINK_JS = (STATIC / "pose_link.js").read_text(encoding="utf-8")
 # max_file_size: Gradio's upload route answers 413 before anything is decoded (see docs/robustness.md).
 LAUNCH_OPTIONS: dict[str, Any] = {
     "theme": gr.themes.Soft(primary_hue="orange"), "css": CSS, "max_file_size": MAX_FILE_SIZE,
@@ -182,6 +184,7 @@ def build_demo(
         clear.click(lambda: None, None, sketch, api_visibility="private", show_progress="hidden")
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
         demo.load(None, None, None, js=ROUTING_LINKS_JS)
+        demo.load(None, None, None, js=POSE_LINK_JS)
 
         # The public API: image in, JSON out; independent of the UI's state.
         api_image = GuardedImage(type="pil", image_mode=None, visible=False)

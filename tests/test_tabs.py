@@ -142,16 +142,17 @@ def test_transformed_input_is_not_recentred(model):
 
 
 def test_transform_view_outputs(model, analysis):
+    from explorer.tabs import equivariance as et
+
     out = tt.transform_view_outputs(analysis, 3, None, 10, 1, 0, 0, None)
     assert isinstance(out[0], np.ndarray) and out[0].shape == (28, 28)
     assert out[2:6] == list(tt.IDENTITY)  # a new original resets the sliders
     moved, _ = new_analysis(model, tt.transformed_input(out[0], 20, 1, 0, 0), "transform")
-    sweep, fig = tt.compute_sweep(model, out[0], 20)
-    again = tt.transform_view_outputs(moved, 3, out[0], 20, 1, 0, 0, sweep)
+    trajectories = et.trajectory_outputs(model, out[0], "rotation", None, 0)[0]
+    again = tt.transform_view_outputs(moved, 3, out[0], 20, 1, 0, 0, trajectories)
     assert again[-2] is not None and again[-1].startswith("Transformed input: rotated +20")
-    assert any(sh.x0 == 20 for sh in again[-2].layout.shapes)
-    assert len(sweep[0]) == len(tt.SWEEP_ANGLES) and sweep[1].shape == (len(tt.SWEEP_ANGLES), 10)
-    assert tt.compute_sweep(None, out[0]) == (None, None)
+    assert any(sh.x0 == 20 for sh in again[-2].layout.shapes)  # the marker follows the angle slider
+    assert len(trajectories.values) == 19 and trajectories.lengths.shape == (19, 10)
 
 
 # ---------------------------------------------------------------- examples tab and inputs

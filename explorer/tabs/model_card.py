@@ -1,11 +1,12 @@
 """The Model card tab: the checkpoint's test accuracy beside the paper's, training curves, per-class
-accuracy, confusion matrix, configuration and provenance. Static: drawn once from the card read at start-up
+accuracy, confusion matrix, the whole-test-set equivariance matrix, configuration and provenance. Static: drawn once from the card read at start-up
 (`capsnet.checkpoint.load_model_card`, the JSON beside the weights), independent of the input."""
 from __future__ import annotations
 
 import gradio as gr
 
 from ..views.routing_dynamics import routing_study_markdown
+from ..views.equivariance import equivariance_heatmap, equivariance_markdown
 from ..views.model_card import confusion_matrix_figure, model_card_markdown, per_class_accuracy_figure, training_curves_figure
 
 
@@ -21,6 +22,10 @@ def model_card_tab(ui) -> None:
             with gr.Column(min_width=320):
                 gr.Plot(confusion_matrix_figure(card), label="Confusion matrix", elem_id="confusion-matrix")
         gr.Markdown(routing_study_markdown(card), elem_id="routing-study")
+        gr.Markdown("#### Equivariance: which pose dimensions follow each input transform\n\n"
+                    + equivariance_markdown(card), elem_id="equivariance-summary")
+        gr.Plot(equivariance_heatmap(card), label="Median |Spearman ρ| per pose dimension and transform",
+                elem_id="equivariance-heatmap")
         if config:
             with gr.Accordion("Model configuration and training settings", open=False):
                 gr.Markdown("#### Model config" + config, elem_id="model-card-config")

@@ -1,9 +1,9 @@
 """The Input transforms tab: rotate, scale and shift the current input and watch the capsules respond.
 
 The untransformed input ("original") is kept per session, so the sliders are absolute; the transformed
-image becomes the analysed input of every view (an input source with source="transform"), and a plot shows
-each class's length as the original rotates from -45 to +45 degrees (one batched forward pass, computed in
-a follow-up event when the original changes, so the input event itself stays fast).
+image becomes the analysed input of every view (an input source with source="transform"). Below, the pose
+trajectories (tabs/equivariance.py) sweep the original through one transform in one batched forward pass,
+in a follow-up event when the original or the chosen transform changes, so the input event stays fast.
 """
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from ..inputs.transforms import rotation_sweep, rotation_sweep_figure, transform_image
-from ..session import Labelled, _safe
+from ..inputs.transforms import transform_image
+from ..session import Labelled
 from ..views import capsules
+from . import equivariance as eq_tab
 
 ANGLE_RANGE = (-45, 45)
 SCALE_RANGE = (0.5, 1.5)
 SHIFT_RANGE = (-8, 8)
 IDENTITY = (0.0, 1.0, 0.0, 0.0)
-SWEEP_ANGLES = tuple(range(-45, 46, 5))
 
 
 # ---------------------------------------------------------------- plain functions (tested without Gradio)
@@ -68,40 +68,17 @@ def transformed_input(original: Any, angle: Any, scale: Any, dx: Any, dy: Any):
     return Labelled(transform_image(np.asarray(original, np.float32), a, s, x, y), describe(a, s, x, y))
 
 
-def sweep_figure(sweep: tuple | None, angle: Any = None, highlight: int | None = None):
-    """rotation_sweep_figure of a stored (angles, lengths) sweep with a marker at the current angle; None if no sweep."""
-    if sweep is None:
-        return None
-    angles, lengths = sweep
-    fig = rotation_sweep_figure(angles, lengths, highlight)
-    a = _f(angle, 0.0)
-    fig.update_layout(
-        title=dict(text="Digit-capsule lengths as the original input rotates (dotted: current angle)"),
-        shapes=list(fig.layout.shapes) + [dict(type="line", xref="x", x0=a, x1=a, yref="paper", y0=0, y1=1,
-                                               line=dict(color="#333", dash="dot", width=1.5))],
-    )  # fmt: skip
-    return fig
-
-
-def compute_sweep(model, original: Any, angle: Any = None, highlight: int | None = None) -> tuple:
-    """(sweep state, figure) for the original; (None, None) without an original or a model."""
-    if model is None or original is None:
-        return None, None
-    sweep = rotation_sweep(model, np.asarray(original, np.float32), SWEEP_ANGLES)
-    return sweep, sweep_figure(sweep, angle, highlight)
-
-
 def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: Any, scale: Any, dx: Any, dy: Any,
-                           sweep: tuple | None) -> list:  # fmt: skip
+                           trajectories=None, card: dict | None = None) -> list:  # fmt: skip
     """The tab's outputs for a new analysis: [original (state), original image, angle, scale, dx, dy, lengths
-    figure, sweep plot, status]. A new input from elsewhere becomes the original (sliders back to identity, the
-    sweep follows in its own event); a transformed one keeps the original and only redraws the marker."""
+    figure, trajectories plot, status]. A new input from elsewhere becomes the original (sliders back to identity,
+    the trajectories follow in their own event); a transformed one keeps the original and only moves the marker."""
     lengths = capsules.lengths_figure(a, selected=k)
     if a.source != "transform" or original is None:
         orig = a.image.reshape(28, 28).numpy().copy()
         return [orig, capsules.upscale(orig, scale=1), *IDENTITY, lengths, gr.skip(), describe(*IDENTITY)]
     return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), lengths,
-            sweep_figure(sweep, angle) if sweep is not None else gr.skip(), describe(angle, scale, dx, dy)]  # fmt: skip
+            eq_tab.redraw(trajectories, card, angle, scale, dx, dy), describe(angle, scale, dx, dy)]  # fmt: skip
 
 
 # ---------------------------------------------------------------- the tab
@@ -116,7 +93,6 @@ def transforms_tab(ui) -> None:
                 "to the original; *Reset* returns to it. CapsNet was trained on digits shifted by up to 2 px only."
             )
             original = gr.State(None)
-            sweep = gr.State(None)
             with gr.Row():
                 angle = gr.Slider(*ANGLE_RANGE, value=0, step=1, label="rotate (degrees, counter-clockwise)", elem_id="tf-angle")
                 scale = gr.Slider(*SCALE_RANGE, value=1.0, step=0.05, label="scale", elem_id="tf-scale")
@@ -132,24 +108,17 @@ def transforms_tab(ui) -> None:
                                              elem_classes=["model-view"], elem_id="tf-original", buttons=[])  # fmt: skip
                 with gr.Column(scale=3, min_width=320):
                     lengths = gr.Plot(show_label=False, elem_id="tf-lengths")
-            sweep_plot = gr.Plot(show_label=False, elem_id="tf-sweep")
+            sliders = [angle, scale, dx, dy]
+            trajectories, trajectory_plot = eq_tab.pose_trajectories(ui, original, sliders)
 
-    sliders = [angle, scale, dx, dy]
     ui.on_analysis(
-        lambda a, k, orig, *rest: transform_view_outputs(a, k, orig, *rest),
-        [original, original_view, *sliders, lengths, sweep_plot, status],
-        [original, *sliders, sweep],
+        lambda a, k, orig, *rest: transform_view_outputs(a, k, orig, *rest, card=ui.card),
+        [original, original_view, *sliders, lengths, trajectory_plot, status],
+        [original, *sliders, trajectories],
     )
     ui.add_input([s.input for s in sliders], transformed_input, [original, *sliders], source="transform")
     ui.add_input([reset.click], lambda orig: transformed_input(orig, *IDENTITY), [original], source="transform")
     reset.click(lambda: list(IDENTITY), None, sliders, api_visibility="private", show_progress="hidden")
-    # The sweep (19 rotated copies, one batched forward pass) follows in its own event when the original changes.
-    original.change(
-        _safe(lambda orig, ang, k: compute_sweep(ui.model, orig, ang, None if k is None else int(k)), 2),
-        [original, angle, ui.selected_class], [sweep, sweep_plot],
-        api_visibility="private", show_progress="minimal", trigger_mode="always_last",
-    )
 
 
-__all__ = ["compute_sweep", "describe", "sweep_figure", "transform_params", "transform_view_outputs",
-           "transformed_input", "transforms_tab"]
+__all__ = ["describe", "transform_params", "transform_view_outputs", "transformed_input", "transforms_tab"]

@@ -103,6 +103,7 @@ def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int =
     fig.update_yaxes(title_text="length", range=[0, 1.02], row=1, col=2)
     fig.update_layout(
         height=380, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest", clickmode="event",
+        meta=dict(digit_class=k, transform=r.transform),  # read by static/pose_link.js on a click
         legend=dict(orientation="h", y=-0.22, x=0, title=dict(text="tracking most:")),
     )  # fmt: skip
     return fig
@@ -146,7 +147,7 @@ def equivariance_heatmap(card: dict | None) -> go.Figure:
     """The model card's median |rho| per (class, pose dimension, transform): one 16 x 5 heat map per class,
     one colour scale (0 = no monotone tracking, 1 = perfect) for all; hover shows the signed median and any
     decoder label of the dimension."""
-    from .model_card_views import empty_figure
+    from .model_card import empty_figure
 
     got = _matrix(card)
     if got is None:

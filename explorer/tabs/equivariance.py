@@ -1,0 +1,142 @@
+"""Pose trajectories (in the Transforms tab) and the `transform_response` endpoint.
+
+The untransformed input is swept through one transform (19 values, one batched forward pass in
+`capsnet.equivariance.transform_response`); the plot shows the predicted capsule's 16 pose dimensions and the
+lengths against the transform value, the dimensions with the largest |Spearman rho| highlighted. A click on a
+dimension (plot trace or button) opens the Pose tab at that dimension's slider (static/pose_link.js).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_response
+
+from ..inputs.preprocess import BLANK_MESSAGE, preprocess
+from ..inputs.upload import GuardedImage
+from ..session import _safe
+from ..views import equivariance as ev
+
+CHOICES = [(ev.TITLES[n], n) for n in TRANSFORMS]
+DEFAULT = "rotation"
+
+
+# ---------------------------------------------------------------- plain functions (tested without Gradio)
+
+
+def current_value(name: str, angle: Any = None, scale: Any = None, dx: Any = None, dy: Any = None) -> float | None:
+    """The Transforms tab's slider value for this transform (None: no slider for it, e.g. thickness)."""
+    v = {"rotation": angle, "scale": scale, "shift_x": dx, "shift_y": dy}.get(name)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def trajectory_outputs(model, original: Any, name: Any, card: dict | None = None, current: float | None = None) -> list:
+    """[response (state), figure, tracking sentence, dimension buttons] for the original input; None values
+    without an original or a model."""
+    if model is None or original is None:
+        return [None, None, "", ""]
+    name = name if name in TRANSFORMS else DEFAULT
+    r = transform_response(model, np.asarray(original, np.float32), name)
+    rho = r.rho.tolist()
+    return [r, ev.trajectory_figure(r, card, current=current), ev.tracking_markdown(name, rho, r.digit_class, card),
+            ev.dimension_chips_html(rho, r.digit_class, card)]  # fmt: skip
+
+
+def redraw(r: TransformResponse | None, card: dict | None, angle: Any, scale: Any, dx: Any, dy: Any):
+    """The stored trajectories with a marker at the current slider value; gr.skip() without any."""
+    if r is None:
+        return gr.skip()
+    return ev.trajectory_figure(r, card, current=current_value(r.transform, angle, scale, dx, dy))
+
+
+def parse_values(values: Any) -> list[float] | None:
+    """The endpoint's `values`: a list of numbers, or its JSON / comma-separated text; None or empty -> default."""
+    if values is None or (isinstance(values, str) and not values.strip()):
+        return None
+    if isinstance(values, str):
+        text = values.strip()
+        try:
+            values = json.loads(text if text.startswith("[") else f"[{text}]")
+        except ValueError:
+            raise ValueError(f"values must be a list of numbers, e.g. [-10, 0, 10]; got {text[:60]!r}") from None
+    if isinstance(values, (int, float)):
+        values = [values]
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"values must be a list of numbers, got {type(values).__name__}")
+    return list(values)
+
+
+def transform_response_api(model, image: Any, name: Any, values: Any = None, model_error: str | None = None) -> dict:
+    """The `transform_response` endpoint: {values, lengths [n][10], poses [n][16] (of the class predicted on the
+    untransformed input), digit_class, transform, error}; errors come back as {"error": ...}, never raised."""
+    fail = {"values": None, "lengths": None, "poses": None, "digit_class": None}
+    if model is None:
+        return {**fail, "error": model_error or "No model loaded."}
+    if name not in TRANSFORMS:
+        return {**fail, "error": f"unknown transform {name!r}: use one of {', '.join(TRANSFORMS)}"}
+    try:
+        vals = parse_values(values)
+        pre = preprocess(image)  # exactly what `predict` feeds the model
+        if pre.blank:
+            return {**fail, "error": pre.message or BLANK_MESSAGE}
+        return ev.response_summary(transform_response(model, pre.image, name, vals))
+    except ValueError as e:
+        return {**fail, "error": str(e)}
+
+
+# ---------------------------------------------------------------- the Gradio part
+
+
+def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, gr.Plot]:
+    """Build the section inside the Transforms tab; returns (response state, plot) for the tab's marker redraws."""
+    gr.Markdown(
+        "#### Pose trajectories\nThe untransformed input swept through one transform (19 values, one batched forward "
+        "pass): the **pose** of the digit capsule predicted for it, dimension by dimension, and every capsule's "
+        "**length**. Capsules promise an invariant length and an *equivariant* pose: the dimensions whose rank "
+        "order follows the transform best (largest |Spearman ρ|) are drawn in colour. Click one (in the plot or "
+        "below) to open its pose slider."
+    )
+    with gr.Row():
+        transform = gr.Radio(CHOICES, value=DEFAULT, label="transform", elem_id="eq-transform", scale=3)
+    state = gr.State(None)
+    plot = gr.Plot(show_label=False, elem_id="eq-trajectories")
+    tracking = gr.Markdown(elem_id="eq-tracking")
+    chips = gr.HTML(elem_id="eq-dim-buttons")
+    api_image = GuardedImage(type="pil", image_mode=None, visible=False)
+    api_transform = gr.Textbox(visible=False)
+    api_values = gr.JSON(visible=False)
+    api_json = gr.JSON(visible=False)
+
+    def compute(orig, name, *slider_values):
+        current = current_value(name, *slider_values)
+        return trajectory_outputs(ui.model, orig, name, ui.card, current)
+
+    outputs = [state, plot, tracking, chips]
+    common = dict(api_visibility="private", show_progress="minimal", trigger_mode="always_last")
+    original.change(_safe(compute, 4), [original, transform, *sliders], outputs, **common)
+    # the same handler for a chosen transform; callable (undocumented) so the benchmark can time the round trip
+    transform.change(_safe(compute, 4), [original, transform, *sliders], outputs, api_name="transform_trajectories",
+                     api_visibility="undocumented", show_progress="minimal", trigger_mode="always_last")  # fmt: skip
+
+    def transform_response_endpoint(image, name, values=None):
+        """Sweep one digit image through one transform in one batched forward pass."""
+        return transform_response_api(ui.model, image, name, values, ui.model_error)
+
+    api_image.upload(
+        transform_response_endpoint, [api_image, api_transform, api_values], api_json, api_name="transform_response",
+        api_description="Sweep a digit image through one transform (rotation, scale, shift_x, shift_y, thickness) at "
+        "the given values (default: 19 over the explorer's range) in one batched forward pass: returns {values, "
+        "lengths [n][10], poses [n][16] of the class predicted on the untransformed input, digit_class, error}.",
+    )  # fmt: skip
+    return state, plot
+
+
+__all__ = ["current_value", "parse_values", "pose_trajectories", "redraw", "trajectory_outputs",
+           "transform_response_api"]  # fmt: skip

@@ -1,0 +1,142 @@
+"""Equivariance views and the Transforms tab's trajectory functions, without Gradio events."""
+import copy
+import os
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from capsnet import CapsNet  # noqa: E402
+from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_response  # noqa: E402
+from explorer.inputs.examples import synthetic_examples  # noqa: E402
+from explorer.tabs import equivariance as et  # noqa: E402
+from explorer.views import equivariance as ev  # noqa: E402
+
+
+def fake_response(transform="rotation") -> TransformResponse:
+    """Dim 3 rises with the value, dim 11 falls, dim 5 zig-zags, the rest are constant."""
+    values = [-45.0, -20.0, 0.0, 20.0, 45.0]
+    poses = torch.zeros(5, 16)
+    poses[:, 3] = torch.tensor([0.0, 0.1, 0.15, 0.3, 0.31])
+    poses[:, 11] = torch.tensor([0.5, 0.2, 0.1, 0.0, -0.4])
+    poses[:, 5] = torch.tensor([0.0, 0.2, 0.1, 0.3, 0.25])
+    lengths = torch.full((5, 10), 0.05)
+    lengths[:, 7] = torch.tensor([0.6, 0.9, 0.95, 0.9, 0.5])
+    return TransformResponse(transform, values, lengths, poses, 7, torch.zeros(5, 1, 28, 28))
+
+
+def labelled_card() -> dict:
+    labels = [[{"label": f"feature {c}.{d}", "effect": "", "sign": 1, "strength": 0.1, "explained": 0.2}
+               for d in range(16)] for c in range(10)]  # fmt: skip
+    labels[7][3]["label"] = "slant"
+    labels[7][11]["label"] = "width"
+    return {"dimension_labels": labels}
+
+
+def test_tracking_dims_and_sentence_without_labels():
+    r = fake_response()
+    rho = r.rho.tolist()
+    assert rho[3] == pytest.approx(1.0) and rho[11] == pytest.approx(-1.0) and rho[0] == 0.0
+    assert ev.tracking_dims(rho, 2) == [3, 11] and r.tracking(2) == [3, 11]
+    text = ev.tracking_markdown("rotation", rho, 7, card=None, top=2)
+    assert text.startswith("**Rotation** is tracked most by dims 3 (ρ = +1.00) and 11 (ρ = -1.00) of digit capsule 7")
+    assert "labels" not in text
+    assert ev.dimension_label(None, 7, 3) is None and ev.dimension_label({"dimension_labels": [[]]}, 7, 3) is None
+
+
+def test_sentence_and_figure_show_decoder_labels_where_the_card_has_them():
+    r, card = fake_response(), labelled_card()
+    text = ev.tracking_markdown("rotation", r.rho.tolist(), 7, card, top=2)
+    assert "which the decoder labels “slant” (dim 3) and “width” (dim 11)" in text
+    fig = ev.trajectory_figure(r, card, top=2)
+    names = [t.name for t in fig.data if t.showlegend]
+    assert names == ["dim 11 (ρ -1.00) “width”", "dim 3 (ρ +1.00) “slant”"]
+    chips = ev.dimension_chips_html(r.rho.tolist(), 7, card, top=2)
+    assert "<em>slant</em>" in chips and 'data-pose-dim="3" data-digit-class="7"' in chips
+
+
+def test_trajectory_figure_highlights_and_carries_dimensions():
+    r = fake_response()
+    fig = ev.trajectory_figure(r, None, top=3, current=20.0)
+    assert isinstance(fig, go.Figure)
+    pose_traces = [t for t in fig.data if t.customdata is not None]
+    assert sorted(int(t.customdata[0]) for t in pose_traces) == list(range(16))
+    wide = {int(t.customdata[0]) for t in pose_traces if t.line.width > 2}
+    assert wide == {3, 11, 5}  # the three largest |rho| (dim 5's zig-zag still correlates)
+    lengths = [t for t in fig.data if t.customdata is None]
+    assert len(lengths) == 10 and max(lengths, key=lambda t: t.line.width).name == "length 7"
+    assert fig.layout.meta["digit_class"] == 7
+    assert {s.x0 for s in fig.layout.shapes} == {0.0, 20.0}  # identity and current value
+    # all 16 buttons, strongest first
+    chips = ev.dimension_chips_html(r.rho.tolist(), 7)
+    assert chips.count("<button") == 16 and chips.count("eq-dim-top") == 3
+    assert chips.index('data-pose-dim="3"') < chips.index('data-pose-dim="5"') < chips.index('data-pose-dim="0"')
+
+
+def test_heatmap_from_card_and_without_one():
+    rng = np.random.default_rng(0)
+    m = rng.uniform(0, 1, (10, 16, 5))
+    card = {"equivariance": {"transforms": list(TRANSFORMS), "median_abs_rho": m.tolist(),
+                             "median_rho": (-m).tolist(), "digits_per_class": [100] * 10,
+                             "command": "python -m capsnet.equivariance", "seconds": 12.0, "torch_threads": 1,
+                             "method": "Spearman ..."}, **labelled_card()}  # fmt: skip
+    fig = ev.equivariance_heatmap(card)
+    heat = [t for t in fig.data if isinstance(t, go.Heatmap)]
+    assert len(heat) == 10 and np.allclose(np.asarray(heat[4].z), m[4])
+    assert heat[7].customdata[3][0][1] == "slant"  # the decoder's label in the hover
+    md = ev.equivariance_markdown(card)
+    assert "100–100 correctly classified" in md and "`python -m capsnet.equivariance`" in md
+    for bad in (None, {}, {"equivariance": {"median_abs_rho": "x"}}, {"equivariance": {"median_abs_rho": [[1]]}}):
+        f = ev.equivariance_heatmap(bad)
+        assert not [t for t in f.data if isinstance(t, go.Heatmap)]
+        assert "python -m capsnet.equivariance" in f.layout.annotations[0].text
+        assert "python -m capsnet.equivariance" in ev.equivariance_markdown(bad)
+    no_labels = copy.deepcopy(card)
+    del no_labels["dimension_labels"]
+    assert ev.equivariance_heatmap(no_labels).data[7].customdata[3][0][1] == ""
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    torch.manual_seed(0)
+    return CapsNet().eval()
+
+
+def test_trajectory_outputs_and_marker(untrained):
+    orig = synthetic_examples()[7][2]
+    r, fig, text, chips = et.trajectory_outputs(untrained, orig, "shift_x", None, current=2.0)
+    assert r.transform == "shift_x" and len(r.values) == 19 and r.poses.shape == (19, 16)
+    assert "shift in x" in text.lower() and chips.count("<button") == 16
+    assert 2.0 in {s.x0 for s in fig.layout.shapes}
+    assert et.trajectory_outputs(untrained, orig, "nonsense")[0].transform == "rotation"
+    assert et.trajectory_outputs(None, orig, "rotation") == [None, None, "", ""]
+    moved = et.redraw(r, None, 0, 1, -3, 0)
+    assert -3.0 in {s.x0 for s in moved.layout.shapes}
+    assert et.current_value("thickness", 10, 1, 0, 0) is None and et.current_value("scale", 10, 1.2, 0, 0) == 1.2
+    assert et.current_value("rotation", float("nan")) is None
+
+
+def test_transform_response_api_errors_are_json(untrained):
+    from PIL import Image
+
+    img = Image.fromarray((255 - np.asarray(synthetic_examples()[7][2]) * 255).astype(np.uint8))
+    ok = et.transform_response_api(untrained, img, "thickness", "-0.5, 0, 0.5")
+    assert ok["error"] is None and ok["values"] == [-0.5, 0.0, 0.5] and len(ok["lengths"][0]) == 10
+    assert len(ok["poses"]) == 3 and len(ok["poses"][0]) == 16 and 0 <= ok["digit_class"] <= 9
+    assert len(et.transform_response_api(untrained, img, "rotation")["values"]) == 19
+    for args, words in [
+        ((img, "skew", None), "unknown transform"),
+        ((img, "rotation", "abc"), "list of numbers"),
+        ((img, "rotation", {"a": 1}), "list of numbers"),
+        ((img, "scale", [5]), "[0.25, 3]"),
+        ((Image.new("L", (40, 40), 255), "rotation", None), "Nothing to read"),
+    ]:
+        res = et.transform_response_api(untrained, *args)
+        assert res["digit_class"] is None and words in res["error"]
+    assert "No model" in et.transform_response_api(None, img, "rotation")["error"]
+    # the identity point of the endpoint is the untransformed forward pass
+    direct = transform_response(untrained, torch.zeros(28, 28).index_fill_(0, torch.arange(8, 20), 1.0), "scale", [1.0])
+    assert direct.values == [1.0]
