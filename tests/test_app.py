@@ -77,9 +77,9 @@ def test_predict_rgba_and_inverted(client, mnist_test, tmp_path):
     assert res["error"] is None and res["digit"] == label
 
 
-def test_api_lists_only_predict_and_routing(client):
+def test_api_lists_only_the_public_endpoints(client):
     info = client.view_api(print_info=False, return_format="dict")
-    assert sorted(info["named_endpoints"]) == ["/predict", "/routing"]
+    assert sorted(info["named_endpoints"]) == ["/predict", "/routing", "/transform_response"]
     assert not info["unnamed_endpoints"]
 
 
@@ -112,3 +112,25 @@ def test_routing_endpoint(client, mnist_test, tmp_path):
     assert bad["error"] and bad["digit"] is None
     blank = client.predict(handle_file(save(tmp_path, "blank.png", np.zeros((40, 40), np.uint8))), None, api_name="/routing")
     assert blank["digit"] is None and blank["error"]
+
+
+def test_transform_response_identity_equals_predict(client, mnist_test, tmp_path):
+    from gradio_client import handle_file
+
+    for i in (0, 7):
+        path = handle_file(save(tmp_path, f"t{i}.png", np.kron(mnist_test.images[i].numpy(), np.ones((3, 3), np.uint8))))
+        pred = client.predict(path, api_name="/predict")
+        for name, values in [("rotation", None), ("scale", [0.8, 1.0, 1.2]), ("shift_x", [-4, 0, 4]),
+                             ("shift_y", [0]), ("thickness", [-1, -0.5, 0, 0.5, 1])]:  # fmt: skip
+            res = client.predict(path, name, values, api_name="/transform_response")
+            assert res["error"] is None and res["digit_class"] == pred["digit"], (name, res["error"])
+            n = len(res["values"])
+            assert n == (19 if values is None else len(values))
+            assert np.asarray(res["lengths"]).shape == (n, 10) and np.asarray(res["poses"]).shape == (n, 16)
+            ident = res["values"].index(1.0 if name == "scale" else 0.0)
+            assert np.abs(np.subtract(res["lengths"][ident], pred["lengths"])).max() <= 1e-5
+            assert np.abs(np.subtract(res["poses"][ident], pred["pose"])).max() <= 1e-5
+    bad = client.predict(path, "skew", None, api_name="/transform_response")
+    assert bad["digit_class"] is None and "unknown transform" in bad["error"]
+    bad = client.predict(path, "rotation", [1e9], api_name="/transform_response")
+    assert bad["digit_class"] is None and "[-180, 180]" in bad["error"]

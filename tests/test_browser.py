@@ -205,7 +205,7 @@ def test_examples_routing_transforms_model_card(page):
 
     # Transforms: rotating changes the analysed input and labels the prediction
     page.get_by_role("tab", name="Transforms").click()
-    expect(page.locator("#tf-sweep .js-plotly-plot")).to_be_visible(timeout=30_000)
+    expect(page.locator("#eq-trajectories .js-plotly-plot")).to_be_visible(timeout=30_000)
     before = _src(page, "model-input")
     angle = page.locator("#tf-angle input[type='number']")
     angle.fill("30")
@@ -230,5 +230,70 @@ def test_examples_routing_transforms_model_card(page):
     expect(page.locator("#model-card-summary")).to_contain_text("99.75%")
     expect(page.locator("#confusion-matrix .js-plotly-plot")).to_be_visible(timeout=30_000)
     expect(page.locator("#routing-study")).to_contain_text("Does routing matter?")
+    expect(page.locator("#equivariance-heatmap .js-plotly-plot")).to_be_visible(timeout=30_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-model-card.png")), full_page=True)
+
+
+# The pixel position of the point of a highlighted pose trajectory that lies furthest from every other
+# trajectory's point at the same transform value, so a click there can only mean that dimension.
+_LONELY_POINT_JS = """
+gd => {
+  const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
+  const pose = gd._fullData.filter(t => t.xaxis === "x" && t.customdata);
+  let best = null;
+  for (const t of pose.filter(t => t.showlegend)) {
+    for (let i = 0; i < t.x.length; i++) {
+      const px = xa._offset + xa.d2p(t.x[i]), py = ya._offset + ya.d2p(t.y[i]);
+      let gap = Infinity;
+      for (const o of pose) if (o !== t) gap = Math.min(gap, Math.abs(ya._offset + ya.d2p(o.y[i]) - py));
+      if (!best || gap > best.gap) best = {x: px, y: py, gap: gap, dim: t.customdata[i]};
+    }
+  }
+  return best;
+}
+"""
+
+
+def test_pose_trajectories_click_opens_the_pose_slider(page):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    pose_tab = page.get_by_role("tab", name="Pose")
+
+    def focused_pose_dim():
+        return page.evaluate("() => { const b = document.activeElement && document.activeElement.closest('[id^=pose-dim-]');"
+                             " return b ? b.id : null; }")  # fmt: skip
+
+    expect(page.locator("#prediction")).to_contain_text("Prediction", timeout=30_000)  # an input is analysed
+    page.get_by_role("tab", name="Transforms").click()
+    expect(page.locator("#eq-trajectories .js-plotly-plot")).to_be_visible(timeout=30_000)
+    expect(page.locator("#eq-tracking")).to_contain_text("Rotation is tracked most by dims", timeout=30_000)
+    page.locator("#eq-transform").get_by_text("stroke thickness").click()
+    expect(page.locator("#eq-tracking")).to_contain_text("Stroke thickness is tracked most by dims", timeout=30_000)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-trajectories.png")), full_page=True)
+
+    # a dimension button: the Pose tab opens with that dimension's slider in view and focused
+    chip = page.locator("#eq-dims .eq-dim-top").first
+    dim = int(chip.get_attribute("data-pose-dim"))
+    chip.click()
+    expect(pose_tab).to_have_attribute("aria-selected", "true", timeout=10_000)
+    expect(page.locator(f"#pose-dim-{dim}")).to_be_in_viewport(timeout=10_000)
+    page.wait_for_function(f"() => document.activeElement && document.activeElement.closest('#pose-dim-{dim}')",
+                           timeout=10_000)  # fmt: skip
+    assert focused_pose_dim() == f"pose-dim-{dim}"
+
+    # a click on a trajectory in the plot does the same for its dimension
+    page.get_by_role("tab", name="Transforms").click()
+    plot = page.locator("#eq-trajectories .js-plotly-plot").first
+    expect(plot).to_be_visible(timeout=30_000)
+    point = plot.evaluate(_LONELY_POINT_JS)
+    assert point and point["gap"] > 3, point
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    page.mouse.move(box["x"] + point["x"], box["y"] + point["y"])
+    page.wait_for_timeout(200)
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    expect(pose_tab).to_have_attribute("aria-selected", "true", timeout=10_000)
+    page.wait_for_function(f"() => document.activeElement && document.activeElement.closest('#pose-dim-{point['dim']}')",
+                           timeout=10_000)  # fmt: skip
+    expect(page.locator(f"#pose-dim-{point['dim']}")).to_be_in_viewport()
