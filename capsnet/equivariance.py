@@ -204,6 +204,13 @@ def spearman(values, y: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, rho, torch.zeros_like(rho)).clamp(-1.0, 1.0)
 
 
+def tracking_order(rho, spread=None) -> list[int]:
+    """Dimensions by decreasing |rho| (to 3 decimals), then decreasing spread, then index."""
+    r = [abs(float(v)) if math.isfinite(float(v)) else 0.0 for v in rho]
+    sp = [float(v) for v in spread] if spread is not None else [0.0] * len(r)
+    return sorted(range(len(r)), key=lambda d: (-round(r[d], 3), -sp[d], d))
+
+
 # --------------------------------------------------------------------------- one input, one sweep
 
 
@@ -223,10 +230,15 @@ class TransformResponse:
         """(16,) Spearman rho of each pose dimension with the transform value."""
         return spearman(self.values, self.poses.T)
 
+    @property
+    def spread(self) -> torch.Tensor:
+        """(16,) how far each pose dimension moves over the sweep (max - min)."""
+        return self.poses.amax(0) - self.poses.amin(0)
+
     def tracking(self, top: int = 3) -> list[int]:
-        """The `top` dimensions with the largest |rho|, strongest first (ties: lower index first)."""
-        r = self.rho.abs()
-        return sorted(range(r.numel()), key=lambda d: (-round(float(r[d]), 12), d))[:top]
+        """The `top` dimensions with the largest |rho|, strongest first; among equal |rho| (to 3 decimals; smooth
+        sweeps give many +-1) the one that moves furthest first."""
+        return tracking_order(self.rho, self.spread)[:top]
 
     def to_json(self) -> dict:
         return {

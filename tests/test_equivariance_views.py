@@ -40,7 +40,8 @@ def test_tracking_dims_and_sentence_without_labels():
     r = fake_response()
     rho = r.rho.tolist()
     assert rho[3] == pytest.approx(1.0) and rho[11] == pytest.approx(-1.0) and rho[0] == 0.0
-    assert ev.tracking_dims(rho, 2) == [3, 11] and r.tracking(2) == [3, 11]
+    assert ev.tracking_dims(rho, 2) == [3, 11]
+    assert r.tracking(2) == [11, 3] == ev.tracking_dims(rho, 2, r.spread.tolist())  # equal |rho|: 11 moves further
     text = ev.tracking_markdown("rotation", rho, 7, card=None, top=2)
     assert text.startswith("**Rotation** is tracked most by dims 3 (ρ = +1.00) and 11 (ρ = -1.00) of digit capsule 7")
     assert "labels" not in text
@@ -53,7 +54,7 @@ def test_sentence_and_figure_show_decoder_labels_where_the_card_has_them():
     assert "which the decoder labels “slant” (dim 3) and “width” (dim 11)" in text
     fig = ev.trajectory_figure(r, card, top=2)
     names = [t.name for t in fig.data if t.showlegend]
-    assert names == ["dim 11 (ρ -1.00) “width”", "dim 3 (ρ +1.00) “slant”"]
+    assert sorted(names) == ["dim 11 (ρ -1.00) “width”", "dim 3 (ρ +1.00) “slant”"]
     chips = ev.dimension_chips_html(r.rho.tolist(), 7, card, top=2)
     assert "<em>slant</em>" in chips and 'data-pose-dim="3" data-digit-class="7"' in chips
 

@@ -44,9 +44,10 @@ def trajectory_outputs(model, original: Any, name: Any, card: dict | None = None
         return [None, None, "", ""]
     name = name if name in TRANSFORMS else DEFAULT
     r = transform_response(model, np.asarray(original, np.float32), name)
-    rho = r.rho.tolist()
-    return [r, ev.trajectory_figure(r, card, current=current), ev.tracking_markdown(name, rho, r.digit_class, card),
-            ev.dimension_chips_html(rho, r.digit_class, card)]  # fmt: skip
+    rho, spread = r.rho.tolist(), r.spread.tolist()
+    return [r, ev.trajectory_figure(r, card, current=current),
+            ev.tracking_markdown(name, rho, r.digit_class, card, spread=spread),
+            ev.dimension_chips_html(rho, r.digit_class, card, spread=spread)]  # fmt: skip
 
 
 def redraw(r: TransformResponse | None, card: dict | None, angle: Any, scale: Any, dx: Any, dy: Any):

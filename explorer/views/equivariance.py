@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from capsnet.equivariance import IDENTITY, TRANSFORMS, UNITS, TransformResponse
+from capsnet.equivariance import IDENTITY, TRANSFORMS, UNITS, TransformResponse, tracking_order
 
 TITLES = {"rotation": "rotation", "scale": "scale", "shift_x": "shift in x", "shift_y": "shift in y",
           "thickness": "stroke thickness"}  # fmt: skip
@@ -38,17 +38,16 @@ def _quote_join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def tracking_dims(rho: Sequence[float], top: int = TOP) -> list[int]:
-    """The `top` dimensions with the largest |rho| (ties: lower index first), strongest first."""
-    r = np.abs(np.nan_to_num(np.asarray(rho, np.float64)))
-    return sorted(range(len(r)), key=lambda d: (-round(float(r[d]), 12), d))[:top]
+def tracking_dims(rho: Sequence[float], top: int = TOP, spread: Sequence[float] | None = None) -> list[int]:
+    """The `top` dimensions with the largest |rho|, strongest first; ties go to the one that moves furthest."""
+    return tracking_order(rho, spread)[:top]
 
 
 def tracking_markdown(name: str, rho: Sequence[float], digit_class: int, card: dict | None = None,
-                      top: int = TOP) -> str:  # fmt: skip
+                      top: int = TOP, spread: Sequence[float] | None = None) -> str:  # fmt: skip
     """One sentence: which dimensions track the transform, with their rho and, where the model card has them,
     the decoder's labels for those dimensions."""
-    dims = tracking_dims(rho, top)
+    dims = tracking_dims(rho, top, spread)
     parts = [f"{d} (ρ = {float(rho[d]):+.2f})" for d in dims]
     text = f"**{TITLES[name].capitalize()}** is tracked most by dims {_quote_join(parts)} of digit capsule {digit_class}"
     labels = [(d, dimension_label(card, digit_class, d)) for d in dims]
@@ -69,7 +68,7 @@ def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int =
     lengths = np.asarray(r.lengths, np.float64)
     rho = np.asarray(r.rho, np.float64)
     k = r.digit_class
-    dims = tracking_dims(rho, top)
+    dims = r.tracking(top)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.09,
                         subplot_titles=(f"pose of digit capsule {k} (16 dims)", "digit-capsule lengths"))  # fmt: skip
     unit = "°" if r.transform == "rotation" else ""
@@ -98,7 +97,8 @@ def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int =
     for i, m in enumerate(marks):
         for col in (1, 2):
             fig.add_vline(x=m, line=dict(color="#333" if i else "#bbb", dash="dot", width=1.2), row=1, col=col)
-    fig.update_xaxes(title_text=AXIS[r.transform])
+    fig.update_xaxes(title_text=AXIS[r.transform], row=1, col=1)
+    fig.update_xaxes(title_text=TITLES[r.transform], row=1, col=2)
     fig.update_yaxes(title_text="pose value", row=1, col=1)
     fig.update_yaxes(title_text="length", range=[0, 1.02], row=1, col=2)
     fig.update_layout(
@@ -109,10 +109,11 @@ def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int =
     return fig
 
 
-def dimension_chips_html(rho: Sequence[float], digit_class: int, card: dict | None = None, top: int = TOP) -> str:
+def dimension_chips_html(rho: Sequence[float], digit_class: int, card: dict | None = None, top: int = TOP,
+                         spread: Sequence[float] | None = None) -> str:  # fmt: skip
     """All 16 dimensions as buttons ordered by |rho| (the `top` ones marked); a click opens that dimension's
     pose slider (explorer/static handles data-pose-dim)."""
-    dims = tracking_dims(rho, len(rho))
+    dims = tracking_dims(rho, len(rho), spread)
     chips = []
     for rank, d in enumerate(dims):
         label = dimension_label(card, digit_class, d)
