@@ -143,9 +143,14 @@ def server_side(demo, repeats: int) -> dict:
     results["routing: capsule click (map + details)"] = timeit(lambda: tr.capsule_outputs(analysis, k, 3, 500), repeats)
     results["routing: compare r = 1, 2, 3, 5 (button)"] = timeit(
         lambda: tr.compare_iterations_outputs(ui.model, analysis, [1, 2, 3, 5]), max(5, repeats // 4))
+    from explorer.tabs import equivariance as et
+
     orig = analysis.image.reshape(28, 28).numpy()
-    results["transforms: rotation sweep follow-up (19 angles)"] = timeit(
-        lambda: tt.compute_sweep(ui.model, orig, 0), max(5, repeats // 4))
+    results["transforms: pose trajectories follow-up (19 values)"] = timeit(
+        lambda: et.trajectory_outputs(ui.model, orig, "rotation", ui.card, 0.0), max(5, repeats // 4))
+    traj = et.trajectory_outputs(ui.model, orig, "rotation", ui.card)[0]
+    results["transforms: trajectories redrawn with the slider's marker"] = timeit(
+        lambda: et.redraw(traj, ui.card, 10, 1, 0, 0), repeats)
     return results
 
 
@@ -182,6 +187,11 @@ def http(demo, repeats: int) -> dict:
             "/views_routing (follow-up: routing tab)": lambda: client.predict(7, 3, None, None, None, api_name="/views_routing"),
             "/views_routing_structure (follow-up: structure views)": lambda: client.predict(3, api_name="/views_routing_structure"),
             "/pose (slider move)": lambda: client.predict(7, *[float(x) for x in rng.uniform(-0.3, 0.3, 16)], api_name="/pose"),
+            "/views_transforms (follow-up: transforms tab)": lambda: client.predict(7, 0, 1, 0, 0, api_name="/views_transforms"),
+            "/transform_trajectories (tab: 19-point sweep)": lambda: client.predict(
+                ["rotation", "scale", "thickness"][next(it) % 3], 0, 1, 0, 0, api_name="/transform_trajectories"),
+            "/transform_response (19-point sweep JSON)": lambda: client.predict(
+                handle_file(nxt()), "rotation", None, api_name="/transform_response"),
         }
         for call in calls.values():  # warm-up
             for _ in range(3):
@@ -237,7 +247,8 @@ def main() -> None:
     res = http(build_demo(), args.repeats)
     base = {"text": statistics.median(res["trivial text endpoint"]), "image": statistics.median(res["trivial image endpoint"])}
     for name, s in res.items():
-        ref = base["image"] if ("predict" in name or "upload" in name or name.startswith("/routing")) else base["text"]
+        image_in = ("predict" in name or "upload" in name or name.startswith(("/routing", "/transform_response")))
+        ref = base["image"] if image_in else base["text"]
         print(f"{name:50s} {stats(s)}   x{statistics.median(s) / ref:.2f} of trivial")
     if not args.skip_startup:
         print("\n== `python -m explorer` until it serves /config ==")
