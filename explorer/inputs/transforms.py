@@ -8,13 +8,13 @@ from outside the image are 0 (background) and values are clipped to [0, 1].
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
-import torch.nn.functional as F
+
+from capsnet.equivariance import affine
 
 from ..views.routing import class_lengths_figure
 
@@ -39,33 +39,12 @@ def _as_chw(image28) -> torch.Tensor:
     return t
 
 
-def _thetas(angles_deg, scales, dxs, dys, size: int = IMAGE_SIZE) -> torch.Tensor:
-    """(N, 2, 3) affine_grid matrices mapping output to input normalised coordinates for the forward map
-    p_out = R(angle) S (p_in - centre) + centre + (dx, dy)."""
-    a = torch.as_tensor(np.asarray(angles_deg, np.float64)) * (math.pi / 180.0)
-    s = torch.as_tensor(np.asarray(scales, np.float64))
-    tx = torch.as_tensor(np.asarray(dxs, np.float64)) * (2.0 / size)
-    ty = torch.as_tensor(np.asarray(dys, np.float64)) * (2.0 / size)
-    a, s, tx, ty = torch.broadcast_tensors(a, s, tx, ty)
-    if (s <= 0).any():
-        raise ValueError("scale must be positive")
-    cos, sin = torch.cos(a), torch.sin(a)
-    # Forward (x right, y down), counter-clockwise on screen: [[cos, sin], [-sin, cos]] * s.
-    # Its inverse is [[cos, -sin], [sin, cos]] / s.
-    inv = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2) / s[..., None, None]
-    t = torch.stack([tx, ty], -1)[..., None]
-    return torch.cat([inv, -(inv @ t)], -1).float()  # (N, 2, 3)
-
-
 def transform_batch(image28, angles_deg, scales=1.0, dxs=0.0, dys=0.0) -> torch.Tensor:
-    """One image warped by N (broadcast) parameter sets in one grid_sample call -> (N, 1, 28, 28) in [0,1]."""
+    """One image warped by N (broadcast) parameter sets in one grid_sample call -> (N, 1, 28, 28) in [0,1]
+    (`capsnet.equivariance.affine`, the same warp the pose trajectories and the offline matrix use)."""
     img = _as_chw(image28)
-    theta = _thetas(angles_deg, scales, dxs, dys).reshape(-1, 2, 3)
-    n = theta.shape[0]
-    grid = F.affine_grid(theta, [n, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False)
-    out = F.grid_sample(img[None].expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False)  # fmt: skip
-    return out.clamp_(0.0, 1.0)
+    f64 = lambda v: np.asarray(v, np.float64)  # noqa: E731
+    return affine(img[None], f64(angles_deg), f64(scales), f64(dxs), f64(dys))
 
 
 def transform_image(image28, angle_deg: float = 0.0, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> torch.Tensor:
