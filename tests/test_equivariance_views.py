@@ -1,5 +1,6 @@
 """Equivariance views and the Transforms tab's trajectory functions, without Gradio events."""
 import copy
+import json
 import os
 
 import numpy as np
@@ -71,6 +72,7 @@ def test_trajectory_figure_highlights_and_carries_dimensions():
     assert len(lengths) == 10 and max(lengths, key=lambda t: t.line.width).name == "length 7"
     assert fig.layout.meta["digit_class"] == 7
     assert {s.x0 for s in fig.layout.shapes} == {0.0, 20.0}  # identity and current value
+    assert go.Figure(json.loads(json.dumps(ev.trajectory_spec(r, None, 3, 20.0)))) == fig  # plain JSON, same figure
     # all 16 buttons, strongest first
     chips = ev.dimension_chips_html(r.rho.tolist(), 7)
     assert chips.count("<button") == 16 and chips.count("eq-dim-top") == 3
@@ -100,6 +102,11 @@ def test_heatmap_from_card_and_without_one():
     assert ev.equivariance_heatmap(no_labels).data[7].customdata[3][0][1] == ""
 
 
+def marker_values(plot) -> set:
+    """The x of the vertical lines in a gr.Plot value (PlotData holding plotly JSON)."""
+    return {sh["x0"] for sh in json.loads(plot.plot)["layout"]["shapes"]}
+
+
 @pytest.fixture(scope="module")
 def untrained():
     torch.manual_seed(0)
@@ -111,11 +118,11 @@ def test_trajectory_outputs_and_marker(untrained):
     r, fig, text, chips = et.trajectory_outputs(untrained, orig, "shift_x", None, current=2.0)
     assert r.transform == "shift_x" and len(r.values) == 19 and r.poses.shape == (19, 16)
     assert "shift in x" in text.lower() and chips.count("<button") == 16
-    assert 2.0 in {s.x0 for s in fig.layout.shapes}
+    assert fig.type == "plotly" and 2.0 in marker_values(fig)
     assert et.trajectory_outputs(untrained, orig, "nonsense")[0].transform == "rotation"
     assert et.trajectory_outputs(None, orig, "rotation") == [None, None, "", ""]
     moved = et.redraw(r, None, 0, 1, -3, 0)
-    assert -3.0 in {s.x0 for s in moved.layout.shapes}
+    assert -3.0 in marker_values(moved)
     assert et.current_value("thickness", 10, 1, 0, 0) is None and et.current_value("scale", 10, 1.2, 0, 0) == 1.2
     assert et.current_value("rotation", float("nan")) is None
 

@@ -151,7 +151,9 @@ def test_transform_view_outputs(model, analysis):
     trajectories = et.trajectory_outputs(model, out[0], "rotation", None, 0)[0]
     again = tt.transform_view_outputs(moved, 3, out[0], 20, 1, 0, 0, trajectories)
     assert again[-2] is not None and again[-1].startswith("Transformed input: rotated +20")
-    assert any(sh.x0 == 20 for sh in again[-2].layout.shapes)  # the marker follows the angle slider
+    import json
+
+    assert any(sh["x0"] == 20 for sh in json.loads(again[-2].plot)["layout"]["shapes"])  # the marker follows the angle
     assert len(trajectories.values) == 19 and trajectories.lengths.shape == (19, 10)
 
 

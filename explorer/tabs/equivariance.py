@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+from gradio.components.plot import PlotData
 
 from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_response
 
@@ -25,6 +26,11 @@ DEFAULT = "rotation"
 
 
 # ---------------------------------------------------------------- plain functions (tested without Gradio)
+
+
+def plot_data(spec: dict) -> PlotData:
+    """A plotly JSON dict as gr.Plot's value, serialised once without building (and validating) a go.Figure."""
+    return PlotData(type="plotly", plot=json.dumps(spec))
 
 
 def current_value(name: str, angle: Any = None, scale: Any = None, dx: Any = None, dy: Any = None) -> float | None:
@@ -45,7 +51,7 @@ def trajectory_outputs(model, original: Any, name: Any, card: dict | None = None
     name = name if name in TRANSFORMS else DEFAULT
     r = transform_response(model, np.asarray(original, np.float32), name)
     rho, spread = r.rho.tolist(), r.spread.tolist()
-    return [r, ev.trajectory_figure(r, card, current=current),
+    return [r, plot_data(ev.trajectory_spec(r, card, current=current)),
             ev.tracking_markdown(name, rho, r.digit_class, card, spread=spread),
             ev.dimension_chips_html(rho, r.digit_class, card, spread=spread)]  # fmt: skip
 
@@ -54,7 +60,7 @@ def redraw(r: TransformResponse | None, card: dict | None, angle: Any, scale: An
     """The stored trajectories with a marker at the current slider value; gr.skip() without any."""
     if r is None:
         return gr.skip()
-    return ev.trajectory_figure(r, card, current=current_value(r.transform, angle, scale, dx, dy))
+    return plot_data(ev.trajectory_spec(r, card, current=current_value(r.transform, angle, scale, dx, dy)))
 
 
 def parse_values(values: Any) -> list[float] | None:
@@ -139,5 +145,5 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     return state, plot
 
 
-__all__ = ["current_value", "parse_values", "pose_trajectories", "redraw", "trajectory_outputs",
+__all__ = ["current_value", "parse_values", "plot_data", "pose_trajectories", "redraw", "trajectory_outputs",
            "transform_response_api"]  # fmt: skip

@@ -3,7 +3,9 @@ matrix as a heat map. Plain functions from `capsnet.equivariance` results (and t
 plotly figures, Markdown and HTML; nothing here knows about Gradio or recomputes the model."""
 from __future__ import annotations
 
+import functools
 import html
+import json
 import math
 from typing import Sequence
 
@@ -59,54 +61,73 @@ def tracking_markdown(name: str, rho: Sequence[float], digit_class: int, card: d
 
 def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int = TOP,
                       current: float | None = None) -> go.Figure:  # fmt: skip
-    """Left: the 16 pose dimensions of the predicted digit capsule against the transform value, the `top`
+    """`trajectory_spec` as a plotly Figure."""
+    return go.Figure(trajectory_spec(r, card, top, current))
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> dict:
+    """The default plotly template as plain JSON (what Figure.to_json would embed), built once."""
+    import plotly.io as pio
+    from plotly.utils import PlotlyJSONEncoder
+
+    return json.loads(json.dumps(pio.templates[pio.templates.default].to_plotly_json(), cls=PlotlyJSONEncoder))
+
+
+def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = TOP,
+                    current: float | None = None) -> dict:  # fmt: skip
+    """The figure as a plain plotly JSON dict ({data, layout}, lists only), cheap to build and serialise: the
+    Transforms tab redraws it on every slider move, and validating a go.Figure of 26 traces costs more than
+    the model. Left: the 16 pose dimensions of the predicted digit capsule against the transform value, the `top`
     tracking dimensions (largest |Spearman rho|) in colour and bold, the rest grey. Right: every digit
     capsule's length (the predicted one bold). Each pose trace carries its dimension in customdata, so a
     click can open that dimension's slider."""
-    x = np.asarray(r.values, np.float64)
-    poses = np.asarray(r.poses, np.float64)
-    lengths = np.asarray(r.lengths, np.float64)
-    rho = np.asarray(r.rho, np.float64)
+    x = [float(v) for v in r.values]
+    poses = np.asarray(r.poses, np.float64).round(5).T.tolist()  # [16][n]
+    lengths = np.asarray(r.lengths, np.float64).round(5).T.tolist()  # [10][n]
+    rho = np.asarray(r.rho, np.float64).tolist()
     k = r.digit_class
     dims = r.tracking(top)
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.68, 0.32], horizontal_spacing=0.09,
-                        subplot_titles=(f"pose of digit capsule {k} (16 dims)", "digit-capsule lengths"))  # fmt: skip
     unit = "°" if r.transform == "rotation" else ""
-    order = [d for d in range(poses.shape[1]) if d not in dims] + dims[::-1]  # highlighted ones drawn on top
+    what = TITLES[r.transform]
+    traces = []
+    order = [d for d in range(len(poses)) if d not in dims] + dims[::-1]  # highlighted ones drawn on top
     for d in order:
         rank = dims.index(d) if d in dims else None
         label = dimension_label(card, k, d)
-        name = f"dim {d} (ρ {rho[d]:+.2f})" + (f" “{label}”" if label and rank is not None else "")
-        fig.add_trace(go.Scatter(
-            x=x, y=poses[:, d], mode="lines+markers" if rank is not None else "lines", name=name,
-            legendrank=rank if rank is not None else 100 + d, showlegend=rank is not None,
-            line=dict(color=HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)] if rank is not None else OTHER_DIM_COLOR,
-                      width=3.5 if rank is not None else 1.2),
-            opacity=1.0 if rank is not None else 0.55, customdata=np.full(len(x), d),
+        traces.append(dict(
+            type="scatter", x=x, y=poses[d], xaxis="x", yaxis="y", mode="lines" if rank is None else "lines+markers",
+            name=f"dim {d} (ρ {rho[d]:+.2f})" + (f" “{label}”" if label and rank is not None else ""),
+            legendrank=100 + d if rank is None else rank, showlegend=rank is not None,
+            line=dict(color=OTHER_DIM_COLOR if rank is None else HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)],
+                      width=1.2 if rank is None else 3.5),
+            opacity=0.55 if rank is None else 1.0, customdata=[d] * len(x),
             hovertemplate=f"dim {d} (ρ {rho[d]:+.2f})" + (f" “{html.escape(label)}”" if label else "")
-            + f"<br>{TITLES[r.transform]} %{{x:g}}{unit}: %{{y:.3f}}<br><i>click: open its pose slider</i><extra></extra>",
-        ), 1, 1)  # fmt: skip
-    for c in range(lengths.shape[1]):
+            + f"<br>{what} %{{x:g}}{unit}: %{{y:.3f}}<br><i>click: open its pose slider</i><extra></extra>",
+        ))  # fmt: skip
+    for c in range(len(lengths)):
         hi = c == k
-        fig.add_trace(go.Scatter(
-            x=x, y=lengths[:, c], mode="lines", name=f"length {c}", showlegend=False,
-            line=dict(color="#e4572e" if hi else "#4c72b0", width=3 if hi else 1), opacity=1.0 if hi else 0.35,
-            hovertemplate=f"digit {c}<br>{TITLES[r.transform]} %{{x:g}}{unit}: length %{{y:.3f}}<extra></extra>",
-        ), 1, 2)  # fmt: skip
+        traces.append(dict(
+            type="scatter", x=x, y=lengths[c], xaxis="x2", yaxis="y2", mode="lines", name=f"length {c}",
+            showlegend=False, line=dict(color="#e4572e" if hi else "#4c72b0", width=3 if hi else 1),
+            opacity=1.0 if hi else 0.35,
+            hovertemplate=f"digit {c}<br>{what} %{{x:g}}{unit}: length %{{y:.3f}}<extra></extra>",
+        ))  # fmt: skip
     marks = [IDENTITY[r.transform]] + ([float(current)] if current is not None and math.isfinite(current) else [])
-    for i, m in enumerate(marks):
-        for col in (1, 2):
-            fig.add_vline(x=m, line=dict(color="#333" if i else "#bbb", dash="dot", width=1.2), row=1, col=col)
-    fig.update_xaxes(title_text=AXIS[r.transform], row=1, col=1)
-    fig.update_xaxes(title_text=TITLES[r.transform], row=1, col=2)
-    fig.update_yaxes(title_text="pose value", row=1, col=1)
-    fig.update_yaxes(title_text="length", range=[0, 1.02], row=1, col=2)
-    fig.update_layout(
-        height=380, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest", clickmode="event",
-        meta=dict(digit_class=k, transform=r.transform),  # read by static/pose_link.js on a click
+    shapes = [dict(type="line", xref=xref, x0=m, x1=m, yref="paper", y0=0, y1=1,
+                   line=dict(color="#333" if i else "#bbb", dash="dot", width=1.2))
+              for i, m in enumerate(marks) for xref in ("x", "x2")]  # fmt: skip
+    titles = [dict(text=t, x=xc, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, font=dict(size=13))
+              for t, xc in ((f"pose of digit capsule {k} (16 dims)", 0.31), ("digit-capsule lengths", 0.86))]  # fmt: skip
+    return dict(data=traces, layout=dict(
+        template=_template(),
+        xaxis=dict(domain=[0, 0.62], title=dict(text=AXIS[r.transform])), yaxis=dict(title=dict(text="pose value")),
+        xaxis2=dict(domain=[0.72, 1], anchor="y2", title=dict(text=what)),
+        yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="length")),
+        shapes=shapes, annotations=titles, height=380, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
+        clickmode="event", meta=dict(digit_class=k, transform=r.transform),  # read by static/pose_link.js
         legend=dict(orientation="h", y=-0.22, x=0, title=dict(text="tracking most:")),
-    )  # fmt: skip
-    return fig
+    ))  # fmt: skip
 
 
 def dimension_chips_html(rho: Sequence[float], digit_class: int, card: dict | None = None, top: int = TOP,
@@ -209,5 +230,5 @@ def equivariance_markdown(card: dict | None) -> str:
     return "\n\n".join(lines)
 
 
-__all__ = ["dimension_chips_html", "dimension_label", "equivariance_heatmap", "equivariance_markdown",
+__all__ = ["trajectory_spec", "dimension_chips_html", "dimension_label", "equivariance_heatmap", "equivariance_markdown",
            "response_summary", "tracking_dims", "tracking_markdown", "trajectory_figure"]  # fmt: skip
