@@ -117,7 +117,8 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
     shapes = [dict(type="line", xref=xref, x0=m, x1=m, yref="paper", y0=0, y1=1,
                    line=dict(color="#333" if i else "#bbb", dash="dot", width=1.2))
               for i, m in enumerate(marks) for xref in ("x", "x2")]  # fmt: skip
-    titles = [dict(text=t, x=xc, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, font=dict(size=13))
+    titles = [dict(text=t, x=xc, xref="paper", xanchor="center", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                   font=dict(size=13))
               for t, xc in ((f"pose of digit capsule {k} (16 dims)", 0.31), ("digit-capsule lengths", 0.86))]  # fmt: skip
     return dict(data=traces, layout=dict(
         template=_template(),
@@ -182,7 +183,7 @@ def equivariance_heatmap(card: dict | None) -> go.Figure:
     cols = 5
     rows = math.ceil(n_cls / cols)
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.025, vertical_spacing=0.09,
-                        subplot_titles=[f"digit {c}" + (f" ({counts[c]} digits)" if counts[c] else "") for c in range(n_cls)])  # fmt: skip
+                        subplot_titles=[f"digit {c}" for c in range(n_cls)])
     xs = [TITLES.get(n, n).replace("shift in ", "shift ").replace("stroke ", "") for n in names]
     for c in range(n_cls):
         labels = [[dimension_label(card, c, d) or "" for _ in names] for d in range(n_dim)]
@@ -197,7 +198,7 @@ def equivariance_heatmap(card: dict | None) -> go.Figure:
     for r in range(rows):
         fig.update_yaxes(showticklabels=True, tickfont=dict(size=9), row=r + 1, col=1)
     fig.update_xaxes(tickfont=dict(size=9), tickangle=-45)
-    fig.update_layout(height=330 * rows, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=330 * rows + 30, margin=dict(l=10, r=10, t=70, b=10))
     return fig
 
 
@@ -209,9 +210,9 @@ def equivariance_markdown(card: dict | None) -> str:
     m, e = got
     names = list(e["transforms"])
     counts = [c for c in (e.get("digits_per_class") or []) if c]
+    n = "?" if not counts else str(min(counts)) if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
     lines = ["Median |Spearman ρ| between each pose dimension of a digit's own capsule and each input transform, "
-             f"over {min(counts) if counts else '?'}–{max(counts) if counts else '?'} correctly classified test "
-             "digits per class (1 = the dimension rises or falls monotonically with the transform on a typical "
+             f"over {n} correctly classified test digits per class (1 = the dimension rises or falls monotonically with the transform on a typical "
              "digit; values near 0.3 are what noise gives over a short sweep)."]  # fmt: skip
     best = []
     for t, name in enumerate(names):
