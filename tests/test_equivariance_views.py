@@ -72,7 +72,7 @@ def test_trajectory_figure_highlights_and_carries_dimensions():
     assert len(lengths) == 10 and max(lengths, key=lambda t: t.line.width).name == "length 7"
     assert fig.layout.meta["digit_class"] == 7
     assert {s.x0 for s in fig.layout.shapes} == {0.0, 20.0}  # identity and current value
-    assert go.Figure(json.loads(json.dumps(ev.trajectory_spec(r, None, 3, 20.0)))) == fig  # plain JSON, same figure
+    assert go.Figure(json.loads(ev.trajectory_spec(r, None, 3, 20.0).to_json())) == fig  # plain JSON, same figure
     # all 16 buttons, strongest first
     chips = ev.dimension_chips_html(r.rho.tolist(), 7)
     assert chips.count("<button") == 16 and chips.count("eq-dim-top") == 3

@@ -20,6 +20,7 @@ from ..inputs.preprocess import BLANK_MESSAGE, preprocess
 from ..inputs.upload import GuardedImage
 from ..session import _safe
 from ..views import equivariance as ev
+from ..views.fastfig import LightFigure
 
 CHOICES = [(ev.TITLES[n], n) for n in TRANSFORMS]
 DEFAULT = "rotation"
@@ -28,9 +29,9 @@ DEFAULT = "rotation"
 # ---------------------------------------------------------------- plain functions (tested without Gradio)
 
 
-def plot_data(spec: dict) -> PlotData:
-    """A plotly JSON dict as gr.Plot's value, serialised once without building (and validating) a go.Figure."""
-    return PlotData(type="plotly", plot=json.dumps(spec))
+def plot_data(fig: LightFigure) -> PlotData:
+    """A LightFigure as gr.Plot's value (the JSON Gradio would send for the plotly figure, without building one)."""
+    return PlotData(type="plotly", plot=fig.to_json())
 
 
 def current_value(name: str, angle: Any = None, scale: Any = None, dx: Any = None, dy: Any = None) -> float | None:

@@ -3,9 +3,7 @@ matrix as a heat map. Plain functions from `capsnet.equivariance` results (and t
 plotly figures, Markdown and HTML; nothing here knows about Gradio or recomputes the model."""
 from __future__ import annotations
 
-import functools
 import html
-import json
 import math
 from typing import Sequence
 
@@ -14,6 +12,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from capsnet.equivariance import IDENTITY, TRANSFORMS, UNITS, TransformResponse, tracking_order
+
+from .fastfig import LightFigure
 
 TITLES = {"rotation": "rotation", "scale": "scale", "shift_x": "shift in x", "shift_y": "shift in y",
           "thickness": "stroke thickness"}  # fmt: skip
@@ -61,24 +61,14 @@ def tracking_markdown(name: str, rho: Sequence[float], digit_class: int, card: d
 
 def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int = TOP,
                       current: float | None = None) -> go.Figure:  # fmt: skip
-    """`trajectory_spec` as a plotly Figure."""
-    return go.Figure(trajectory_spec(r, card, top, current))
-
-
-@functools.lru_cache(maxsize=1)
-def _template() -> dict:
-    """The default plotly template as plain JSON (what Figure.to_json would embed), built once."""
-    import plotly.io as pio
-    from plotly.utils import PlotlyJSONEncoder
-
-    return json.loads(json.dumps(pio.templates[pio.templates.default].to_plotly_json(), cls=PlotlyJSONEncoder))
+    """`trajectory_spec` as a validated plotly Figure."""
+    return trajectory_spec(r, card, top, current).to_plotly()
 
 
 def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = TOP,
-                    current: float | None = None) -> dict:  # fmt: skip
-    """The figure as a plain plotly JSON dict ({data, layout}, lists only), cheap to build and serialise: the
-    Transforms tab redraws it on every slider move, and validating a go.Figure of 26 traces costs more than
-    the model. Left: the 16 pose dimensions of the predicted digit capsule against the transform value, the `top`
+                    current: float | None = None) -> LightFigure:  # fmt: skip
+    """The figure as a LightFigure (plain dicts, no per-property validation): the Transforms tab redraws it on
+    every slider move, and a validated go.Figure of 26 traces costs more than the model. Left: the 16 pose dimensions of the predicted digit capsule against the transform value, the `top`
     tracking dimensions (largest |Spearman rho|) in colour and bold, the rest grey. Right: every digit
     capsule's length (the predicted one bold). Each pose trace carries its dimension in customdata, so a
     click can open that dimension's slider."""
@@ -120,11 +110,12 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
     titles = [dict(text=t, x=xc, xref="paper", xanchor="center", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                    font=dict(size=13))
               for t, xc in ((f"pose of digit capsule {k} (16 dims)", 0.31), ("digit-capsule lengths", 0.86))]  # fmt: skip
-    return dict(data=traces, layout=dict(
-        template=_template(),
-        xaxis=dict(domain=[0, 0.62], title=dict(text=AXIS[r.transform])), yaxis=dict(title=dict(text="pose value")),
-        xaxis2=dict(domain=[0.72, 1], anchor="y2", title=dict(text=what)),
-        yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="length")),
+    grid = dict(gridcolor="white", zerolinecolor="white", linecolor="white")  # plotly's default look, untemplated
+    return LightFigure(traces, dict(
+        xaxis=dict(domain=[0, 0.62], title=dict(text=AXIS[r.transform]), **grid),
+        yaxis=dict(title=dict(text="pose value"), **grid),
+        xaxis2=dict(domain=[0.72, 1], anchor="y2", title=dict(text=what), **grid),
+        yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="length"), **grid), plot_bgcolor="#E5ECF6",
         shapes=shapes, annotations=titles, height=380, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
         clickmode="event", meta=dict(digit_class=k, transform=r.transform),  # read by static/pose_link.js
         legend=dict(orientation="h", y=-0.22, x=0, title=dict(text="tracking most:")),
