@@ -101,8 +101,19 @@ def _validation_error(request, exc) -> Any:
     return _json_response(422, f"The request does not match the API: {where}: {first.get('msg')}.", detail=errors)
 
 
+def _http_error(request, exc) -> Any:
+    """Gradio's own HTTP errors (queue full, 413, 404...) with `error` beside `detail`, both short."""
+    from fastapi.responses import JSONResponse, Response
+
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+    return JSONResponse({"error": detail, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 def _unexpected_error(request, exc) -> Any:
-    from gradio.exceptions import FnIndexInferError
+    from gradio.route_utils import FnIndexInferError
 
     if isinstance(exc, FnIndexInferError):
         return _json_response(404, "There is no API endpoint with that name; see /gradio_api/info.")
@@ -112,12 +123,14 @@ def _unexpected_error(request, exc) -> Any:
 def app_kwargs(existing: dict | None = None) -> dict:
     """FastAPI arguments for `launch(app_kwargs=...)`: the body limit and the short error answers."""
     from fastapi.exceptions import RequestValidationError
-    from gradio.exceptions import FnIndexInferError
+    from gradio.route_utils import FnIndexInferError
+    from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
     kw = dict(existing or {})
     kw["middleware"] = [*kw.get("middleware", []), Middleware(BodyLimit)]
     kw["exception_handlers"] = {RequestValidationError: _validation_error, FnIndexInferError: _unexpected_error,
+                                HTTPException: _http_error,
                                 Exception: _unexpected_error, **kw.get("exception_handlers", {})}  # fmt: skip
     return kw
 

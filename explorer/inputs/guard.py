@@ -218,8 +218,8 @@ def guard_blobs(editor: gr.ImageEditor) -> None:
 
 
 def _label(block: Any) -> str:
-    name = getattr(block, "label", None) or type(block).__name__.lower()
-    return f"the {short(name).strip(chr(39))} input"
+    """The input's kind, as the API page names its component ("image", "sketch", "radio", ...)."""
+    return "sketch" if isinstance(block, gr.ImageEditor) else type(block).__name__.lower()
 
 
 def guard_component(block: Any) -> None:
@@ -241,7 +241,7 @@ def guard_component(block: Any) -> None:
                 check_image(path)
             return original(payload)
         except gr.Error as e:  # ours are short; Gradio's own may quote the whole input
-            text = str(e.message) if len(str(e.message)) <= 300 else f"{_label(block).capitalize()} was refused."
+            text = str(e.message) if len(str(e.message)) <= 300 else f"The {_label(block)} input was refused."
             if getattr(block, "accepts_preprocessed", False):
                 return Preprocessed(None, text)
             raise refuse(text) from None
@@ -252,7 +252,7 @@ def guard_component(block: Any) -> None:
                 return result
             if isinstance(e, (ImageTooLarge, Image.DecompressionBombError)):
                 raise refuse(unreadable_result(e).message) from None
-            raise refuse(f"{_label(block).capitalize()} could not be read ({type(e).__name__}); "
+            raise refuse(f"The {_label(block)} input could not be read ({type(e).__name__}); "
                          f"expected {_expected(block)}.") from None
 
     preprocess._explorer_guarded = True
