@@ -113,8 +113,11 @@ def _http_error(request, exc) -> Any:
 
 
 def _unexpected_error(request, exc) -> Any:
+    from gradio.exceptions import Error
     from gradio.route_utils import FnIndexInferError
 
+    if isinstance(exc, Error):  # a refusal raised outside an event (e.g. a sketch blob): its sentence, status 400
+        return _json_response(400, str(exc.message)[:300])
     if isinstance(exc, FnIndexInferError):
         return _json_response(404, "There is no API endpoint with that name; see /gradio_api/info.")
     return _json_response(500, "The server could not handle this request.")

@@ -38,6 +38,7 @@ log = logging.getLogger("explorer")
 
 MAX_REQUEST_PIXELS = MAX_PIXELS  # all images of one event together
 MAX_ECHO = 40  # characters of a refused input quoted back
+LARGE_SKETCH_PIXELS = 1024 * 1024  # larger sketch images reach the app lazily opened (see editor_value)
 MAX_EDITOR_LAYERS = 8  # for an image editor that lets visitors add layers
 MAX_BLOB_BYTES = 2_000_000  # one sketch blob (the browser's are a few KB)
 MAX_BLOB_STORE_BYTES = 32_000_000  # sketch blobs waiting for their event, per editor
@@ -166,7 +167,14 @@ def editor_value(editor: gr.ImageEditor, payload: Any) -> dict:
         if any(s is not None and s != sizes[0] for s in sizes[1:]):
             raise refuse("The background and layers of a sketch must have the size of its composite; this app only "
                          "reads the composite.")
-        image = editor.convert_and_format_image(used, flatten_on_white=role != "layer")
+        w, h = sizes[0]
+        if w * h > LARGE_SKETCH_PIXELS and getattr(editor, "accepts_preprocessed", False):
+            # the app's preprocess reduces a lazily opened PIL image before decoding it in full (bounded memory);
+            # Gradio's own path would hold the full RGBA image and a numpy copy of it (25 MP: +311 MB)
+            src = _source(used)
+            image = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else Path(src))
+        else:
+            image = editor.convert_and_format_image(used, flatten_on_white=role != "layer")
         return {"background": image if role == "background" else None, "layers": [image] if role == "layer" else [],
                 "composite": image if role == "composite" else None}
     finally:
@@ -239,6 +247,11 @@ def guard_component(block: Any) -> None:
                 return editor_value(block, payload)
             for path in _file_paths(payload):
                 check_image(path)
+            choices = getattr(block, "choices", None)
+            if choices and isinstance(block, (gr.Radio, gr.Dropdown)) and not getattr(block, "allow_custom_value", 0):
+                values = [v for _, v in choices]
+                if any(v not in values for v in (payload if isinstance(payload, list) else [payload])):
+                    raise refuse(f"The {_label(block)} input must be {_expected(block)}; got {short(payload)}.")
             return original(payload)
         except gr.Error as e:  # ours are short; Gradio's own may quote the whole input
             text = str(e.message) if len(str(e.message)) <= 300 else f"The {_label(block)} input was refused."
@@ -301,7 +314,8 @@ def _input_error(block_fn: Any, inputs: list, state: Any, error: BaseException) 
     name = f"/{block_fn.api_name}" if isinstance(block_fn.api_name, str) else "this event"
     blocks = list(block_fn.inputs)
     if len(inputs) < len(blocks):
-        return refuse(f"{name} takes {len(blocks)} input(s); got {len(inputs)}.")
+        shown = sum(not getattr(b, "skip_api", False) for b in blocks)  # session state is not sent
+        return refuse(f"{name} takes {shown} input(s); got {min(len(inputs), shown)}.")
     for i, block in enumerate(blocks):
         value = inputs[i]
         model = getattr(block, "data_model", None)
