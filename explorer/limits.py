@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -254,8 +255,11 @@ def stop(demo: gr.Blocks, extra_dirs=()) -> None:
 
 
 def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
-    """`demo.launch(**launch_kwargs)` in the main thread until SIGINT or SIGTERM, then `stop`: the process exits
-    within STOP_TIMEOUT_S (a watchdog ends it if something still runs) with no upload or temporary file left."""
+    """`demo.launch(**launch_kwargs)` in the main thread until SIGINT or SIGTERM, then `stop`, then the process ends
+    (exit code 0) with no upload or temporary file left, within STOP_TIMEOUT_S.
+
+    It ends with os._exit once the files are deleted: requests still running in Gradio's worker threads are
+    abandoned either way, and a normal interpreter shutdown waited seconds for them (up to 10 s measured)."""
     done = threading.Event()
 
     def watchdog():
@@ -270,6 +274,8 @@ def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
         try:
             demo._queue.close()  # stop taking events; open streams end with the app's stop event
             demo.app.stop_event.set()
+            if getattr(demo, "server", None) is not None:
+                demo.server.force_exit = True  # uvicorn: do not wait for open connections and running requests
         except Exception:
             pass
         raise KeyboardInterrupt  # Gradio's launch() loop closes the server on it
@@ -283,6 +289,10 @@ def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
     finally:
         stop(demo, extra_dirs)
         done.set()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
 
 
 __all__ = ["BodyLimit", "app_kwargs", "delete_app_files", "guard_queue", "harden_server", "serve", "stop"]
