@@ -23,13 +23,14 @@ from __future__ import annotations
 import html
 import io
 import logging
+import math
 import warnings
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.data_classes import FileData
+from gradio.data_classes import FileData, GradioModel, GradioRootModel
 from PIL import Image
 
 from .preprocess import MAX_PIXELS, ImageTooLarge, Preprocessed, check_pixels, unreadable_result
@@ -109,10 +110,10 @@ def _file_paths(payload: Any) -> list[str]:
         if isinstance(v, FileData):
             if v.path and not (v.url or "").startswith("data:"):
                 out.append(v.path)
-        elif isinstance(v, gr.data_classes.GradioModel):
+        elif isinstance(v, GradioModel):
             for name in type(v).model_fields:
                 walk(getattr(v, name, None))
-        elif isinstance(v, gr.data_classes.GradioRootModel):
+        elif isinstance(v, GradioRootModel):
             walk(v.root)
         elif isinstance(v, dict):
             for x in v.values():
@@ -296,9 +297,10 @@ def _coerce(block: Any, value: Any) -> Any:
     if isinstance(value, str) and len(value) <= 32:
         if isinstance(block, (gr.Number, gr.Slider)):
             try:
-                return float(value) if any(c in value for c in ".eE") or "inf" in value.lower() else int(value)
+                number = float(value) if any(c in value for c in ".eE") else int(value)
             except ValueError:
                 return value
+            return number if math.isfinite(number) else value  # "nan" / "inf" stay strings: refused
         choices = getattr(block, "choices", None)
         if isinstance(block, (gr.Radio, gr.Dropdown)) and choices:
             for _, v in choices:
