@@ -60,7 +60,8 @@ def memory(server, api, concurrent: int) -> None:
             outs = list(ex.map(lambda i: api.call("analyse_sketch", [sketch(huge, [huge] * 3 if i % 2 else [], huge)]),
                                range(concurrent)))  # fmt: skip
         print(f"| {concurrent} of the 12000x12000 sketches at once | {vm_kb(server.pid, 'VmHWM') / 1024 - idle:+,.0f}"
-              f" MB | {time.time() - t0:.1f} s | {sum(e == 'error' for e, _ in outs)} refused |")
+              f" MB | {time.time() - t0:.1f} s | {sum(e == 'error' for e, _ in outs)} refused in one sentence, "
+              f"{sum(e.startswith('http 503') for e, _ in outs)} answered 503 (queue caps) |")
 
 
 def fairness(server, api) -> None:
