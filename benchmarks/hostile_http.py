@@ -76,8 +76,8 @@ def fairness(server, api) -> None:
     r = api.post("predict", [file_ref(small)])
     answer = api.result("predict", r.json()["event_id"]) if r.status_code == 200 else r.text[:80]
     print(f"flood of 70 x 25 MP sketches from 127.0.0.2: {flood.count(200)} queued, {flood.count(503)} answered 503 "
-          f"(joins took {t1 - t0:.1f} s); then /predict from 127.0.0.1: HTTP {r.status_code} in {time.time() - t1:.1f} s"
-          f" -> {str(answer)[:80]}")
+          f"(joins took {t1 - t0:.1f} s); then /predict from 127.0.0.1: HTTP {r.status_code} in "
+          f"{time.time() - t1:.1f} s -> {str(answer)[:80]}")
 
 
 def stop(repo: Path, sig: int) -> None:
