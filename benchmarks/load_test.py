@@ -170,9 +170,13 @@ def sketch_files(folder: Path, digits: list[Path]) -> list[Path]:
     """What the sketchpad sends: an opaque white canvas with black strokes (RGBA composite)."""
     out = []
     for i, p in enumerate(digits):
-        a = np.asarray(Image.open(p).convert("L"))
-        if a[0, 0] > 127:
-            a = 255 - a
+        im = Image.open(p)
+        if im.mode == "RGBA":  # a transparent digit: the ink is the alpha channel (its RGB is all black)
+            a = np.asarray(im)[..., 3]
+        else:
+            a = np.asarray(im.convert("L"))
+            if a[0, 0] > 127:
+                a = 255 - a
         comp = np.stack([255 - a] * 3 + [np.full_like(a, 255)], -1)
         q = folder / f"sketch{i}.png"
         Image.fromarray(comp).save(q)

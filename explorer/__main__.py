@@ -29,7 +29,7 @@ def default_data_dir() -> str | None:
     env = os.environ.get("CAPSNET_DATA")
     if env:
         return env
-    from .examples import mnist_unavailable_reason
+    from .inputs.examples import mnist_unavailable_reason
 
     return "data" if mnist_unavailable_reason("data") is None else None
 
@@ -52,9 +52,11 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     from .app import build_demo
+    from .limits import serve
 
     demo = build_demo(args.checkpoint, data_dir=args.data_dir if args.data_dir is not None else default_data_dir())
-    demo.launch(**launch_kwargs(args))  # prints "Running on local URL: ..."
+    # prints "Running on local URL: ..."; SIGINT / SIGTERM stop it and delete its uploads and temporary files
+    serve(demo, extra_dirs=[demo.explorer.tmp_dir], **launch_kwargs(args))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ from capsnet import CapsNet
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
+from .limits import QUEUE_MAX, harden_server
 from .inputs.examples import MnistExamples
+from .inputs.guard import guard_inputs
 from .inputs.upload import MAX_FILE_SIZE, GuardedImage
 from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_model, predict
 from .tabs.capsules import capsules_tab
@@ -138,6 +140,7 @@ def build_demo(
                             transforms=(),
                             elem_id="sketchpad",
                         )
+                        sketch.accepts_preprocessed = True  # refused sketches reach the handler as a message
                         clear = gr.Button("Clear canvas", elem_id="clear-canvas", size="sm")
                     with gr.Tab("Upload", id="upload"):
                         upload = GuardedImage(  # unreadable / oversized files become a message, not an error
@@ -198,7 +201,9 @@ def build_demo(
             predict_digit, api_image, api_json, api_name="predict",
             api_description="Classify an image of a digit: returns {digit, lengths (10 capsule lengths), confidence, pose (16-D), error}.",
         )
-    demo.queue(default_concurrency_limit=concurrency_limit, max_size=64)
+    demo.queue(default_concurrency_limit=concurrency_limit, max_size=QUEUE_MAX)
+    guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
+    harden_server(demo, max_file_size=MAX_FILE_SIZE)  # fair queue, body limit, private events not callable by name
     demo.explorer = ui  # for tests and extensions
     return demo
 

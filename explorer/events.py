@@ -78,7 +78,7 @@ def wire(ui: ExplorerUI) -> None:
     for triggers, fn, inputs, api_name, source, select in ui._sources:
         n_in = len(inputs)
 
-        def handle(call, args, _n, _src):
+        def handle(call, args, _n, _src, api=False):
             try:
                 raw = call()
             except Exception:
@@ -87,6 +87,8 @@ def wire(ui: ExplorerUI) -> None:
             rest = list(args[_n:])
             rest += [None] * (1 + len(always_inputs) - len(rest))  # API callers leave out the view inputs
             analysis, message = new_analysis(ui.model, raw, _src)
+            if api and analysis is None:  # API callers get the reason as {"error": "..."}, not empty outputs
+                raise gr.Error(message or BLANK_MESSAGE, print_exception=False)
             return outputs_for(analysis, message, rest[1:], rest[0])
 
         if select:
@@ -96,13 +98,16 @@ def wire(ui: ExplorerUI) -> None:
             def handler(*args, _fn=fn, _n=n_in, _src=source):
                 return handle(lambda: _fn(*args[:_n]), args, _n, _src)
 
+        def api_handler(*args, _fn=fn, _n=n_in, _src=source):
+            return handle(lambda: _fn(*args[:_n]), args, _n, _src, api=True)
+
         gr.on(
             triggers, handler, [*inputs, ui.active_tab, *always_inputs], head_outputs + always_outputs,
             api_visibility="private", trigger_mode="always_last", show_progress="minimal",
         )
         if api_name:  # the same handler for API clients: only the source's inputs
             gr.Button(visible=False).click(
-                handler, [*inputs, ui.active_tab], head_outputs + always_outputs,
+                api_handler, [*inputs, ui.active_tab], head_outputs + always_outputs,
                 api_name=api_name, api_visibility="undocumented",
             )
 

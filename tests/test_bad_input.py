@@ -243,27 +243,29 @@ def test_predict_barrage_then_normal_predict(served, hostile):
 
 
 def test_ui_upload_event_shows_the_message(served, hostile):
-    """The Upload tab's event (what the browser triggers): no error through the server, and the handler's
-    prompt output carries the message (checked in-process: gradio_client drops the values of updates)."""
+    """The Upload tab's event (what the browser triggers): its prompt output carries the message (checked
+    in-process: gradio_client drops the values of updates); the /analyse_upload API answers with the message."""
     import json
     import urllib.request
 
     from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
 
     demo, client = served
     info = json.load(urllib.request.urlopen(client.src.rstrip("/") + "/gradio_api/info?all_endpoints=true"))
     params = info["named_endpoints"]["/analyse_upload"]["parameters"]
-    fn = next(f for f in demo.fns.values() if f.api_name == "analyse_upload")
-    upload = fn.inputs[0]
+    upload = next(f for f in demo.fns.values() if f.api_name == "analyse_upload").inputs[0]
+    fn = next(f for f in demo.fns.values() if f.api_visibility == "private" and f.inputs and f.inputs[0] is upload)
     for name in ("not_an_image.png", "bomb_50000x50000.png", "truncated.png", "empty.png", "huge_10000x10000.png"):
         path = str(hostile[name][0])
+        expected = "too large" if ("bomb" in name or "huge" in name) else "could not be read"
         args = [handle_file(path)] + [p.get("parameter_default") for p in params[1:]]
-        timed(client.predict, *args, api_name="/analyse_upload")  # raises on a server-side error
+        with pytest.raises(AppError, match=expected):  # the API caller gets the reason, not empty outputs
+            timed(client.predict, *args, api_name="/analyse_upload")
         value = timed(upload.preprocess, upload.data_model(path=path, orig_name=name))
         out = fn.fn(value, *[getattr(c, "value", None) for c in fn.inputs[1:]])
         text = json.dumps(out, default=str)
         assert "Nothing to show" in text, (name, text[:300])
-        expected = "too large" if ("bomb" in name or "huge" in name) else "could not be read"
         assert expected in text, (name, text[:300])
 
 

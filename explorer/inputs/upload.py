@@ -56,6 +56,7 @@ def guarded(component: gr.Image) -> gr.Image:
             return result
 
     component.preprocess = preprocess
+    component.accepts_preprocessed = True  # explorer.inputs.guard hands it refusals as Preprocessed too
     return component
 
 

@@ -1,0 +1,298 @@
+"""Server limits for a built Blocks (`harden_server(demo)`) and a clean stop for the CLI (`serve`).
+
+- **Fair queueing.** Gradio's `max_size` counts the waiting events of *all* endpoints together, so one client
+  flooding one endpoint made everybody else's requests answer 503 "Queue is full". Here each event (each
+  concurrency group) may have at most `QUEUE_PER_EVENT` waiting and each client address at most
+  `QUEUE_PER_CLIENT`, under an overall `QUEUE_MAX`; events with an image input run at most
+  `IMAGE_EVENT_CONCURRENCY` at a time each.
+- **Bodies.** JSON bodies over `MAX_JSON_BODY` and multipart bodies over `MAX_MULTIPART_BODY` are answered 413
+  before they are parsed (an ASGI middleware, from Content-Length or while streaming).
+- **Messages.** FastAPI's 422 answers quote the whole offending input; here they name the field and the problem.
+  Unexpected errors answer `{"error": "<sentence>"}` with status 500.
+- **Private events are not callable by name.** Gradio's `/gradio_api/call/<name>` route serves every event,
+  `api_visibility="private"` included; those are refused here (the page still calls them by index).
+- **Clean stop.** `serve(demo, **launch_kwargs)` turns SIGTERM into the same path as Ctrl-C, closes the server and
+  deletes every file the app wrote to Gradio's cache and its own temporary folder, within `STOP_TIMEOUT_S`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+log = logging.getLogger("explorer")
+
+MAX_JSON_BODY = 256 * 1024  # the page's JSON requests are a few hundred bytes
+MAX_MULTIPART_BODY = 21 * 1024 * 1024  # uploads: Gradio refuses files over max_file_size (10 MB) itself
+QUEUE_MAX = 256  # waiting events in all
+QUEUE_PER_EVENT = 16  # waiting events per event (concurrency group)
+QUEUE_PER_CLIENT = 32  # waiting events per client address
+IMAGE_EVENT_CONCURRENCY = 2  # running events per event with an image input
+STOP_TIMEOUT_S = 8.0  # after a stop signal, exit by then whatever is still running
+BUSY = "Too many requests are waiting for {what}; try again in a few seconds."
+PRIVATE = "There is no API endpoint named /{name}."
+
+
+def _json_response(status: int, message: str, **extra) -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over the limit of their content type, before anything parses them."""
+
+    def __init__(self, app, json_limit: int = MAX_JSON_BODY, multipart_limit: int = MAX_MULTIPART_BODY):
+        self.app, self.json_limit, self.multipart_limit = app, json_limit, multipart_limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
+        limit = self.multipart_limit if ctype.startswith("multipart/") else self.json_limit
+        message = f"The request body is larger than the {limit:,} bytes allowed here."
+        try:
+            declared = int(headers.get(b"content-length", b"-1"))
+        except ValueError:
+            declared = -1
+        if declared > limit:
+            return await _json_response(413, message)(scope, receive, send)
+        received, started = 0, False
+
+        async def limited_receive():
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > limit:
+                    from starlette.exceptions import HTTPException
+
+                    raise HTTPException(413, message)
+            return msg
+
+        async def tracking_send(msg):
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except Exception as e:
+            if started or getattr(e, "status_code", None) != 413:
+                raise
+            await _json_response(413, message)(scope, receive, send)
+
+
+def _validation_error(request, exc) -> Any:
+    """FastAPI's 422 without the offending input (it quoted all of it, megabytes included)."""
+    errors = [{k: e.get(k) for k in ("type", "loc", "msg")} for e in exc.errors()[:5]]
+    first = errors[0] if errors else {"loc": (), "msg": "invalid"}
+    where = ".".join(str(x) for x in first.get("loc") or ()) or "the body"
+    return _json_response(422, f"The request does not match the API: {where}: {first.get('msg')}.", detail=errors)
+
+
+def _http_error(request, exc) -> Any:
+    """Gradio's own HTTP errors (queue full, 413, 404...) with `error` beside `detail`, both short."""
+    from fastapi.responses import JSONResponse, Response
+
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+    return JSONResponse({"error": detail, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _unexpected_error(request, exc) -> Any:
+    from gradio.exceptions import Error
+    from gradio.route_utils import FnIndexInferError
+
+    if isinstance(exc, Error):  # a refusal raised outside an event (e.g. a sketch blob): its sentence, status 400
+        return _json_response(400, str(exc.message)[:300])
+    if isinstance(exc, FnIndexInferError):
+        return _json_response(404, "There is no API endpoint with that name; see /gradio_api/info.")
+    return _json_response(500, "The server could not handle this request.")
+
+
+def app_kwargs(existing: dict | None = None) -> dict:
+    """FastAPI arguments for `launch(app_kwargs=...)`: the body limit and the short error answers."""
+    from fastapi.exceptions import RequestValidationError
+    from gradio.route_utils import FnIndexInferError
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+
+    kw = dict(existing or {})
+    kw["middleware"] = [*kw.get("middleware", []), Middleware(BodyLimit)]
+    kw["exception_handlers"] = {RequestValidationError: _validation_error, FnIndexInferError: _unexpected_error,
+                                HTTPException: _http_error,
+                                Exception: _unexpected_error, **kw.get("exception_handlers", {})}  # fmt: skip
+    return kw
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def _client(request) -> str:
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or "?"
+
+
+def guard_queue(demo: gr.Blocks) -> None:
+    """Per-event and per-client caps on waiting events; private events refused by name (see the module doc)."""
+    from gradio import route_utils
+
+    queue = demo._queue
+    if getattr(queue.push, "_explorer_guarded", False):
+        return
+    queue.max_size = QUEUE_MAX
+    original = queue.push
+
+    async def push(body, request, username):
+        try:
+            fn = route_utils.get_fn(demo, None, body) if body.fn_index is not None else None
+        except Exception:
+            fn = None
+        if fn is not None:
+            name = fn.api_name if isinstance(fn.api_name, str) else str(fn._id)
+            if getattr(body, "simple_format", False) and fn.api_visibility == "private":
+                return False, PRIVATE.format(name=name[:40]), "error"
+            group = queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
+            if group is not None and len(group.queue) >= QUEUE_PER_EVENT:
+                return False, BUSY.format(what=f"/{name[:40]}"), "queue_full"
+            who = _client(request)
+            waiting = sum(1 for g in list(queue.event_queue_per_concurrency_id.values()) for ev in list(g.queue)
+                          if _client(ev.request) == who)  # fmt: skip
+            if waiting >= QUEUE_PER_CLIENT:
+                return False, BUSY.format(what="this client's earlier requests"), "queue_full"
+        return await original(body, request, username)
+
+    push._explorer_guarded = True
+    queue.push = push
+
+
+def limit_image_events(demo: gr.Blocks) -> None:
+    """Events with an image input keep their own group but run at most IMAGE_EVENT_CONCURRENCY at once."""
+    image_types = (gr.Image, gr.ImageEditor, gr.File, gr.Gallery)
+    for fn in demo.fns.values():
+        if fn.concurrency_limit == "default" and any(isinstance(b, image_types) for b in fn.inputs):
+            fn.concurrency_limit = IMAGE_EVENT_CONCURRENCY
+
+
+def harden_server(demo: gr.Blocks, max_file_size: str | int | None = None) -> gr.Blocks:
+    """Queue limits now; body limit and error answers whenever `demo.launch` is called (however it is called)."""
+    limit_image_events(demo)
+    guard_queue(demo)
+    if not getattr(demo.launch, "_explorer_guarded", False):
+        original = demo.launch
+
+        def launch(*args, **kwargs):
+            kwargs["app_kwargs"] = app_kwargs(kwargs.get("app_kwargs"))
+            if max_file_size is not None:
+                kwargs.setdefault("max_file_size", max_file_size)
+            return original(*args, **kwargs)
+
+        launch._explorer_guarded = True
+        demo.launch = launch
+    return demo
+
+
+# --------------------------------------------------------------------------- a clean stop
+
+
+def app_files(demo: gr.Blocks) -> set[str]:
+    """Every file Gradio's cache holds for this app: uploads, outputs, and the values it keeps on purpose."""
+    files: set[str] = set()
+    for temp_set in getattr(demo, "temp_file_sets", []):
+        files.update(map(str, temp_set))
+    for block in demo.blocks.values():
+        files.update(map(str, getattr(block, "keep_in_cache", ()) or ()))
+    return files
+
+
+def delete_app_files(demo: gr.Blocks, extra_dirs=()) -> int:
+    """Delete the files from `app_files`, then their folders if empty, and `extra_dirs` entirely. Returns the count."""
+    n = 0
+    cache_root = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(os.environ.get("TMPDIR", "/tmp")) / "gradio")
+    for f in app_files(demo):
+        p = Path(f)
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            continue
+        parent = p.parent  # Gradio's per-file hash folders
+        while parent != cache_root and cache_root in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+    for d in extra_dirs:
+        if d and Path(d).exists():
+            n += sum(1 for x in Path(d).rglob("*") if x.is_file())
+            shutil.rmtree(d, ignore_errors=True)
+    return n
+
+
+def stop(demo: gr.Blocks, extra_dirs=()) -> None:
+    """Close the server and the queue, then delete the app's files (safe to call twice)."""
+    try:
+        demo.close(verbose=False)
+    except Exception:
+        log.exception("closing the server failed")
+    n = delete_app_files(demo, extra_dirs)
+    log.info("stopped; deleted %d temporary files", n)
+
+
+def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
+    """`demo.launch(**launch_kwargs)` in the main thread until SIGINT or SIGTERM, then `stop`, then the process ends
+    (exit code 0) with no upload or temporary file left, within STOP_TIMEOUT_S.
+
+    It ends with os._exit once the files are deleted: requests still running in Gradio's worker threads are
+    abandoned either way, and a normal interpreter shutdown waited seconds for them (up to 10 s measured)."""
+    done = threading.Event()
+
+    def watchdog():
+        if not done.wait(STOP_TIMEOUT_S):
+            delete_app_files(demo, extra_dirs)
+            os._exit(0)
+
+    def on_signal(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=watchdog, daemon=True).start()
+        try:
+            demo._queue.close()  # stop taking events; open streams end with the app's stop event
+            demo.app.stop_event.set()
+            if getattr(demo, "server", None) is not None:
+                demo.server.force_exit = True  # uvicorn: do not wait for open connections and running requests
+        except Exception:
+            pass
+        raise KeyboardInterrupt  # Gradio's launch() loop closes the server on it
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        demo.launch(**launch_kwargs)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(demo, extra_dirs)
+        done.set()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
+
+
+__all__ = ["BodyLimit", "app_kwargs", "delete_app_files", "guard_queue", "harden_server", "serve", "stop"]
