@@ -187,14 +187,17 @@ def explained_share(base, change) -> float:
     return effect_shares(base, change)["explained"]
 
 
-def measure_change(up, down, base) -> dict[str, float]:
+def measure_change(up, down) -> dict[str, float]:
     """Mean change of each measure for +delta, from decodes at +delta (`up`) and -delta (`down`), in
-    natural units: ink as a fraction of the base ink, width/height/shift in pixels, slant in degrees."""
-    mu, md, mb = measure(up), measure(down), measure(base)
+    natural units: ink as a relative change, width/height/shift in pixels, slant in degrees."""
+    mu, md = measure(up), measure(down)
     half = {e: (mu[e] - md[e]) / 2 for e in EFFECTS}
-    half["ink"] = half["ink"] / mb["ink"].clamp(min=1e-9)
     half["slant"] = torch.rad2deg(torch.atan(mu["slant"]) - torch.atan(md["slant"])) / 2
-    return {e: float(v.mean()) for e, v in half.items()}
+    out = {e: float(v.mean()) for e, v in half.items()}
+    # ink: the geometric mean of sqrt(ink(+delta) / ink(-delta)) - 1, so a fading digit stays above -100%
+    ratio = mu["ink"].clamp(min=1e-6) / md["ink"].clamp(min=1e-6)
+    out["ink"] = float(torch.exp(ratio.log().mean() / 2)) - 1
+    return out
 
 
 def label_dimensions(model: CapsNet, images: torch.Tensor, labels: torch.Tensor, per_class: int = DEFAULT_PER_CLASS,
@@ -224,7 +227,7 @@ def label_dimensions(model: CapsNet, images: torch.Tensor, labels: torch.Tensor,
         for d in range(dims):
             up, down = decoded[2 * d], decoded[2 * d + 1]
             shares = effect_shares(base, (up - down) / 2)
-            change = measure_change(up, down, base)
+            change = measure_change(up, down)
             effect = max(EFFECTS, key=lambda e: shares[e])
             sign = 1 if change[effect] >= 0 else -1
             rows.append({
@@ -288,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "effect": "the effect whose first-order image change (ink: contrast + dilation; x/y scaling; shear; x/y shift) "
                   "accounts for most of the pixel change (share lost when it is left out of a per-digit least-squares fit)",
-        "strength": "mean change of the effect's measure for +0.25: ink as a fraction of the digit's ink, width, height "
-                    "and shifts in pixels, slant in degrees",
+        "strength": "mean change of the effect's measure for +0.25: ink as a relative change (geometric mean over digits "
+                    "of sqrt(ink(+0.25) / ink(-0.25)) - 1), width, height and shifts in pixels, slant in degrees",
         "explained": "share of the pixel change (sum of squares) fitted by all six effects together",
         "command": command,
     }

@@ -111,13 +111,16 @@ def test_effect_shares_find_the_effect_that_made_the_change():
 
 
 def test_measure_change_units():
-    base = stroke(sigma=1.0)[None]
     up, down = stroke(x0=14.5)[None], stroke(x0=12.5)[None]
-    change = D.measure_change(up, down, base)
+    change = D.measure_change(up, down)
     assert change["shift_x"] == pytest.approx(1.0, abs=1e-6)
     assert change["shift_y"] == pytest.approx(0.0, abs=1e-6)
-    tilt = D.measure_change(stroke(slope=0.1)[None], stroke(slope=-0.1)[None], base)
+    assert change["ink"] == pytest.approx(0.0, abs=1e-6)
+    tilt = D.measure_change(stroke(slope=0.1)[None], stroke(slope=-0.1)[None])
     assert tilt["slant"] == pytest.approx(math.degrees(math.atan(0.1)), abs=0.5)
+    bolder = D.measure_change(4 * stroke()[None], stroke()[None])  # ink x4 between -delta and +delta
+    assert bolder["ink"] == pytest.approx(1.0, abs=1e-6)  # sqrt(4) - 1: twice the ink per +delta
+    assert D.measure_change(torch.zeros(1, H, W), stroke()[None])["ink"] > -1.0
 
 
 def test_labels_read_well():
