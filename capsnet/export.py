@@ -8,7 +8,9 @@ contiguous row.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import struct
 from pathlib import Path
 
 import torch
@@ -31,19 +33,26 @@ def decoder_tensors(model: CapsNet) -> dict[str, torch.Tensor]:
 
 
 def decoder_bytes(model: CapsNet) -> bytes:
-    """The decoder file's contents (deterministic: same weights, same bytes)."""
-    from safetensors.torch import save
-
+    """The decoder file's contents, byte-for-byte the same for the same weights (safetensors' own writer orders
+    the metadata differently from run to run, so the header is written here, keys sorted)."""
     cfg = model.config
     meta = {
         "format": FORMAT,
         "num_classes": str(cfg.num_classes),
         "digit_dim": str(cfg.digit_dim),
         "image_size": str(cfg.image_size),
-        "layout": "w_i is (in, out); input of layer 1 = class * digit_dim + pose dimension; "
-                  "relu, relu, sigmoid",
+        "layout": "w_i is (in, out); input of layer 1 = class * digit_dim + pose dimension; relu, relu, sigmoid",
     }
-    return save(decoder_tensors(model), metadata=meta)
+    header: dict = {"__metadata__": meta}
+    blobs, offset = [], 0
+    for name, t in sorted(decoder_tensors(model).items()):
+        data = t.numpy().astype("<f4", copy=False).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, so typed-array views need no copy
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
 
 
 def export_decoder(model: CapsNet, folder: str | os.PathLike) -> Path:
