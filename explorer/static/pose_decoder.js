@@ -30,6 +30,7 @@
     padX: 0,
     padY: 1,
     padDrag: false,
+    inFlight: -Infinity,  // when the fallback's last request left (performance.now())
     net: null,
   };
   const h1 = new Float64Array(512);
@@ -201,6 +202,8 @@
   function adoptValue() {
     const v = props.value || {};
     st.src = v.src || "";
+    st.inFlight = -Infinity;
+    if (v.echo) { st.dirty = true; return; }  // the server drew values sent from here: keep the newer ones
     st.cls = Number.isInteger(v.cls) ? v.cls : null;
     if (Array.isArray(v.pose) && v.pose.length === DIMS) {
       for (let d = 0; d < DIMS; d++) st.pose[d] = Number(v.pose[d]) || 0;
@@ -305,8 +308,11 @@
     requestAnimationFrame(frame);
     if (!element.isConnected || element.offsetParent === null) return;  // tab not shown
     if (!st.padDrag) pollSliders();
-    if (api.mode === "server" && st.userMoved && st.cls !== null) {
+    // Fallback: at most one request in flight (or one a second if answers go missing), always the latest values.
+    const now = performance.now();
+    if (api.mode === "server" && st.userMoved && st.cls !== null && now - st.inFlight > 1000) {
       st.userMoved = false;
+      st.inFlight = now;
       trigger("pose_input", payload());  // the server draws; its answer comes back as a new value
     }
     if (st.dirty) {

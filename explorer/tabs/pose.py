@@ -108,7 +108,9 @@ def pose_tab(ui: ExplorerUI) -> None:
         if a is None or k is None or pose is None:
             return [gr.skip()] * (1 + len(sliders)) if with_sliders else gr.skip()
         pose = [round(v, POSE_DECIMALS) for v in pose]
-        return [payload(a, k, pose), *pose] if with_sliders else payload(a, k, pose)
+        if with_sliders:
+            return [payload(a, k, pose), *pose]
+        return {**payload(a, k, pose), "echo": True}  # the browser keeps its own, newer values
 
     def browser_input(a: capsules.Analysis | None, evt: gr.EventData):
         """Fallback while a value changes, when the browser cannot decode: {pose, cls} -> the server's image."""
@@ -138,10 +140,12 @@ def pose_tab(ui: ExplorerUI) -> None:
         api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
         show_progress="hidden", queue=True,
     )
-    recon.pose_input(browser_input, [ui.state], recon, api_visibility="private", trigger_mode="always_last",
+    # "multiple": with "always_last", Gradio 6.31 sends a queued custom event with the data of the first one;
+    # the script keeps at most one pose_input in flight itself.
+    recon.pose_input(browser_input, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
                      show_progress="hidden")
     recon.pose_release(browser_release, [ui.state], [recon, *sliders], api_visibility="private",
-                       trigger_mode="always_last", show_progress="hidden")
+                       trigger_mode="multiple", show_progress="hidden")
     reset.click(
         _safe(do_reset, 1 + len(sliders)), [ui.state, ui.selected_class], [recon, *sliders],
         api_visibility="private", show_progress="hidden",
