@@ -95,18 +95,18 @@ def test_draw_predict_slide_clear(page):
     assert _src(page, "model-input")
 
     page.get_by_role("tab", name="Pose").click()
-    before = _src(page, "reconstruction")
+    # the reconstruction is a canvas the browser draws; the server's copy (img.pose-server) follows on commit
+    server_src = "() => { const i = document.querySelector('#reconstruction img.pose-server'); return i && i.getAttribute('src'); }"
+    page.wait_for_function(server_src, timeout=30_000)
+    before = page.evaluate(server_src)
+    pixels = "() => Array.from(document.querySelector('#reconstruction canvas').getContext('2d').getImageData(0, 0, 28, 28).data).join()"
+    canvas_before = page.evaluate(pixels)
     number = page.locator("#pose-dim-0 input[type='number']")
     value = float(number.input_value())
     number.fill(f"{max(-1.0, min(1.0, value + 0.6 if value < 0.4 else value - 0.6)):.2f}")
     number.press("Enter")
-    page.wait_for_function(
-        "([id, before]) => { const i = document.querySelector(`#${id} img`); return i && i.src !== before; }",
-        arg=["reconstruction", before],
-        timeout=30_000,
-    )
-    after = _src(page, "reconstruction")
-    assert after != before
+    page.wait_for_function(f"b => ({server_src})() !== b", arg=before, timeout=30_000)
+    page.wait_for_function(f"b => ({pixels})() !== b", arg=canvas_before, timeout=30_000)
     page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-pose.png")), full_page=True)
 
     page.get_by_role("tab", name="Perturbations").click()

@@ -7,6 +7,7 @@ import gradio as gr
 
 from ..session import ExplorerUI, _prune
 from ..views import capsules
+from ..views import pose as pose_views
 
 
 def perturbation_tab(ui: ExplorerUI) -> None:
@@ -15,7 +16,8 @@ def perturbation_tab(ui: ExplorerUI) -> None:
             gr.Markdown(
                 "As in the paper's Figure 4: each **row** is one pose dimension of the selected digit capsule, each "
                 "**column** adds -0.25 ... +0.25 (step 0.05) to it; the middle column is the unedited pose. "
-                "All 176 reconstructions come from one batched decoder call."
+                "All 176 reconstructions come from one batched decoder call. Beside each row: what +0.25 on that "
+                "dimension does, as measured offline (the same names as the Pose tab's sliders)."
             )
             grid = gr.Image(
                 label="Dimension perturbations (rows: dim 0-15; columns: -0.25 ... +0.25)", interactive=False,
@@ -25,6 +27,8 @@ def perturbation_tab(ui: ExplorerUI) -> None:
 
     def on_analysis(a: capsules.Analysis, k: int):
         img = capsules.perturbation_grid(ui.model, a, k)
+        if pose_views.dimension_labels(ui.card) is not None:
+            img = pose_views.labelled_grid(img, pose_views.slider_labels(ui.card, k))
         digest = hashlib.sha1(img.tobytes()).hexdigest()[:16]
         path = capsules.save_png(img, ui.tmp_dir / f"capsnet-perturbations-class{k}-{digest}.png")
         _prune(ui.tmp_dir, max_age_s=120.0)  # Gradio copies the file to its cache; ours need not pile up

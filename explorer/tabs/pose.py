@@ -1,34 +1,67 @@
-"""The Pose tab: the selected digit capsule's 16-D pose as sliders; moving one re-runs only the decoder.
+"""The Pose tab: the selected digit capsule's 16-D pose as sliders, each named by what it does, and a 2-D pad.
 
-Also adds the `pose` endpoint (the sliders' event).
+The browser draws the reconstruction itself (static/pose_decoder.js runs the decoder on weights exported at
+startup), so dragging makes no request; the server hears the values when a drag ends (`pose` endpoint) and
+keeps drawing them if the browser cannot (then the page says so).
 """
 from __future__ import annotations
 
+import logging
+import traceback
+from pathlib import Path
+
 import gradio as gr
+
+from capsnet.export import export_decoder
 
 from ..session import ExplorerUI, _safe
 from ..views import capsules
+from ..views import pose as pose_views
 
+log = logging.getLogger("explorer")
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
 SLIDER_RANGE = 1.0  # digit-capsule poses have length <= 1, so every dimension lies in [-1, 1]
 SLIDER_STEP = 0.01
+POSE_DECIMALS = 3  # the sliders' values, and so what both decoders see
+VIEW_TEMPLATE = (STATIC / "pose_view.html").read_text(encoding="utf-8")
+DECODER_JS = (STATIC / "pose_decoder.js").read_text(encoding="utf-8")
+
+
+def publish_decoder(ui: ExplorerUI) -> tuple[str, str]:
+    """Write the model's decoder weights to a content-hashed file and let Gradio serve it: (path, "") or
+    ("", why not). The browser fetches it once through Gradio's file route."""
+    if ui.model is None:
+        return "", "no model is loaded"
+    try:
+        path = export_decoder(ui.model, ui.tmp_dir / "decoder")
+        gr.set_static_paths([path])
+        return str(path), ""
+    except Exception as e:  # the page still works through the server
+        log.error("could not export the decoder weights:\n%s", traceback.format_exc())
+        return "", f"the decoder weights could not be exported ({type(e).__name__})"
 
 
 def pose_tab(ui: ExplorerUI) -> None:
+    weights_path, weights_error = publish_decoder(ui)
     with gr.Tab("Pose", id="pose"):
         with ui.analysis_column():
             gr.Markdown(
-                "The 16 sliders are the **pose** of the selected digit capsule, starting at its actual values. "
-                "Moving one re-runs only the decoder on the edited pose. Pick another capsule above to "
+                "The 16 sliders are the **pose** of the selected digit capsule, starting at its actual values; each "
+                "is named by what +0.25 on it does to the digit (measured over 100 test digits per class, see "
+                "`python -m capsnet.dimensions`). Your browser runs the decoder, so the reconstruction follows a "
+                "drag frame by frame; the **2-D pad** moves two dimensions at once. Pick another capsule above to "
                 "reconstruct the input *as that digit*."
             )
             with gr.Row():
                 model_view = gr.Image(
                     label="Model input (28x28)", interactive=False, format="png", height=300,
-                    elem_classes=["model-view"], buttons=[],
+                    elem_classes=["model-view"], buttons=[], scale=1,
                 )
-                recon = gr.Image(
-                    label="Reconstruction from the pose", interactive=False, format="png", height=300,
-                    elem_classes=["model-view"], elem_id="reconstruction", buttons=["download"],
+                recon = gr.HTML(
+                    pose_views.empty_payload(), html_template=VIEW_TEMPLATE, js_on_load=DECODER_JS,
+                    elem_id="reconstruction", scale=3, weights_path=weights_path, weights_error=weights_error,
+                    labels=pose_views.all_slider_labels(ui.card) if pose_views.dimension_labels(ui.card) else None,
                 )
             sliders = []
             with gr.Row():
@@ -42,30 +75,77 @@ def pose_tab(ui: ExplorerUI) -> None:
                                 )
                             )
             reset = gr.Button("Reset to the actual pose", variant="secondary", elem_id="reset-pose")
+    labelled = pose_views.dimension_labels(ui.card) is not None
+
+    def actual(a: capsules.Analysis, k: int) -> list[float]:
+        return [round(float(v), POSE_DECIMALS) for v in a.pose(k)]
+
+    def payload(a: capsules.Analysis, k: int, pose) -> dict:
+        return pose_views.reconstruction_payload(capsules.decode_pose(ui.model, a, k, pose), pose, k)
+
+    def slider_values(a: capsules.Analysis, k: int, pose) -> list:
+        if not labelled:  # plain values: Gradio rebuilds a component for every gr.update
+            return list(pose)
+        names = pose_views.slider_labels(ui.card, k)
+        return [gr.update(value=v, label=names[d]) for d, v in enumerate(pose)]
 
     def on_analysis(a: capsules.Analysis, k: int):
-        pose = a.pose(k)
-        img = capsules.upscale(capsules.decode_pose(ui.model, a, k), scale=1)  # 28x28; the browser scales it up
-        return [capsules.model_input_image(a, scale=1), img, *[round(float(v), 3) for v in pose]]
+        pose = actual(a, k)
+        return [capsules.model_input_image(a, scale=1), payload(a, k, pose), *slider_values(a, k, pose)]
 
     ui.on_analysis(on_analysis, [model_view, recon, *sliders])
 
-    def move(a: capsules.Analysis | None, k, *pose):
-        if a is None or k is None:
+    def release(a: capsules.Analysis | None, k, *pose):
+        """The values at the end of a drag (also the `pose` endpoint): the server's reconstruction payload."""
+        pose = pose_views.clean_pose(pose)
+        k = pose_views.clean_class(k)
+        if a is None or k is None or pose is None:
             return gr.skip()
-        return capsules.upscale(capsules.decode_pose(ui.model, a, int(k), pose), scale=1)
+        return payload(a, k, pose)
+
+    def from_browser(a: capsules.Analysis | None, data: dict, with_sliders: bool):
+        pose, k = pose_views.clean_pose(data.get("pose")), pose_views.clean_class(data.get("cls"))
+        if a is None or k is None or pose is None:
+            return [gr.skip()] * (1 + len(sliders)) if with_sliders else gr.skip()
+        pose = [round(v, POSE_DECIMALS) for v in pose]
+        if with_sliders:
+            return [payload(a, k, pose), *pose]
+        return {**payload(a, k, pose), "echo": True}  # the browser keeps its own, newer values
+
+    def browser_input(a: capsules.Analysis | None, evt: gr.EventData):
+        """Fallback while a value changes, when the browser cannot decode: {pose, cls} -> the server's image."""
+        try:
+            return from_browser(a, evt._data or {}, False)
+        except Exception:
+            log.error("pose_input failed:\n%s", traceback.format_exc())
+            return gr.skip()
+
+    def browser_release(a: capsules.Analysis | None, evt: gr.EventData):
+        """The end of a pad drag or a typed value: the server's image, and the sliders set to those values."""
+        try:
+            return from_browser(a, evt._data or {}, True)
+        except Exception:
+            log.error("pose_release failed:\n%s", traceback.format_exc())
+            return [gr.skip()] * (1 + len(sliders))
 
     def do_reset(a: capsules.Analysis | None, k):
         if a is None or k is None:
             return [gr.skip()] * (1 + len(sliders))
         k = int(k)
-        return [capsules.upscale(capsules.decode_pose(ui.model, a, k), scale=1), *[round(float(v), 3) for v in a.pose(k)]]
+        pose = actual(a, k)
+        return [payload(a, k, pose), *pose]
 
     gr.on(
-        [s.input for s in sliders], _safe(move, 1), [ui.state, ui.selected_class, *sliders], recon,
+        [s.release for s in sliders], _safe(release, 1), [ui.state, ui.selected_class, *sliders], recon,
         api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
         show_progress="hidden", queue=True,
     )
+    # "multiple": with "always_last", Gradio 6.31 sends a queued custom event with the data of the first one;
+    # the script keeps at most one pose_input in flight itself.
+    recon.pose_input(browser_input, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
+                     show_progress="hidden")
+    recon.pose_release(browser_release, [ui.state], [recon, *sliders], api_visibility="private",
+                       trigger_mode="multiple", show_progress="hidden")
     reset.click(
         _safe(do_reset, 1 + len(sliders)), [ui.state, ui.selected_class], [recon, *sliders],
         api_visibility="private", show_progress="hidden",

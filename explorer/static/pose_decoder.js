@@ -1,0 +1,339 @@
+// The Pose tab's reconstruction, decoded in the browser at display rate.
+//
+// Runs as the js_on_load of the gr.HTML #reconstruction (Gradio passes element, trigger, props, server,
+// upload, watch). It fetches the decoder's weights once (a safetensors file the app exported at startup,
+// served by Gradio's file route under window.gradio_config.root), then, on every animation frame in which
+// a pose value changed, runs the three layers with Float32Array / Float64Array loops and paints the
+// 28x28 canvas: grey = round(255 x sigmoid output). Dragging a slider or the 2-D pad sends nothing; the
+// server hears the values when the drag ends (the sliders' .release, or the 'pose_release' event below).
+// If the weights cannot be loaded or decoding throws, it falls back to the server: every change is sent
+// as a 'pose_input' event (coalesced to one per frame) and the server's image is painted, with a note.
+(() => {
+  const DIMS = 16;
+  const SIZE = 28;
+  const PAD = 180;  // 2-D pad canvas size in px; it spans -1 .. 1 on both axes
+  const api = (window.capsnetPose = {
+    mode: "loading",   // "loading" | "client" | "server"
+    reason: "",
+    frames: 0,         // canvas repaints from the client-side decoder
+    decodeMs: [],      // time of each of the last 600 decodes
+    decode: null,      // (pose[16], cls) -> Uint8ClampedArray(784) grey levels, once the weights are in
+  });
+  const st = {
+    pose: new Float64Array(DIMS),
+    cls: null,
+    src: "",
+    dirty: true,       // the canvas needs a repaint
+    userMoved: false,  // a visitor changed a value since the last server update (fallback mode sends it)
+    lastDom: new Array(DIMS).fill(null),
+    numberInputs: null,
+    padX: 0,
+    padY: 1,
+    padDrag: false,
+    inFlight: -Infinity,  // when the fallback's last request left (performance.now())
+    net: null,
+  };
+  const h1 = new Float64Array(512);
+  const h2 = new Float64Array(1024);
+  const out = new Float64Array(SIZE * SIZE);
+
+  // ---------------------------------------------------------------- weights (safetensors, little-endian)
+  function parseSafetensors(buf) {
+    const view = new DataView(buf);
+    const headerLen = Number(view.getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, headerLen)));
+    const base = 8 + headerLen;
+    const tensors = {};
+    for (const [name, info] of Object.entries(header)) {
+      if (name === "__metadata__") continue;
+      if (info.dtype !== "F32") throw new Error(`${name} is ${info.dtype}, expected F32`);
+      const [start, end] = info.data_offsets;
+      const offset = base + start;
+      const n = (end - start) / 4;
+      // Float32Array views need 4-byte alignment (safetensors pads its header to 8 bytes; copy otherwise)
+      const arr = offset % 4 === 0 ? new Float32Array(buf, offset, n) : new Float32Array(buf.slice(offset, offset + 4 * n));
+      tensors[name] = { data: arr, shape: info.shape };
+    }
+    return { tensors, meta: header.__metadata__ || {} };
+  }
+
+  function makeNet({ tensors, meta }) {
+    const need = ["w1", "b1", "w2", "b2", "w3", "b3"];
+    for (const k of need) if (!tensors[k]) throw new Error(`weights file has no ${k}`);
+    const [in1, n1] = tensors.w1.shape, [in2, n2] = tensors.w2.shape, [in3, n3] = tensors.w3.shape;
+    const dims = Number(meta.digit_dim || DIMS);
+    if (in2 !== n1 || in3 !== n2 || n3 !== SIZE * SIZE || dims !== DIMS || in1 % dims !== 0 || n1 > h1.length || n2 > h2.length) {
+      throw new Error(`unexpected decoder shapes ${JSON.stringify([tensors.w1.shape, tensors.w2.shape, tensors.w3.shape])}`);
+    }
+    return { w1: tensors.w1.data, b1: tensors.b1.data, w2: tensors.w2.data, b2: tensors.b2.data,
+             w3: tensors.w3.data, b3: tensors.b3.data, n1, n2, n3, classes: in1 / dims };
+  }
+
+  // The masked decoder: only the selected capsule's 16 inputs are non-zero, so layer 1 reads 16 rows of w1;
+  // the weights are stored (in, out), so each non-zero hidden unit adds one contiguous row.
+  function runDecoder(net, pose, cls, grey) {
+    const { w1, b1, w2, b2, w3, b3, n1, n2, n3 } = net;
+    for (let j = 0; j < n1; j++) h1[j] = b1[j];
+    for (let d = 0; d < DIMS; d++) {
+      const p = pose[d];
+      if (p === 0) continue;
+      const row = (cls * DIMS + d) * n1;
+      for (let j = 0; j < n1; j++) h1[j] += p * w1[row + j];
+    }
+    for (let j = 0; j < n2; j++) h2[j] = b2[j];
+    for (let i = 0; i < n1; i++) {
+      const a = h1[i];
+      if (a <= 0) continue;  // ReLU
+      const row = i * n2;
+      for (let j = 0; j < n2; j++) h2[j] += a * w2[row + j];
+    }
+    for (let j = 0; j < n3; j++) out[j] = b3[j];
+    for (let i = 0; i < n2; i++) {
+      const a = h2[i];
+      if (a <= 0) continue;  // ReLU
+      const row = i * n3;
+      for (let j = 0; j < n3; j++) out[j] += a * w3[row + j];
+    }
+    for (let j = 0; j < n3; j++) grey[j] = Math.round(255 / (1 + Math.exp(-out[j])));  // sigmoid
+    return grey;
+  }
+
+  async function loadWeights() {
+    const path = props.weights_path;
+    if (!path) throw new Error(props.weights_error || "the server exported no decoder weights");
+    const root = String((window.gradio_config && window.gradio_config.root) || "").replace(/\/+$/, "");
+    const res = await fetch(`${root}/gradio_api/file=${encodeURI(path)}`);
+    if (!res.ok) throw new Error(`the decoder weights did not load (HTTP ${res.status})`);
+    const net = makeNet(parseSafetensors(await res.arrayBuffer()));
+    api.decode = (pose, cls) => runDecoder(net, Float64Array.from(pose), cls, new Uint8ClampedArray(SIZE * SIZE));
+    st.net = net;
+    st.grey = new Uint8ClampedArray(SIZE * SIZE);
+  }
+
+  // ---------------------------------------------------------------- drawing
+  function paintGrey(canvas, grey) {
+    const ctx = canvas.getContext("2d");
+    const img = ctx.createImageData(SIZE, SIZE);
+    const px = img.data;
+    for (let j = 0; j < SIZE * SIZE; j++) {
+      const g = grey[j];
+      px[4 * j] = g; px[4 * j + 1] = g; px[4 * j + 2] = g; px[4 * j + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+
+  function paintServer(canvas) {
+    const ctx = canvas.getContext("2d");
+    if (!st.src) { ctx.clearRect(0, 0, SIZE, SIZE); return; }
+    const img = new Image();
+    img.onload = () => { const c = element.querySelector("canvas.pose-canvas"); if (c) c.getContext("2d").drawImage(img, 0, 0, SIZE, SIZE); };
+    img.src = st.src;
+  }
+
+  function paintPad() {
+    const pad = element.querySelector("canvas.pose-pad");
+    if (!pad) return;
+    const ctx = pad.getContext("2d");
+    const w = pad.width, h = pad.height;
+    ctx.clearRect(0, 0, w, h);
+    ctx.strokeStyle = "#bbb";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(w / 2, 0); ctx.lineTo(w / 2, h); ctx.moveTo(0, h / 2); ctx.lineTo(w, h / 2);
+    ctx.stroke();
+    const x = (st.pose[st.padX] + 1) / 2 * w, y = (1 - st.pose[st.padY]) / 2 * h;
+    ctx.fillStyle = "#e4572e";
+    ctx.beginPath();
+    ctx.arc(x, y, 6, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+
+  function draw() {
+    const canvas = element.querySelector("canvas.pose-canvas");
+    if (!canvas) return;
+    if (api.mode === "client" && st.cls !== null) {
+      try {
+        const t0 = performance.now();
+        runDecoder(st.net, st.pose, st.cls, st.grey);
+        const t1 = performance.now();
+        paintGrey(canvas, st.grey);
+        api.decodeMs.push(t1 - t0);
+        if (api.decodeMs.length > 600) api.decodeMs.shift();
+        api.frames += 1;
+      } catch (e) {
+        fallBack(`decoding in the browser failed (${e.message})`);
+        paintServer(canvas);
+      }
+    } else if (api.mode !== "client") {
+      paintServer(canvas);
+    } else {
+      canvas.getContext("2d").clearRect(0, 0, SIZE, SIZE);
+    }
+    paintPad();
+  }
+
+  // ---------------------------------------------------------------- the template (re-rendered by Gradio on value changes)
+  function labelsFor(cls) {
+    const all = props.labels;
+    return Array.isArray(all) && cls !== null && Array.isArray(all[cls]) ? all[cls] : null;
+  }
+
+  function decorate() {
+    const note = element.querySelector(".pose-note");
+    if (note) {
+      note.textContent = api.mode === "server" ? `Live preview off: ${api.reason}; the reconstruction updates through the server.` : "";
+      note.hidden = api.mode !== "server";
+    }
+    const labels = labelsFor(st.cls);
+    for (const [cls, axis] of [["pose-pad-x", "padX"], ["pose-pad-y", "padY"]]) {
+      const sel = element.querySelector(`select.${cls}`);
+      if (!sel) continue;
+      if (sel.options.length !== DIMS) {
+        sel.textContent = "";
+        for (let d = 0; d < DIMS; d++) sel.add(new Option(`dim ${d}`, String(d)));
+      }
+      for (let d = 0; d < DIMS; d++) sel.options[d].text = labels ? labels[d] : `dim ${d}`;
+      sel.value = String(st[axis]);
+    }
+    element.classList.add("pose-js");
+    element.classList.toggle("pose-live", api.mode === "client");
+  }
+
+  function adoptValue() {
+    const v = props.value || {};
+    st.src = v.src || "";
+    st.inFlight = -Infinity;
+    if (v.echo) { st.dirty = true; return; }  // the server drew values sent from here: keep the newer ones
+    st.cls = Number.isInteger(v.cls) ? v.cls : null;
+    if (Array.isArray(v.pose) && v.pose.length === DIMS) {
+      for (let d = 0; d < DIMS; d++) st.pose[d] = Number(v.pose[d]) || 0;
+    }
+    st.userMoved = false;
+    st.dirty = true;
+  }
+
+  // ---------------------------------------------------------------- reading the sliders
+  function numberInputs() {
+    if (st.numberInputs && st.numberInputs.every((i) => i && i.isConnected)) return st.numberInputs;
+    const found = [];
+    for (let d = 0; d < DIMS; d++) found.push(document.querySelector(`#pose-dim-${d} input[type='number']`));
+    st.numberInputs = found.every(Boolean) ? found : null;
+    return st.numberInputs;
+  }
+
+  // Values the sliders show that differ from what was last seen there: a drag, a typed number, or the server
+  // setting new values. Read once per frame, so a burst of input events costs one decode.
+  function pollSliders() {
+    const inputs = numberInputs();
+    if (!inputs) return;
+    for (let d = 0; d < DIMS; d++) {
+      const text = inputs[d].value;
+      if (text === st.lastDom[d]) continue;
+      st.lastDom[d] = text;
+      const v = parseFloat(text);
+      if (Number.isFinite(v) && v !== st.pose[d]) {
+        st.pose[d] = Math.max(-1, Math.min(1, v));
+        st.dirty = true;
+      }
+    }
+  }
+
+  function payload() {
+    return { pose: Array.from(st.pose, (v) => Math.round(v * 1e4) / 1e4), cls: st.cls };
+  }
+
+  // ---------------------------------------------------------------- events
+  function isUserSlider(target) {
+    return target && target.closest && target.closest("[id^='pose-dim-']");
+  }
+  document.addEventListener("input", (e) => { if (isUserSlider(e.target)) st.userMoved = true; }, true);
+  // A typed number is committed on change (Enter / blur); Gradio fires no release for it, so tell the server.
+  document.addEventListener("change", (e) => {
+    if (isUserSlider(e.target) && e.target.type === "number" && st.cls !== null) {
+      pollSliders();
+      trigger("pose_release", payload());
+    }
+  }, true);
+
+  function padValue(e, pad) {
+    const r = pad.getBoundingClientRect();
+    const x = Math.max(-1, Math.min(1, ((e.clientX - r.left) / r.width) * 2 - 1));
+    const y = Math.max(-1, Math.min(1, 1 - ((e.clientY - r.top) / r.height) * 2));
+    st.pose[st.padX] = Math.round(x * 1000) / 1000;
+    st.pose[st.padY] = Math.round(y * 1000) / 1000;
+    st.dirty = true;
+    st.userMoved = true;
+  }
+  element.addEventListener("pointerdown", (e) => {
+    const pad = e.target.closest && e.target.closest("canvas.pose-pad");
+    if (!pad || st.cls === null) return;
+    st.padDrag = true;
+    pad.setPointerCapture(e.pointerId);
+    padValue(e, pad);
+    e.preventDefault();
+  });
+  element.addEventListener("pointermove", (e) => {
+    const pad = e.target.closest && e.target.closest("canvas.pose-pad");
+    if (st.padDrag && pad) padValue(e, pad);
+  });
+  const endPad = (e) => {
+    if (!st.padDrag) return;
+    st.padDrag = false;
+    trigger("pose_release", payload());
+  };
+  element.addEventListener("pointerup", endPad);
+  element.addEventListener("pointercancel", endPad);
+  element.addEventListener("change", (e) => {
+    const t = e.target;
+    if (t.matches && t.matches("select.pose-pad-x")) st.padX = Number(t.value);
+    else if (t.matches && t.matches("select.pose-pad-y")) st.padY = Number(t.value);
+    else return;
+    st.dirty = true;
+  });
+  element.addEventListener("click", (e) => {
+    const a = e.target.closest && e.target.closest("a.pose-download");
+    const canvas = element.querySelector("canvas.pose-canvas");
+    if (a && canvas && api.mode === "client") a.href = canvas.toDataURL("image/png");
+  });
+
+  function fallBack(reason) {
+    api.mode = "server";
+    api.reason = reason;
+    st.dirty = true;
+    decorate();
+    console.warn(`CapsNet pose: ${reason}; using the server`);
+  }
+
+  function frame() {
+    requestAnimationFrame(frame);
+    if (!element.isConnected || element.offsetParent === null) return;  // tab not shown
+    if (!st.padDrag) pollSliders();
+    // Fallback: at most one request in flight (or one a second if answers go missing), always the latest values.
+    const now = performance.now();
+    if (api.mode === "server" && st.userMoved && st.cls !== null && now - st.inFlight > 1000) {
+      st.userMoved = false;
+      st.inFlight = now;
+      trigger("pose_input", payload());  // the server draws; its answer comes back as a new value
+    }
+    if (st.dirty) {
+      st.dirty = false;
+      draw();
+    }
+  }
+
+  // A new value from the server (new input, other capsule, reset, the end of a drag): Gradio has re-rendered
+  // the template, so label and repaint the new canvas now. The sliders get the same values in the same update.
+  watch("value", () => {
+    adoptValue();
+    decorate();
+    st.dirty = false;
+    draw();
+  });
+
+  adoptValue();
+  decorate();
+  loadWeights()
+    .then(() => { api.mode = "client"; st.dirty = true; decorate(); })
+    .catch((e) => fallBack(e && e.message ? e.message : String(e)));
+  requestAnimationFrame(frame);
+})();

@@ -1,0 +1,184 @@
+"""The Pose tab in Debian's chromium: the browser-side decoder matches CapsNet.decode, a drag under 150 ms of
+added latency draws frames without a single request, the 2-D pad moves two sliders, and without the weights
+the page falls back to the server and says so."""
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from explorer.serving import served  # noqa: E402
+
+from . import pose_drag as pd  # noqa: E402
+from .conftest import SHIPPED  # noqa: E402
+
+pytestmark = pytest.mark.browser
+TOLERANCE = 2  # grey levels out of 255
+
+
+def _require(condition: bool, reason: str):
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def app():
+    _require(Path(pd.CHROMIUM).exists() or shutil.which("chromium") is not None, f"{pd.CHROMIUM} is missing")
+    _require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
+    from explorer.app import LAUNCH_OPTIONS, build_demo
+
+    demo = build_demo(SHIPPED)
+    with served(demo, **LAUNCH_OPTIONS) as url:
+        yield url, demo.explorer.model
+
+
+@pytest.fixture(scope="module")
+def browser():
+    pw_sync = pytest.importorskip("playwright.sync_api")
+    with pw_sync.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=pd.CHROMIUM, args=pd.CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.set_default_timeout(60_000)
+    return page
+
+
+def _settle(page, frames: int = 3):
+    page.evaluate(f"new Promise(r => {{ let n = {frames}; const f = () => (--n > 0 ? requestAnimationFrame(f) : r()); requestAnimationFrame(f); }})")
+
+
+def _set_number(page, dim: int, value: float):
+    box = page.locator(f"#pose-dim-{dim} input[type='number']")
+    box.fill(f"{value:.3f}")
+    box.press("Enter")
+
+
+def test_canvas_is_the_decoder_output(app, browser):
+    url, model = app
+    page = _page(browser)
+    try:
+        assert pd.open_pose_tab(page, url) == "client"
+        canvas = page.locator("#reconstruction canvas.pose-canvas")
+        assert canvas.evaluate("c => [c.width, c.height]") == [28, 28]
+        assert canvas.evaluate("c => getComputedStyle(c).imageRendering") == "pixelated"
+        assert canvas.bounding_box()["width"] >= 4 * 28  # scaled up by CSS
+        _settle(page)
+        assert pd.canvas_error(page, model) <= TOLERANCE
+        # values set on the sliders: the canvas follows without the server
+        for dim, value in ((0, 0.45), (5, -0.6), (11, 0.9)):
+            _set_number(page, dim, value)
+        _settle(page)
+        assert page.evaluate(pd.READ_POSE_JS)["pose"][5] == pytest.approx(-0.6)
+        assert pd.canvas_error(page, model) <= TOLERANCE
+        # another digit capsule: the server sends its pose, the canvas decodes it as that digit
+        before = page.locator("#pose-dim-0 input[type='number']").input_value()
+        page.locator("#selected-class label", has_text="3").click()
+        page.wait_for_function(
+            "b => document.querySelector(\"#pose-dim-0 input[type='number']\").value !== b", arg=before)
+        _settle(page, 5)
+        assert page.evaluate(pd.READ_POSE_JS)["cls"] == 3
+        assert pd.canvas_error(page, model) <= TOLERANCE
+        label = page.locator("#pose-dim-0 [data-testid='block-info']").inner_text()
+        assert label.startswith("dim 0 · ")  # named from the model card
+    finally:
+        page.close()
+
+
+def test_drag_under_latency_draws_frames_without_requests(app, browser):
+    url, model = app
+    page = _page(browser)
+    try:
+        assert pd.open_pose_tab(page, url) == "client"
+        pd.set_latency(page, 150)
+        r = pd.drag(page, dim=0, seconds=1.5)
+        assert r["requests"] == []  # not one request, let alone a queue call, while the slider moves
+        assert r["events"] > 10 and r["distinct"] > 10, r
+        _settle(page)
+        assert pd.canvas_error(page, model) <= TOLERANCE
+        # the server hears the value when a real drag ends (release), and agrees with the canvas
+        server_before = page.locator("#reconstruction img.pose-server").get_attribute("src")
+        slider = page.locator("#pose-dim-7 input[type='range']")
+        slider.scroll_into_view_if_needed()
+        box = slider.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.5, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.85, y, steps=8)
+        page.mouse.up()
+        page.wait_for_function(
+            "b => document.querySelector('#reconstruction img.pose-server').getAttribute('src') !== b",
+            arg=server_before)
+        _settle(page)
+        server = page.evaluate("""() => new Promise(res => { const i = new Image(); i.onload = () => {
+            const c = document.createElement('canvas'); c.width = 28; c.height = 28; const x = c.getContext('2d');
+            x.drawImage(i, 0, 0); const d = x.getImageData(0, 0, 28, 28).data;
+            res(Array.from({length: 784}, (_, j) => d[4 * j])); }; i.src = document.querySelector('#reconstruction img.pose-server').src; })""")
+        shown = page.evaluate(pd.CANVAS_JS)
+        assert max(abs(a - b) for a, b in zip(server, shown)) <= TOLERANCE
+    finally:
+        page.close()
+
+
+def test_pad_moves_two_dimensions(app, browser):
+    url, model = app
+    page = _page(browser)
+    try:
+        assert pd.open_pose_tab(page, url) == "client"
+        page.locator("#reconstruction select.pose-pad-x").select_option("2")
+        page.locator("#reconstruction select.pose-pad-y").select_option("9")
+        pad_canvas = page.locator("#reconstruction canvas.pose-pad")
+        pad_canvas.scroll_into_view_if_needed()
+        pad = pad_canvas.bounding_box()
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.5)
+        page.mouse.down()
+        page.mouse.move(pad["x"] + pad["width"] * 0.8, pad["y"] + pad["height"] * 0.3, steps=10)
+        _settle(page)
+        assert requests == []  # drawn in the browser while the pad is dragged
+        drawn = page.evaluate(pd.CANVAS_JS)
+        page.mouse.up()
+        # on release the server sets the two sliders: x = 0.6, y = 0.4 (pad spans -1..1, y up)
+        page.wait_for_function("() => Math.abs(parseFloat(document.querySelector(\"#pose-dim-9 input[type='number']\").value) - 0.4) < 0.02")
+        shown = page.evaluate(pd.READ_POSE_JS)
+        assert shown["pose"][2] == pytest.approx(0.6, abs=0.02)
+        assert shown["pose"][9] == pytest.approx(0.4, abs=0.02)
+        _settle(page)
+        assert pd.canvas_error(page, model) <= TOLERANCE
+        assert max(abs(a - b) for a, b in zip(drawn, page.evaluate(pd.CANVAS_JS))) <= TOLERANCE
+    finally:
+        page.close()
+
+
+def test_without_weights_the_server_draws_and_the_page_says_so(app, browser):
+    url, model = app
+    page = _page(browser)
+    try:
+        page.route("**/decoder-*.safetensors", lambda route: route.abort())
+        assert pd.open_pose_tab(page, url) == "server"
+        note = page.locator("#reconstruction .pose-note")
+        assert note.is_visible()
+        assert "Live preview off" in note.inner_text() and "through the server" in note.inner_text()
+        _set_number(page, 4, 0.8)
+        deadline = time.time() + 30
+        while time.time() < deadline:  # the server's image arrives after a round trip
+            _settle(page)
+            if page.evaluate(pd.READ_POSE_JS)["pose"][4] == pytest.approx(0.8) and pd.canvas_error(page, model) <= TOLERANCE:
+                break
+            page.wait_for_timeout(200)
+        assert pd.canvas_error(page, model) <= TOLERANCE
+        r = pd.drag(page, dim=0, seconds=1.0)
+        assert any("/queue/" in u for u in r["requests"])  # the fallback does go through the server
+    finally:
+        page.close()
