@@ -88,15 +88,16 @@ def transform_response_api(model, image: Any, name: Any, values: Any = None, mod
     if model is None:
         return {**fail, "error": model_error or "No model loaded."}
     if name not in TRANSFORMS:
-        return {**fail, "error": f"unknown transform {name!r}: use one of {', '.join(TRANSFORMS)}"}
+        return {**fail, "error": f"Unknown transform {str(name)[:40]!r}: use one of {', '.join(TRANSFORMS)}."}
     try:
         vals = parse_values(values)
         pre = preprocess(image)  # exactly what `predict` feeds the model
         if pre.blank:
             return {**fail, "error": pre.message or BLANK_MESSAGE}
         return ev.response_summary(transform_response(model, pre.image, name, vals))
-    except ValueError as e:
-        return {**fail, "error": str(e)}
+    except ValueError as e:  # one sentence, never a long echo of the input
+        msg = str(e)[:200].rstrip(".")
+        return {**fail, "error": msg[:1].upper() + msg[1:] + "."}
 
 
 # ---------------------------------------------------------------- the Gradio part
