@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-def _arc(cx, cy, rx, ry, start=0.0, end=360.0, n=24):
+def _arc(cx, cy, rx, ry, start=0.0, end=360.0, n=12):
     """Points on an ellipse, clockwise from `start` degrees (0 = top)."""
     angles = [math.radians(start + (end - start) * i / n) for i in range(n + 1)]
     return [(cx + rx * math.sin(a), cy - ry * math.cos(a)) for a in angles]
@@ -28,7 +28,7 @@ DIGITS: dict[int, list[list[tuple[float, float]]]] = {
     6: [[(0.62, 0.16), (0.46, 0.3), (0.36, 0.5), (0.36, 0.7), (0.48, 0.83), (0.62, 0.78), (0.66, 0.63), (0.53, 0.52),
          (0.37, 0.6)]],
     7: [[(0.28, 0.2), (0.72, 0.2), (0.45, 0.82)]],
-    8: [[(0.5 + 0.17 * math.sin(2 * t), 0.5 - 0.32 * math.sin(t)) for t in np.linspace(0.0, 2 * math.pi, 41)]],
+    8: [[(0.5 + 0.17 * math.sin(2 * t), 0.5 - 0.32 * math.sin(t)) for t in np.linspace(0.0, 2 * math.pi, 17)]],
     9: [_arc(0.5, 0.34, 0.16, 0.16), [(0.66, 0.34), (0.62, 0.84)]],  # two strokes: loop, then stem
 }
 
