@@ -3,9 +3,9 @@
 // Why this exists: Gradio 6.31's Sketchpad (ImageEditor) falls back to its "image" tool whenever its canvas
 // is emptied, on page load and after its own "Clear canvas" tool, and then shows "select the draw tool to
 // start": the next stroke draws nothing until the visitor finds the Brush. Gradio has no option for the tool
-// to use after a clear. Clearing from Python (sending the value None) is no way round it: it clears only
-// the first time, because the component keeps the empty value it set and sees no change after that, so
-// the earlier strokes stay and the next digit is drawn on top of them.
+// to use after a clear. Clearing from Python (returning None) is no way round it: it clears only the first
+// time (drawing sends strokes to the server without changing the component's value, so the next None is no
+// change), and each later digit is drawn on top of the earlier ones.
 //
 // So: whenever the sketchpad shows that placeholder, press its Brush; and the app's own "Clear canvas"
 // button (#clear-canvas) presses the sketchpad's clear tool, so both controls run Gradio's one clear
