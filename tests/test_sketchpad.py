@@ -23,7 +23,7 @@ from explorer.serving import served  # noqa: E402
 
 from .conftest import SHIPPED  # noqa: E402
 from .sketch_digits import DIGITS, render, scaled  # noqa: E402
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, _require  # noqa: E402
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOT, _require  # noqa: E402
 
 ORDER = (3, 8, 1, 0, 6, 2, 9, 4, 7, 5)  # ten different digits, none twice in a row
 WAIT = 60_000  # ms for anything the server answers; generous because the test machine may be busy
@@ -275,6 +275,10 @@ def test_ten_digits_with_clears_by_touch(browser, app_url):
         page = context.new_page()
         pad = Sketchpad(page, app_url, touch=True)
         assert page.locator("#sketchpad .top-panel button").last.get_attribute("aria-label") != "Clear canvas"
-        _check_widths(_ten_digits(pad, ["app", "tool"]))
+        try:
+            _check_widths(_ten_digits(pad, ["app", "tool"]))
+        except BaseException:
+            page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-touch-failure.png")), full_page=True)
+            raise
     finally:
         context.close()
