@@ -266,9 +266,6 @@ def test_ten_digits_with_clears_by_mouse(browser, app_url, control):
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(reason="open: after a tap on the sketchpad's clear tool that follows the two-stroke 9 drawn by touch, "
-                   "the canvas clears and the brush stays selected, but the server's last analysis is still the 9, so "
-                   "the views keep showing it instead of the prompt (a stale change event; seen twice, busy machine)")
 def test_ten_digits_with_clears_by_touch(browser, app_url):
     """On a phone-sized touch screen, in another language (the script must not rely on English labels): strokes
     by touch, clears by tapping each control in turn."""
