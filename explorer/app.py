@@ -58,12 +58,14 @@ count. The decoder redraws the digit from the winning capsule's pose alone, so e
 dimension encodes.
 """
 CLASS_CHOICES = [(str(k), k) for k in range(NUM_CLASSES)]
-CANVAS = 336  # sketchpad canvas size; the brush is about 1/12 of it so strokes survive 28x28
-BRUSH_RADIUS = 14
+CANVAS = 336  # sketchpad canvas size (px); the browser scales it to fit, the brush with it
+# A digit drawn two thirds of the canvas tall with this brush is preprocessed to strokes 2.6 px wide, where
+# MNIST's test digits have a median of 2.7 px (measured in docs/explorer.md, checked by tests/test_sketchpad.py).
+BRUSH_RADIUS = 15
 
 CSS = (STATIC / "explorer.css").read_text(encoding="utf-8")
-# The sketchpad starts with no tool selected; pick the brush so a visitor can draw straight away.
-SELECT_BRUSH_JS = (STATIC / "select_brush.js").read_text(encoding="utf-8")
+# Selects the brush after every clear and makes #clear-canvas run the sketchpad's own clear (see the file).
+SKETCHPAD_JS = (STATIC / "sketchpad.js").read_text(encoding="utf-8")
 ROUTING_LINKS_JS = (STATIC / "routing_links.js").read_text(encoding="utf-8")
 # A click on a pose dimension in the Transforms tab's trajectories opens the Pose tab at its slider.
 POSE_LINK_JS = (STATIC / "pose_link.js").read_text(encoding="utf-8")
@@ -141,7 +143,8 @@ def build_demo(
                             elem_id="sketchpad",
                         )
                         sketch.accepts_preprocessed = True  # refused sketches reach the handler as a message
-                        clear = gr.Button("Clear canvas", elem_id="clear-canvas", size="sm")
+                        # No Python event: static/sketchpad.js makes it press the sketchpad's own clear tool.
+                        gr.Button("Clear canvas", elem_id="clear-canvas", size="sm")
                     with gr.Tab("Upload", id="upload"):
                         upload = GuardedImage(  # unreadable / oversized files become a message, not an error
                             label="Upload an image of a digit (any size, light or dark background)",
@@ -184,8 +187,7 @@ def build_demo(
         ui.add_input([sketch.change], _identity, [sketch], api_name="analyse_sketch", source="sketch")
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire(ui)
-        clear.click(lambda: None, None, sketch, api_visibility="private", show_progress="hidden")
-        demo.load(None, None, None, js=SELECT_BRUSH_JS)
+        demo.load(None, None, None, js=SKETCHPAD_JS)
         demo.load(None, None, None, js=ROUTING_LINKS_JS)
         demo.load(None, None, None, js=POSE_LINK_JS)
 
