@@ -14,16 +14,10 @@ from explorer.serving import served  # noqa: E402
 
 from . import pose_drag as pd  # noqa: E402
 from .conftest import SHIPPED  # noqa: E402
+from .test_browser import _require  # noqa: E402
 
 pytestmark = pytest.mark.browser
 TOLERANCE = 2  # grey levels out of 255
-
-
-def _require(condition: bool, reason: str):
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
