@@ -20,22 +20,18 @@ from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from explorer.app import BRUSH_RADIUS, CANVAS  # noqa: E402
-from explorer.inputs.preprocess import preprocess, stroke_width  # noqa: E402
+from explorer.app import CANVAS  # noqa: E402
+from explorer.inputs.preprocess import stroke_width  # noqa: E402
 from explorer.serving import served  # noqa: E402
 
 from .conftest import SHIPPED  # noqa: E402
-from .sketch_digits import DIGITS, render  # noqa: E402
+from .sketch_digits import DIGITS  # noqa: E402
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOT, _require  # noqa: E402
+from .test_sketchpad import model_input  # noqa: E402
 
 ORDER = (3, 8, 1, 0, 6, 2, 9, 4, 7, 5)  # ten different digits, none twice in a row
 WAIT = 60_000  # ms for anything the server answers; generous because the test machine may be busy
 MISMATCH = 0.08  # most ink allowed outside the other image's strokes (dilated by 1 px): old strokes add far more
-
-
-def model_input(strokes) -> np.ndarray:
-    """What the model should see for these strokes alone: (28, 28) in [0, 1]."""
-    return preprocess(render(strokes, CANVAS, BRUSH_RADIUS)).image.numpy()[0]
 
 
 def mismatch(actual: np.ndarray, expected: np.ndarray) -> float:

@@ -19,25 +19,10 @@ from .conftest import SHIPPED  # noqa: E402
 from .sketch_digits import DIGITS, render, scaled  # noqa: E402
 from .test_browser import _require  # noqa: E402
 
-ORDER = (3, 8, 1, 0, 6, 2, 9, 4, 7, 5)  # ten different digits, none twice in a row
-MISMATCH = 0.08  # most ink allowed outside the other image's strokes (dilated by 1 px): old strokes add far more
-
 
 def model_input(strokes) -> np.ndarray:
     """What the model should see for these strokes alone: (28, 28) in [0, 1]."""
     return preprocess(render(strokes, CANVAS, BRUSH_RADIUS)).image.numpy()[0]
-
-
-def mismatch(actual: np.ndarray, expected: np.ndarray) -> float:
-    """The larger share of either image's ink lying off the other's strokes (widened by one pixel)."""
-
-    def widened(a):
-        m = np.pad(a > 0.1, 1)
-        return np.max([m[1 + dy : 29 + dy, 1 + dx : 29 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
-
-    off_a = actual[~widened(expected)].sum() / max(actual.sum(), 1e-6)
-    off_e = expected[~widened(actual)].sum() / max(expected.sum(), 1e-6)
-    return float(max(off_a, off_e))
 
 
 # --------------------------------------------------------------------------- brush vs MNIST (no browser)
