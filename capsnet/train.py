@@ -60,6 +60,7 @@ class TrainConfig:
     out: str = "checkpoints/capsnet.safetensors"
     resume: bool = False
     init_from: str = ""  # start from these weights (fresh Adam); the epoch count and lr schedule continue from theirs
+    lr_restart: bool = False  # with init_from: this stage's lr schedule starts again at lr (a warm restart)
     ema_decay: float = 0.0  # 0 = off; else evaluate and ship an exponential moving average of the weights
     train_limit: int = 0  # 0 = all 60,000 training images (smaller only for tests)
     test_limit: int = 0  # 0 = all 10,000 test images
@@ -294,7 +295,7 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
     result = None
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
-        lr = cfg.lr * cfg.lr_decay**epoch
+        lr = cfg.lr * cfg.lr_decay**(epoch - (state["stage"]["first_epoch"] - 1 if cfg.lr_restart else 0))
         for g in opt.param_groups:
             g["lr"] = lr
         stats = train_one_epoch(model, opt, train, cfg, epoch, device, ema, world, net)
@@ -393,6 +394,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     ap.add_argument("--init-from", default="", metavar="WEIGHTS",
                     help="continue from these weights with a fresh Adam; epochs and the lr schedule go on from the "
                          "epoch recorded in them, and the model card keeps their stages")
+    ap.add_argument("--lr-restart", action="store_true",
+                    help="with --init-from: start this stage's lr schedule again at --lr (a warm restart) instead of "
+                         "continuing it from the recorded epoch")
     ap.add_argument("--ema-decay", type=float, default=d.ema_decay,
                     help="0 = off; else evaluate and write an exponential moving average of the weights (e.g. 0.999)")
     ap.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
