@@ -257,16 +257,30 @@ def transform_response(model: CapsNet, image: torch.Tensor, name: str, values: S
     19-point sweep) in ONE batched forward pass. When the identity is not among the values, the untransformed
     input rides in the same batch to decide the class whose pose is reported."""
     values = sweep_values(name) if values is None else check_values(name, values)
+    return transform_responses(model, image, {name: values}, routing_iterations)[name]
+
+
+@torch.inference_mode()
+def transform_responses(model: CapsNet, image: torch.Tensor, sweeps: dict[str, Sequence[float] | None],
+                        routing_iterations: int | None = None) -> dict[str, TransformResponse]:  # fmt: skip
+    """Several sweeps of one input ({transform name: values, None = the 19-point sweep}) in ONE batched forward
+    pass. The class whose pose is reported (the same for every sweep) is the one predicted on the untransformed
+    input: an identity value of any sweep, else the input appended to the batch."""
     device = next(model.parameters()).device
     x = torch.as_tensor(image, dtype=torch.float32).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE).to(device)
-    batch = apply_transform(x, name, values)[0]  # (n, 1, 28, 28)
-    ident = [i for i, v in enumerate(values) if v == IDENTITY[name]]
-    extra = not ident
-    out = model(torch.cat([batch, x.clamp(0.0, 1.0)]) if extra else batch, routing_iterations=routing_iterations)
-    k = int(out.lengths[-1 if extra else ident[0]].argmax())
-    n = len(values)
-    return TransformResponse(name, values, out.lengths[:n].float().cpu(), out.poses[:n, k].float().cpu(), k,
-                             batch.cpu())  # fmt: skip
+    grids = {n: sweep_values(n) if v is None else check_values(n, v) for n, v in sweeps.items()}
+    batches = [apply_transform(x, n, v)[0] for n, v in grids.items()]  # each (n_values, 1, 28, 28)
+    flat = [v == IDENTITY[n] for n, vs in grids.items() for v in vs]
+    extra = not any(flat)  # no identity value in any sweep: the untransformed input rides along
+    out = model(torch.cat([*batches, x.clamp(0.0, 1.0)] if extra else batches), routing_iterations=routing_iterations)
+    k = int(out.lengths[-1 if extra else flat.index(True)].argmax())
+    result, start = {}, 0
+    for (name, values), batch in zip(grids.items(), batches):
+        rows = slice(start, start + len(values))
+        result[name] = TransformResponse(name, values, out.lengths[rows].float().cpu(), out.poses[rows, k].float().cpu(),
+                                         k, batch.cpu())  # fmt: skip
+        start += len(values)
+    return result
 
 
 # --------------------------------------------------------------------------- the whole test set, offline

@@ -12,7 +12,7 @@
   `preprocess` accepts, a (1,28,28) tensor, a `Preprocessed`, or `Labelled(image, note)`; the app then runs
   `analyse` once, stores it in the state and refreshes the open tab's listeners.
 - `_safe(fn, n)` wraps a tab's own event handlers: an exception is logged, the outputs stay as they were.
-- Serving setup shared by the app: `load_model`, `configure_torch`, `cache_policy`, the per-process tmp dir.
+- Serving setup shared by the app: `load_model`, `configure_torch`, `batch_threads`, `cache_policy`, the per-process tmp dir.
 """
 from __future__ import annotations
 
@@ -94,6 +94,25 @@ def configure_torch(threads: int | None = None) -> int:
         threads = int(env) if env else max(1, min(4, (os.cpu_count() or 2) // 2))
     torch.set_num_threads(threads)
     return threads
+
+
+@contextmanager
+def batch_threads(threads: int | None = None):
+    """Up to 2 torch threads (never more than the cores) for this thread's work inside the block, then back.
+
+    For the few events that run a whole batch (a 19-image sweep): a second thread halves their wait, while
+    single-image events keep one thread each. torch keeps the count per calling thread, so other requests
+    in flight are not touched."""
+    before = torch.get_num_threads()
+    n = threads or min(2, os.cpu_count() or 1)
+    if n <= before:
+        yield before
+        return
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_model(checkpoint: str | os.PathLike | None = None) -> tuple[CapsNet | None, str | None]:

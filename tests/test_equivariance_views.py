@@ -2,6 +2,7 @@
 import copy
 import json
 import os
+import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -115,16 +116,93 @@ def untrained():
 
 def test_trajectory_outputs_and_marker(untrained):
     orig = synthetic_examples()[7][2]
-    r, fig, text, chips = et.trajectory_outputs(untrained, orig, "shift_x", None, current=2.0)
+    r, fig, text, chips, cache = et.trajectory_outputs(untrained, orig, "shift_x", None, current=2.0)
     assert r.transform == "shift_x" and len(r.values) == 19 and r.poses.shape == (19, 16)
     assert "shift in x" in text.lower() and chips.count("<button") == 16
     assert fig.type == "plotly" and 2.0 in marker_values(fig)
     assert et.trajectory_outputs(untrained, orig, "nonsense")[0].transform == "rotation"
-    assert et.trajectory_outputs(None, orig, "rotation") == [None, None, "", ""]
+    assert et.trajectory_outputs(None, orig, "rotation") == [None, None, "", "", None]
+    assert list(cache["responses"]) == ["shift_x"]
     moved = et.redraw(r, None, 0, 1, -3, 0)
     assert -3.0 in marker_values(moved)
     assert et.current_value("thickness", 10, 1, 0, 0) is None and et.current_value("scale", 10, 1.2, 0, 0) == 1.2
     assert et.current_value("rotation", float("nan")) is None
+
+
+class ForwardCounter:
+    """Counts the model's forward passes and the images in them (a forward hook on the real model)."""
+
+    def __init__(self, model):
+        self.calls, self.images = 0, 0
+        self.handle = model.register_forward_hook(self)
+
+    def __call__(self, module, args, output):
+        self.calls += 1
+        self.images += args[0].shape[0]
+
+
+def test_sweep_cache_prefetches_in_one_pass_and_switches_without_a_forward_pass(untrained):
+    """The Transforms tab: the chosen sweep (one pass of 19 images), then the other four together (one pass of
+    76), after which choosing any transform redraws from the cache; a new original starts a new cache."""
+    orig = synthetic_examples()[7][2]
+    count = ForwardCounter(untrained)
+    try:
+        first = et.trajectory_outputs(untrained, orig, "rotation", None, 0.0)
+        assert (count.calls, count.images) == (1, 19)
+        cache = et.sweeps_for(untrained, orig, TRANSFORMS, first[-1])
+        assert (count.calls, count.images) == (2, 19 + 4 * 19) and set(cache["responses"]) == set(TRANSFORMS)
+        for name in TRANSFORMS:
+            r = et.trajectory_outputs(untrained, orig, name, None, None, cache)[0]
+            assert r is cache["responses"][name]
+        assert count.calls == 2
+        # the batched sweeps equal one-at-a-time sweeps, and share the class of the untransformed input
+        alone = transform_response(untrained, torch.as_tensor(orig), "thickness")
+        together = cache["responses"]["thickness"]
+        assert together.digit_class == alone.digit_class == first[0].digit_class
+        assert torch.allclose(together.poses, alone.poses, atol=1e-5)
+        assert torch.allclose(together.lengths, alone.lengths, atol=1e-5)
+        other = synthetic_examples()[3][2]
+        fresh = et.trajectory_outputs(untrained, other, "rotation", None, None, cache)[-1]
+        assert count.calls == 4 and list(fresh["responses"]) == ["rotation"]
+        assert np.array_equal(fresh["original"], np.asarray(other, np.float32))
+    finally:
+        count.handle.remove()
+
+
+def test_batch_threads_only_in_the_calling_thread():
+    """A sweep may use 2 torch threads while other requests' threads keep their one; the count comes back."""
+    import threading
+
+    from explorer.session import batch_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seen = {}
+
+        def other():
+            torch.zeros(4).add_(1)  # torch sets a thread's count on its first parallel op
+            seen["before"] = torch.get_num_threads()
+            inside.wait()
+            seen["during"] = torch.get_num_threads()
+            done.set()
+
+        inside, done = threading.Event(), threading.Event()
+        t = threading.Thread(target=other)
+        t.start()
+        while "before" not in seen:
+            time.sleep(0.01)
+        with batch_threads(2) as n:
+            assert n == 2 and torch.get_num_threads() == 2
+            inside.set()
+            done.wait(10)
+        t.join()
+        assert seen == {"before": 1, "during": 1}
+        assert torch.get_num_threads() == 1
+        with batch_threads(1) as n:  # never fewer than the thread has
+            assert n == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_transform_response_api_errors_are_json(untrained):

@@ -1,9 +1,11 @@
 """Pose trajectories (in the Transforms tab) and the `transform_response` endpoint.
 
 The untransformed input is swept through one transform (19 values, one batched forward pass in
-`capsnet.equivariance.transform_response`); the plot shows the predicted capsule's 16 pose dimensions and the
-lengths against the transform value, the dimensions with the largest |Spearman rho| highlighted. A click on a
-dimension (plot trace or button) opens the Pose tab at that dimension's slider (static/pose_link.js).
+`capsnet.equivariance.transform_responses`, on up to 2 threads); the plot shows the predicted capsule's 16 pose
+dimensions and the lengths against the transform value, the dimensions with the largest |Spearman rho|
+highlighted. Once the chosen sweep is on screen, the other four follow in one more batched pass into a per-session
+cache, so choosing another transform redraws without a forward pass. A click on a dimension (plot trace or button)
+opens the Pose tab at that dimension's slider (static/pose_link.js).
 """
 from __future__ import annotations
 
@@ -14,11 +16,11 @@ import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
-from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_response
+from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_responses
 
 from ..inputs.preprocess import BLANK_MESSAGE, preprocess
 from ..inputs.upload import GuardedImage
-from ..session import _safe
+from ..session import _safe, batch_threads
 from ..views import equivariance as ev
 from ..views.fastfig import LightFigure
 
@@ -44,17 +46,34 @@ def current_value(name: str, angle: Any = None, scale: Any = None, dx: Any = Non
     return f if np.isfinite(f) else None
 
 
-def trajectory_outputs(model, original: Any, name: Any, card: dict | None = None, current: float | None = None) -> list:
-    """[response (state), figure, tracking sentence, dimension buttons] for the original input; None values
-    without an original or a model."""
+def sweeps_for(model, original: Any, names, cache: dict | None = None) -> dict:
+    """The per-session sweep cache {"original": array, "responses": {name: TransformResponse}} holding `names` for
+    this original: only the missing sweeps are computed, together in one batched forward pass; a cache of
+    another original is dropped."""
+    orig = np.asarray(original, np.float32)
+    if not (cache and np.array_equal(cache.get("original"), orig)):
+        cache = {"original": orig, "responses": {}}
+    missing = [n for n in names if n not in cache["responses"]]
+    if missing:
+        with batch_threads():
+            computed = transform_responses(model, orig, dict.fromkeys(missing))
+        cache = {"original": orig, "responses": {**cache["responses"], **computed}}
+    return cache
+
+
+def trajectory_outputs(model, original: Any, name: Any, card: dict | None = None, current: float | None = None,
+                       cache: dict | None = None) -> list:  # fmt: skip
+    """[response (state), figure, tracking sentence, dimension buttons, sweep cache] for the original input,
+    from the cache when it already holds this sweep; None values without an original or a model."""
     if model is None or original is None:
-        return [None, None, "", ""]
+        return [None, None, "", "", None]
     name = name if name in TRANSFORMS else DEFAULT
-    r = transform_response(model, np.asarray(original, np.float32), name)
+    cache = sweeps_for(model, original, [name], cache)
+    r = cache["responses"][name]
     rho, spread = r.rho.tolist(), r.spread.tolist()
     return [r, plot_data(ev.trajectory_spec(r, card, current=current)),
             ev.tracking_markdown(name, rho, r.digit_class, card, spread=spread),
-            ev.dimension_chips_html(rho, r.digit_class, card, spread=spread)]  # fmt: skip
+            ev.dimension_chips_html(rho, r.digit_class, card, spread=spread), cache]  # fmt: skip
 
 
 def redraw(r: TransformResponse | None, card: dict | None, angle: Any, scale: Any, dx: Any, dy: Any):
@@ -94,7 +113,8 @@ def transform_response_api(model, image: Any, name: Any, values: Any = None, mod
         pre = preprocess(image)  # exactly what `predict` feeds the model
         if pre.blank:
             return {**fail, "error": pre.message or BLANK_MESSAGE}
-        return ev.response_summary(transform_response(model, pre.image, name, vals))
+        with batch_threads():
+            return ev.response_summary(transform_responses(model, pre.image, {name: vals})[name])
     except ValueError as e:  # one sentence, never a long echo of the input
         msg = str(e)[:200].rstrip(".")
         return {**fail, "error": msg[:1].upper() + msg[1:] + "."}
@@ -115,6 +135,7 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     with gr.Row():
         transform = gr.Radio(CHOICES, value=DEFAULT, label="transform", elem_id="eq-transform", scale=3)
     state = gr.State(None)
+    sweeps = gr.State(None)  # every sweep computed for the current original (see sweeps_for)
     plot = gr.Plot(show_label=False, elem_id="eq-trajectories")
     tracking = gr.Markdown(elem_id="eq-tracking")
     chips = gr.HTML(elem_id="eq-dim-buttons")
@@ -123,15 +144,23 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     api_values = gr.JSON(visible=False)
     api_json = gr.JSON(visible=False)
 
-    def compute(orig, name, *slider_values):
-        current = current_value(name, *slider_values)
-        return trajectory_outputs(ui.model, orig, name, ui.card, current)
+    def compute(orig, name, cache, *slider_values):
+        return trajectory_outputs(ui.model, orig, name, ui.card, current_value(name, *slider_values), cache)
 
-    outputs = [state, plot, tracking, chips]
+    def prefetch(orig, cache):
+        """The other transforms' sweeps, after the chosen one is on screen: choosing one then needs no forward pass."""
+        if ui.model is None or orig is None:
+            return gr.skip()
+        return sweeps_for(ui.model, orig, TRANSFORMS, cache)
+
+    inputs, outputs = [original, transform, sweeps, *sliders], [state, plot, tracking, chips, sweeps]
     common = dict(api_visibility="private", show_progress="minimal", trigger_mode="always_last")
-    original.change(_safe(compute, 4), [original, transform, *sliders], outputs, **common)
+    original.change(_safe(compute, 5), inputs, outputs, **common).then(
+        _safe(prefetch, 1), [original, sweeps], sweeps, api_visibility="private", show_progress="hidden",
+        trigger_mode="always_last",
+    )
     # the same handler for a chosen transform; callable (undocumented) so the benchmark can time the round trip
-    transform.change(_safe(compute, 4), [original, transform, *sliders], outputs, api_name="transform_trajectories",
+    transform.change(_safe(compute, 5), inputs, outputs, api_name="transform_trajectories",
                      api_visibility="undocumented", show_progress="minimal", trigger_mode="always_last")  # fmt: skip
 
     def transform_response_endpoint(image, name, values=None):
@@ -147,5 +176,5 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     return state, plot
 
 
-__all__ = ["current_value", "parse_values", "plot_data", "pose_trajectories", "redraw", "trajectory_outputs",
-           "transform_response_api"]  # fmt: skip
+__all__ = ["current_value", "parse_values", "plot_data", "pose_trajectories", "redraw", "sweeps_for",
+           "trajectory_outputs", "transform_response_api"]  # fmt: skip
