@@ -188,7 +188,7 @@ def http(demo, repeats: int) -> dict:
             "/views_routing_structure (follow-up: structure views)": lambda: client.predict(3, api_name="/views_routing_structure"),
             "/pose (slider move)": lambda: client.predict(7, *[float(x) for x in rng.uniform(-0.3, 0.3, 16)], api_name="/pose"),
             "/views_transforms (follow-up: transforms tab)": lambda: client.predict(7, 0, 1, 0, 0, api_name="/views_transforms"),
-            "/transform_trajectories (tab: 19-point sweep)": lambda: client.predict(
+            "/transform_trajectories (tab, new digit: its 19-point sweep)": lambda: client.predict(
                 ["rotation", "scale", "thickness"][next(it) % 3], 0, 1, 0, 0, api_name="/transform_trajectories"),
             "/transform_response (19-point sweep JSON)": lambda: client.predict(
                 handle_file(nxt()), "rotation", None, api_name="/transform_response"),
@@ -199,6 +199,22 @@ def http(demo, repeats: int) -> dict:
         res = {name: [] for name in calls}
         for _ in range(repeats):
             for name, call in calls.items():
+                t = time.perf_counter()
+                call()
+                res[name].append(time.perf_counter() - t)
+        # Choosing a transform once the page has prefetched every sweep of the digit (a browser does this right after
+        # the chosen sweep): one fixed digit, every transform chosen once, then timed beside the trivial endpoint.
+        client.predict(handle_file(paths[0]), api_name="/analyse_upload")
+        client.predict(7, 0, 1, 0, 0, api_name="/views_transforms")
+        names = ["rotation", "scale", "shift_x", "shift_y", "thickness"]
+        for name in names:
+            client.predict(name, 0, 1, 0, 0, api_name="/transform_trajectories")
+        switch = {"trivial text endpoint (beside the cached switch)": lambda: client.predict("x", api_name="/trivial_text"),
+                  "/transform_trajectories (tab: choose a transform, sweeps cached)": lambda: client.predict(
+                      names[next(it) % len(names)], 0, 1, 0, 0, api_name="/transform_trajectories")}
+        res.update({name: [] for name in switch})
+        for _ in range(repeats):
+            for name, call in switch.items():
                 t = time.perf_counter()
                 call()
                 res[name].append(time.perf_counter() - t)
@@ -249,6 +265,8 @@ def main() -> None:
     for name, s in res.items():
         image_in = ("predict" in name or "upload" in name or name.startswith(("/routing", "/transform_response")))
         ref = base["image"] if image_in else base["text"]
+        if "sweeps cached" in name:  # against the trivial calls timed beside it
+            ref = statistics.median(res["trivial text endpoint (beside the cached switch)"])
         print(f"{name:50s} {stats(s)}   x{statistics.median(s) / ref:.2f} of trivial")
     if not args.skip_startup:
         print("\n== `python -m explorer` until it serves /config ==")

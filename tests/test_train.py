@@ -205,6 +205,17 @@ def test_init_from_continues_schedule_and_ships_the_weight_average(mnist_dir, tm
     assert all(torch.equal(weights[k], resume[f"ema.{k}"]) for k in weights)  # the average is what ships
     assert not torch.equal(weights["W"], resume["model.W"])
 
+    # a warm restart: this stage's schedule starts again at --lr, and a resume keeps it
+    third = tmp_path / "three.safetensors"
+    cfg = TrainConfig(epochs=4, out=str(third), init_from=str(second), lr=4e-4, lr_decay=0.5, lr_restart=True, **common)
+    args = ["--init-from", str(second), "--epochs", "4", "--lr", "4e-4", "--lr-decay", "0.5", "--lr-restart"]
+    h = run(cfg, args)["history"]
+    assert [e["epoch"] for e in h] == [1, 2, 3, 4] and h[3]["lr"] == pytest.approx(4e-4)
+    h = run(TrainConfig(**{**cfg.__dict__, "epochs": 5, "resume": True}), args + ["--resume"])["history"]
+    assert h[4]["lr"] == pytest.approx(2e-4)
+    card = json.loads(card_path(third).read_text())
+    assert [s["epochs"] for s in card["stages"]] == [[1, 1], [2, 3], [4, 5]] and "--lr-restart" in card["stages"][2]["command"]
+
 
 def test_shards_are_disjoint_equal_and_rank_zero_of_one_is_the_whole_shuffle():
     whole = epoch_batches(103, 10, seed=2, epoch=5)
