@@ -34,6 +34,7 @@ from .events import wire
 from .limits import QUEUE_MAX, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
+from .inputs.sketch import SketchMemory, sketch_cleared, sketch_input
 from .inputs.upload import MAX_FILE_SIZE, GuardedImage
 from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_model, predict
 from .tabs.capsules import capsules_tab
@@ -184,7 +185,10 @@ def build_demo(
                                     ln.group = None
                         ui._group = None
 
-        ui.add_input([sketch.change], _identity, [sketch], api_name="analyse_sketch", source="sketch")
+        sketch_memory = gr.State(SketchMemory())  # per session: the drawing the last clear removed (inputs/sketch.py)
+        ui.add_input([sketch.change], sketch_input, [sketch, sketch_memory], api_name="analyse_sketch", source="sketch")
+        sketch.clear(sketch_cleared, sketch_memory, None, api_visibility="private", show_progress="hidden",
+                     queue=False)
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire(ui)
         demo.load(None, None, None, js=SKETCHPAD_JS)

@@ -17,6 +17,7 @@ from typing import Sequence
 import gradio as gr
 
 from .inputs.preprocess import BLANK_MESSAGE
+from .inputs.sketch import IGNORE
 from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, _Listener, log, new_analysis
 from .views import capsules
 
@@ -84,6 +85,8 @@ def wire(ui: ExplorerUI) -> None:
             except Exception:
                 log.error("input source failed:\n%s", traceback.format_exc())
                 raw = None
+            if raw is IGNORE:  # e.g. a sketch the last clear removed, sent again late: change nothing
+                return [gr.skip()] * (len(head_outputs) + len(always_outputs))
             rest = list(args[_n:])
             rest += [None] * (1 + len(always_inputs) - len(rest))  # API callers leave out the view inputs
             analysis, message = new_analysis(ui.model, raw, _src)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("explorer")
 
@@ -88,6 +89,8 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
+        except ClientDisconnect:  # the visitor left mid-upload (closed the tab): no one to answer, nothing to log
+            return
         except Exception as e:
             if started or getattr(e, "status_code", None) != 413:
                 raise

@@ -110,7 +110,7 @@ def test_draw_predict_slide_clear(page):
     page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-pose.png")), full_page=True)
 
     page.get_by_role("tab", name="Perturbations").click()
-    expect(page.locator("#perturbation-grid img")).to_be_visible()
+    expect(page.locator("#perturbation-grid img")).to_be_visible(timeout=30_000)
     page.get_by_role("tab", name="Digit capsules").click()
     page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -290,3 +290,32 @@ def test_ten_digits_with_clears_by_touch(browser, app_url):
             raise
     finally:
         context.close()
+
+
+# --------------------------------------------------------------------------- a late sketch after a clear (no browser)
+
+
+def test_a_cleared_drawing_sent_again_is_ignored():
+    """What Gradio's editor does under load: after the clear, the drawing it removed arrives once more. It changes
+    nothing; new drawings, undo within a drawing and API callers (no clear events) are analysed as before."""
+    from explorer.inputs.sketch import IGNORE, SketchMemory, sketch_cleared, sketch_input
+
+    def sketch(strokes):
+        return render(strokes, CANVAS, BRUSH_RADIUS)
+
+    memory = SketchMemory()
+    nine, loop = DIGITS[9], DIGITS[9][:1]
+    assert not sketch_input(sketch(loop), memory).blank
+    assert not sketch_input(sketch(nine), memory).blank
+    assert not sketch_input(sketch(loop), memory).blank  # undo within the drawing
+    assert not sketch_input(sketch(nine), memory).blank  # redo
+    sketch_cleared(memory)
+    assert sketch_input(None, memory).blank  # the clear's own blank event
+    assert sketch_input(sketch(nine), memory) is IGNORE  # the late copy of the cleared drawing
+    again = sketch_input(sketch(loop), memory)  # drawing after the clear: what the model should see
+    assert np.allclose(again.image.numpy()[0], model_input(loop))
+    assert not sketch_input(sketch(DIGITS[4]), memory).blank  # the next digit
+    sketch_cleared(memory)
+    assert sketch_input(sketch(nine), memory) is not IGNORE  # only the drawing the last clear removed
+    assert sketch_input(sketch(DIGITS[4]), memory) is IGNORE
+    assert sketch_input(sketch(DIGITS[4]), None) is not IGNORE  # no session memory (API callers)
