@@ -1,4 +1,5 @@
 """A real browser (Debian's chromium via Playwright) draws a digit, moves a pose slider and clears the canvas."""
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -39,18 +40,25 @@ def app_url():
         yield url
 
 
-@pytest.fixture(scope="module")
-def page(app_url):
+@contextlib.contextmanager
+def chromium():
+    """Debian's chromium driven by Playwright, closed on the way out."""
     pw_sync = pytest.importorskip("playwright.sync_api")
     with pw_sync.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            pg = browser.new_page(viewport={"width": 1400, "height": 1100})
-            pg.set_default_timeout(30_000)
-            pg.goto(app_url)
-            yield pg
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with chromium() as browser:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+        pg.set_default_timeout(30_000)
+        pg.goto(app_url)
+        yield pg
 
 
 def _canvas(page):

@@ -7,9 +7,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,11 +18,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from explorer.app import BRUSH_RADIUS, CANVAS  # noqa: E402
 from explorer.inputs.preprocess import preprocess, stroke_width  # noqa: E402
-from explorer.serving import served  # noqa: E402
 
 from .conftest import SHIPPED  # noqa: E402
 from .sketch_digits import DIGITS, render, scaled  # noqa: E402
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOT, _require  # noqa: E402
+from .test_browser import SCREENSHOT, _require, app_url, chromium  # noqa: E402,F401 (app_url: the launched app)
 
 
 def model_input(strokes) -> np.ndarray:
@@ -97,24 +94,9 @@ def mismatch(actual: np.ndarray, expected: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    _require(Path(CHROMIUM).exists() or shutil.which("chromium") is not None, f"{CHROMIUM} is missing (apt-get install chromium)")
-    _require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
-    from explorer.app import LAUNCH_OPTIONS, build_demo
-
-    with served(build_demo(SHIPPED), **LAUNCH_OPTIONS) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def browser(app_url):
-    pw_sync = pytest.importorskip("playwright.sync_api")
-    with pw_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 class Sketchpad:
