@@ -86,6 +86,7 @@ def wire(ui: ExplorerUI) -> None:
                 log.error("input source failed:\n%s", traceback.format_exc())
                 raw = None
             if raw is IGNORE:  # e.g. a sketch the last clear removed, sent again late: change nothing
+                log.info("%s event ignored: a late copy of an input that was cleared", _src)
                 return [gr.skip()] * (len(head_outputs) + len(always_outputs))
             rest = list(args[_n:])
             rest += [None] * (1 + len(always_inputs) - len(rest))  # API callers leave out the view inputs
