@@ -116,7 +116,7 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
         yaxis=dict(title=dict(text="pose value"), **grid),
         xaxis2=dict(domain=[0.72, 1], anchor="y2", title=dict(text=what), **grid),
         yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="length"), **grid), plot_bgcolor="#E5ECF6",
-        shapes=shapes, annotations=titles, height=380, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
+        shapes=shapes, annotations=titles, height=380, margin=dict(l=60, r=10, t=40, b=10), hovermode="closest",
         clickmode="event", meta=dict(digit_class=k, transform=r.transform),  # read by static/pose_link.js
         legend=dict(orientation="h", y=-0.22, x=0, title=dict(text="tracking most:")),
     ))  # fmt: skip
