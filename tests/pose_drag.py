@@ -114,3 +114,46 @@ def canvas_error(page, model) -> float:
     shown = page.evaluate(READ_POSE_JS)
     ref = reference_grey(model, shown["pose"], shown["cls"])
     return float((ref - torch.tensor(page.evaluate(CANVAS_JS), dtype=torch.float32)).abs().max())
+
+
+SERVER_GREY_JS = """
+() => new Promise((res) => {
+  const img = document.querySelector('#reconstruction img.pose-server');
+  if (!img || !img.getAttribute('src')) { res(null); return; }
+  const i = new Image();
+  i.onload = () => {
+    const c = document.createElement('canvas'); c.width = 28; c.height = 28; const x = c.getContext('2d');
+    x.drawImage(i, 0, 0); const d = x.getImageData(0, 0, 28, 28).data;
+    res(Array.from({ length: 784 }, (_, j) => d[4 * j]));
+  };
+  i.onerror = () => res(null);
+  i.src = img.getAttribute('src');
+})
+"""
+
+
+def server_error(page, model) -> float:
+    """Largest |server image grey - round(255 x CapsNet.decode)| for the values the sliders show: 0 once the
+    server's latest answer decoded those values (inf while no server image is shown)."""
+    grey = page.evaluate(SERVER_GREY_JS)
+    if grey is None:
+        return float("inf")
+    shown = page.evaluate(READ_POSE_JS)
+    ref = reference_grey(model, shown["pose"], shown["cls"])
+    return float((ref - torch.tensor(grey, dtype=torch.float32)).abs().max())
+
+
+# Every animation frame, the values the sliders show for `dims`, until window.__poseLogStop() is called.
+RECORD_POSE_JS = """
+(dims) => {
+  window.__poseLog = [];
+  let on = true;
+  window.__poseLogStop = () => { on = false; return window.__poseLog; };
+  const rec = () => {
+    if (!on) return;
+    window.__poseLog.push(dims.map(d => parseFloat(document.querySelector(`#pose-dim-${d} input[type='number']`).value)));
+    requestAnimationFrame(rec);
+  };
+  requestAnimationFrame(rec);
+}
+"""

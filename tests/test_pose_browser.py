@@ -79,14 +79,20 @@ def test_canvas_is_the_decoder_output(app, browser):
         assert canvas.bounding_box()["width"] >= 4 * 28  # scaled up by CSS
         _settle(page)
         assert pd.canvas_error(page, model) <= TOLERANCE
-        # values set on the sliders: the canvas follows without the server
-        for dim, value in ((0, 0.45), (5, -0.6), (11, 0.9)):
+        # values typed into three sliders, quickly, as a remote visitor: the canvas follows without the server
+        pd.set_latency(page, 150)
+        typed = {0: 0.45, 5: -0.6, 11: 0.9}
+        for dim, value in typed.items():
             _set_number(page, dim, value)
-        # each typed value also goes to the server, whose answers (the image and all 16 values as they were sent)
-        # may land between two typed values on a busy machine; once they are all in, the last values stand
-        _until(page, lambda shown: [shown["pose"][d] for d in (0, 5, 11)] == pytest.approx([0.45, -0.6, 0.9])
-               and pd.canvas_error(page, model) <= TOLERANCE)  # fmt: skip
-        assert page.evaluate(pd.READ_POSE_JS)["pose"][5] == pytest.approx(-0.6)
+        page.evaluate(pd.RECORD_POSE_JS, list(typed))
+        _settle(page)
+        assert pd.canvas_error(page, model) <= TOLERANCE
+        # each typed value also went to the server; its answers land after the later values were typed (150 ms
+        # each way), and must leave them alone. Answers come in order: the last one decodes the typed values.
+        _until(page, lambda shown: pd.server_error(page, model) <= TOLERANCE)
+        log = page.evaluate("window.__poseLogStop()")
+        assert pd.server_error(page, model) <= TOLERANCE
+        assert len(log) > 5 and all(v == pytest.approx(list(typed.values())) for v in log), log
         assert pd.canvas_error(page, model) <= TOLERANCE
         # another digit capsule: the server sends its pose, the canvas decodes it as that digit
         before = page.locator("#pose-dim-0 input[type='number']").input_value()
@@ -155,15 +161,34 @@ def test_pad_moves_two_dimensions(app, browser):
         _settle(page)
         assert requests == []  # drawn in the browser while the pad is dragged
         drawn = page.evaluate(pd.CANVAS_JS)
-        page.mouse.up()
-        # on release the server sets the two sliders: x = 0.6, y = 0.4 (pad spans -1..1, y up)
-        page.wait_for_function("() => Math.abs(parseFloat(document.querySelector(\"#pose-dim-9 input[type='number']\").value) - 0.4) < 0.02")
+        # the two sliders follow the pad while it moves: x = 0.6, y = 0.4 (the pad spans -1..1, y up)
         shown = page.evaluate(pd.READ_POSE_JS)
         assert shown["pose"][2] == pytest.approx(0.6, abs=0.02)
         assert shown["pose"][9] == pytest.approx(0.4, abs=0.02)
+        page.mouse.up()
         _settle(page)
         assert pd.canvas_error(page, model) <= TOLERANCE
         assert max(abs(a - b) for a, b in zip(drawn, page.evaluate(pd.CANVAS_JS))) <= TOLERANCE
+        # the pad's release: the server draws the same values
+        _until(page, lambda shown: pd.server_error(page, model) <= TOLERANCE)
+        assert pd.server_error(page, model) <= TOLERANCE
+        # Gradio holds the pad's values too: a mouse drag on another slider sends, when it ends, all 16 sliders'
+        # values as Gradio has them (the `pose` endpoint), and the server's image is of the pad's values
+        before = page.locator("#reconstruction img.pose-server").get_attribute("src")
+        slider = page.locator("#pose-dim-7 input[type='range']")
+        slider.scroll_into_view_if_needed()
+        box = slider.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2, steps=6)
+        page.mouse.up()
+        page.wait_for_function(
+            "b => document.querySelector('#reconstruction img.pose-server').getAttribute('src') !== b", arg=before)
+        _until(page, lambda shown: pd.server_error(page, model) <= TOLERANCE)
+        shown = page.evaluate(pd.READ_POSE_JS)
+        assert [shown["pose"][d] for d in (2, 9)] == pytest.approx([0.6, 0.4], abs=0.02)
+        assert shown["pose"][7] < 0
+        assert pd.server_error(page, model) <= TOLERANCE
     finally:
         page.close()
 

@@ -5,7 +5,8 @@
 // served by Gradio's file route under window.gradio_config.root), then, on every animation frame in which
 // a pose value changed, runs the three layers with Float32Array / Float64Array loops and paints the
 // 28x28 canvas: grey = round(255 x sigmoid output). Dragging a slider or the 2-D pad sends nothing; the
-// server hears the values when the drag ends (the sliders' .release, or the 'pose_release' event below).
+// server hears the values when the drag ends (the sliders' .release, or the 'pose_release' event below);
+// its answers only bring its image, never values, so a late answer cannot undo a newer change.
 // If the weights cannot be loaded or decoding throws, it falls back to the server: every change is sent
 // as a 'pose_input' event (coalesced to one per frame) and the server's image is painted, with a note.
 (() => {
@@ -203,7 +204,9 @@
     const v = props.value || {};
     st.src = v.src || "";
     st.inFlight = -Infinity;
-    if (v.echo) { st.dirty = true; return; }  // the server drew values sent from here: keep the newer ones
+    // Only a new input, another capsule or a reset sets the pose here (adopt). Every other answer drew values
+    // this page sent, and answers can land after newer values were set: keep those.
+    if (!v.adopt && st.cls !== null) { st.dirty = true; return; }
     st.cls = Number.isInteger(v.cls) ? v.cls : null;
     if (Array.isArray(v.pose) && v.pose.length === DIMS) {
       for (let d = 0; d < DIMS; d++) st.pose[d] = Number(v.pose[d]) || 0;
@@ -235,6 +238,20 @@
         st.pose[d] = Math.max(-1, Math.min(1, v));
         st.dirty = true;
       }
+    }
+  }
+
+  // The pad writes its two dimensions into their sliders as a visitor would type them, so the sliders follow
+  // the pad live and Gradio's values (what the server reads from the sliders) stay the page's values.
+  function syncPadSliders() {
+    const inputs = numberInputs();
+    if (!inputs) return;
+    for (const d of new Set([st.padX, st.padY])) {
+      const text = String(st.pose[d]);
+      if (inputs[d].value === text) continue;
+      inputs[d].value = text;
+      inputs[d].dispatchEvent(new Event("input", { bubbles: true }));
+      st.lastDom[d] = text;
     }
   }
 
@@ -279,6 +296,7 @@
   const endPad = (e) => {
     if (!st.padDrag) return;
     st.padDrag = false;
+    syncPadSliders();
     trigger("pose_release", payload());
   };
   element.addEventListener("pointerup", endPad);
@@ -307,7 +325,8 @@
   function frame() {
     requestAnimationFrame(frame);
     if (!element.isConnected || element.offsetParent === null) return;  // tab not shown
-    if (!st.padDrag) pollSliders();
+    if (st.padDrag) syncPadSliders();
+    else pollSliders();
     // Fallback: at most one request in flight (or one a second if answers go missing), always the latest values.
     const now = performance.now();
     if (api.mode === "server" && st.userMoved && st.cls !== null && now - st.inFlight > 1000) {
@@ -321,8 +340,8 @@
     }
   }
 
-  // A new value from the server (new input, other capsule, reset, the end of a drag): Gradio has re-rendered
-  // the template, so label and repaint the new canvas now. The sliders get the same values in the same update.
+  // A new value from the server (new input, other capsule, reset: adopted; the end of a drag: its image only):
+  // Gradio has re-rendered the template, so label and repaint the new canvas now.
   watch("value", () => {
     adoptValue();
     decorate();

@@ -89,9 +89,14 @@ def pose_tab(ui: ExplorerUI) -> None:
         names = pose_views.slider_labels(ui.card, k)
         return [gr.update(value=v, label=names[d]) for d, v in enumerate(pose)]
 
+    def adopted(p: dict) -> dict:
+        """A payload whose pose the page takes over (new input, other capsule, reset); the page keeps its own
+        values for every other answer, which may land after newer ones were set."""
+        return {**p, "adopt": True}
+
     def on_analysis(a: capsules.Analysis, k: int):
         pose = actual(a, k)
-        return [capsules.model_input_image(a, scale=1), payload(a, k, pose), *slider_values(a, k, pose)]
+        return [capsules.model_input_image(a, scale=1), adopted(payload(a, k, pose)), *slider_values(a, k, pose)]
 
     ui.on_analysis(on_analysis, [model_view, recon, *sliders])
 
@@ -103,37 +108,26 @@ def pose_tab(ui: ExplorerUI) -> None:
             return gr.skip()
         return payload(a, k, pose)
 
-    def from_browser(a: capsules.Analysis | None, data: dict, with_sliders: bool):
-        pose, k = pose_views.clean_pose(data.get("pose")), pose_views.clean_class(data.get("cls"))
-        if a is None or k is None or pose is None:
-            return [gr.skip()] * (1 + len(sliders)) if with_sliders else gr.skip()
-        pose = [round(v, POSE_DECIMALS) for v in pose]
-        if with_sliders:
-            return [payload(a, k, pose), *pose]
-        return {**payload(a, k, pose), "echo": True}  # the browser keeps its own, newer values
-
-    def browser_input(a: capsules.Analysis | None, evt: gr.EventData):
-        """Fallback while a value changes, when the browser cannot decode: {pose, cls} -> the server's image."""
+    def from_browser(a: capsules.Analysis | None, evt: gr.EventData):
+        """{pose, cls} sent by the page (a value changing while the browser cannot decode, the end of a pad drag,
+        a typed value) -> the server's image of it. Only the image: the page already shows these values, and
+        the pad writes its two into the sliders itself, so an answer landing after newer values undoes nothing."""
         try:
-            return from_browser(a, evt._data or {}, False)
+            data = evt._data or {}
+            pose, k = pose_views.clean_pose(data.get("pose")), pose_views.clean_class(data.get("cls"))
+            if a is None or k is None or pose is None:
+                return gr.skip()
+            return payload(a, k, [round(v, POSE_DECIMALS) for v in pose])
         except Exception:
-            log.error("pose_input failed:\n%s", traceback.format_exc())
+            log.error("pose event from the page failed:\n%s", traceback.format_exc())
             return gr.skip()
-
-    def browser_release(a: capsules.Analysis | None, evt: gr.EventData):
-        """The end of a pad drag or a typed value: the server's image, and the sliders set to those values."""
-        try:
-            return from_browser(a, evt._data or {}, True)
-        except Exception:
-            log.error("pose_release failed:\n%s", traceback.format_exc())
-            return [gr.skip()] * (1 + len(sliders))
 
     def do_reset(a: capsules.Analysis | None, k):
         if a is None or k is None:
             return [gr.skip()] * (1 + len(sliders))
         k = int(k)
         pose = actual(a, k)
-        return [payload(a, k, pose), *pose]
+        return [adopted(payload(a, k, pose)), *pose]
 
     gr.on(
         [s.release for s in sliders], _safe(release, 1), [ui.state, ui.selected_class, *sliders], recon,
@@ -142,10 +136,10 @@ def pose_tab(ui: ExplorerUI) -> None:
     )
     # "multiple": with "always_last", Gradio 6.31 sends a queued custom event with the data of the first one;
     # the script keeps at most one pose_input in flight itself.
-    recon.pose_input(browser_input, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
+    recon.pose_input(from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
                      show_progress="hidden")
-    recon.pose_release(browser_release, [ui.state], [recon, *sliders], api_visibility="private",
-                       trigger_mode="multiple", show_progress="hidden")
+    recon.pose_release(from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
+                       show_progress="hidden")
     reset.click(
         _safe(do_reset, 1 + len(sliders)), [ui.state, ui.selected_class], [recon, *sliders],
         api_visibility="private", show_progress="hidden",
