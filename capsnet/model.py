@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .routing import dynamic_routing, squash, traced_routing
+from . import cpu_kernels
+from .routing import agreement, dynamic_routing, squash, traced_routing
 
 
 @dataclass
@@ -164,26 +165,6 @@ def conv_memory_format(device: torch.device | str | None = None) -> torch.memory
     return torch.channels_last if "AVX512" in torch.backends.cpu.get_cpu_capability() else torch.contiguous_format
 
 
-class _ImageConv(torch.autograd.Function):
-    """Conv1 on images that need no gradient, in NCHW: the backward forms only the weight and bias
-    gradients, as one batched GEMM over the unfolded images. oneDNN's AVX2 weight-gradient kernel for a
-    single input channel takes several times its forward; this one is a fraction of it, same values."""
-
-    @staticmethod
-    def forward(ctx, images, weight, bias):
-        ctx.save_for_backward(images)
-        ctx.kernel = weight.shape[-2:]
-        return F.conv2d(images, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (images,) = ctx.saved_tensors
-        cols = F.unfold(images, ctx.kernel)  # (B, k*k, L): each output position's 9x9 patch
-        g = grad.contiguous().flatten(2)  # (B, 256, L)
-        grad_w = torch.bmm(g, cols.transpose(1, 2)).sum(0)  # (256, k*k)
-        return None, grad_w.view(grad.shape[1], images.shape[1], *ctx.kernel), g.sum((0, 2))
-
-
 def _float32_routing(device_type: str):
     """Under a bf16 autocast (training with --bf16) the convolutions and decoder run in bf16, but
     predictions, routing and capsule lengths stay float32: the margin loss compares lengths to 0.9 and 0.1."""
@@ -224,12 +205,13 @@ class CapsNet(nn.Module):
         fmt = torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() \
             else torch.contiguous_format
         images = images.contiguous(memory_format=fmt)
-        if fmt == torch.contiguous_format and images.device.type == "cpu" and not images.requires_grad \
-                and torch.is_grad_enabled() and self.conv1.weight.requires_grad and not torch.is_autocast_enabled("cpu"):
-            x = F.relu(_ImageConv.apply(images, self.conv1.weight, self.conv1.bias))
+        if fmt == torch.contiguous_format and torch.is_grad_enabled() and self.conv1.weight.requires_grad \
+                and not images.requires_grad and not torch.is_autocast_enabled("cpu") \
+                and cpu_kernels.applies(images, self.conv1, self.primary_caps):
+            # training on a CPU without AVX-512: same values, a quarter of PrimaryCaps' multiplications
+            x = cpu_kernels.primary_caps_maps(images, self.conv1, self.primary_caps)
         else:
-            x = F.relu(self.conv1(images))
-        x = self.primary_caps(x)  # (B, 32*8, 6, 6): channel = type*8 + dim
+            x = self.primary_caps(F.relu(self.conv1(images)))  # (B, 32*8, 6, 6): channel = type*8 + dim
         B, _, H, W = x.shape
         # Split channels into (type, dim) and move dim last; a bare view would mix positions into dims.
         u = x.view(B, cfg.primary_types, cfg.primary_dim, H, W).permute(0, 1, 3, 4, 2)
@@ -237,7 +219,16 @@ class CapsNet(nn.Module):
 
     def votes(self, images: torch.Tensor) -> torch.Tensor:
         """(B,1,28,28) -> predictions u_hat_j|i = W_ij u_i (B, 1152, 10, 16): everything before routing."""
-        return torch.einsum("ijdk,bik->bijd", self.W, self.primary_capsules(images))
+        return self.predictions(self.primary_capsules(images))
+
+    def predictions(self, u: torch.Tensor) -> torch.Tensor:
+        """u_hat_j|i = W_ij u_i: primary capsules (B, I, 8) -> (B, I, 10, 16).
+
+        One GEMM per primary capsule i over the batch, (B x 8) @ (8 x 10*16); the result is a (B, I, ...) view
+        of the (I, B, ...) product, which routing's GEMMs read without a copy."""
+        I, J, D, K = self.W.shape
+        u_hat = torch.bmm(u.transpose(0, 1), self.W.reshape(I, J * D, K).transpose(1, 2))  # (I, B, J*D)
+        return u_hat.transpose(0, 1).unflatten(-1, (J, D))
 
     def blank_primary(self) -> torch.Tensor:
         """(1152, 8) primary capsules of an all-black image, cached until the conv weights change."""
@@ -280,7 +271,7 @@ class CapsNet(nn.Module):
             raise ValueError(f"expected images of shape (B, 1, {cfg.image_size}, {cfg.image_size}), got {tuple(images.shape)}")
         u = self.primary_capsules(images)  # (B, I, 8)
         with _float32_routing(images.device.type):
-            u_hat = torch.einsum("ijdk,bik->bijd", self.W, u)  # predictions u_hat_j|i = W_ij u_i: (B, I, 10, 16)
+            u_hat = self.predictions(u)  # u_hat_j|i = W_ij u_i: (B, I, 10, 16)
             iterations = routing_iterations or cfg.routing_iterations
             extra = {}
             if trace_routing:
@@ -300,7 +291,7 @@ class CapsNet(nn.Module):
                 v, couplings = dynamic_routing(u_hat, iterations)
             lengths = v.norm(dim=-1)
             with torch.no_grad():
-                agreement = torch.einsum("bijd,bjd->bij", u_hat, v)
+                agreements = agreement(u_hat, v)
         if labels is not None:
             masked_class = labels.long()
         elif mask_class is not None:
@@ -316,7 +307,7 @@ class CapsNet(nn.Module):
             poses=v,
             couplings=couplings,
             primary=u,
-            agreement=agreement,
+            agreement=agreements,
             reconstructions=self.decode(v, masked_class),
             masked_class=masked_class,
             **extra,

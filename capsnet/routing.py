@@ -29,6 +29,26 @@ class RoutingTrace(NamedTuple):
     pre_squash: torch.Tensor
 
 
+def weighted_sum(c: torch.Tensor, u_hat: torch.Tensor) -> torch.Tensor:
+    """s_j = sum_i c_ij u_hat_j|i: (B, I, J), (B, I, J, D) -> (B, J, D).
+
+    One GEMM per image, c^T (J x I) @ u_hat (I x J*D), whose J x J blocks of D are sums for every (parent,
+    parent') pair; s_j is the diagonal. Ten times the multiply-adds of the sum itself, but a single pass over
+    u_hat in GEMM form, where einsum's 1000 per-(image, parent) products ran several times slower."""
+    B, I, J, D = u_hat.shape
+    blocks = torch.bmm(c.transpose(1, 2), u_hat.flatten(2)).view(B, J, J, D)
+    return blocks.diagonal(dim1=1, dim2=2).transpose(1, 2)
+
+
+def agreement(u_hat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """a_ij = u_hat_j|i . v_j: (B, I, J, D), (B, J, D) -> (B, I, J).
+
+    One GEMM per image against v laid out block-diagonally (J*D x J), for the same reason as `weighted_sum`."""
+    B, I, J, D = u_hat.shape
+    block_v = (v.unsqueeze(-1) * torch.eye(J, dtype=v.dtype, device=v.device).unsqueeze(1)).reshape(B, J * D, J)
+    return torch.bmm(u_hat.flatten(2), block_v)
+
+
 def _route(u_hat: torch.Tensor, iterations: int, trace: bool):
     if iterations < 1:
         raise ValueError(f"routing needs at least one iteration, got {iterations}")
@@ -42,11 +62,11 @@ def _route(u_hat: torch.Tensor, iterations: int, trace: bool):
         if trace:
             logits.append(b)
         if r < iterations - 1:
-            s = torch.einsum("bij,bijd->bjd", c, u_hat_detached)
+            s = weighted_sum(c, u_hat_detached)
             v = squash(s)
-            b = b + torch.einsum("bijd,bjd->bij", u_hat_detached, v)
+            b = b + agreement(u_hat_detached, v)
         else:
-            s = torch.einsum("bij,bijd->bjd", c, u_hat)
+            s = weighted_sum(c, u_hat)
             v = squash(s)
         if trace:
             pre_squash.append(s.detach())
