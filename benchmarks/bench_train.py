@@ -1,13 +1,14 @@
 """Training throughput beside a straightforward reference, and single-image inference latency.
 
-    python benchmarks/bench_train.py [--steps 15] [--batch-size 100] [--isa both|native|avx2]
+    python benchmarks/bench_train.py [--steps 15] [--batch-size 100] [--isa both|native|avx2] [--thp on|off]
 
 Throughput: full training steps (forward, margin + reconstruction loss, backward, Adam) at the
 given batch, of capsnet.CapsNet and of benchmarks/reference_capsnet.py (NCHW convolutions, u_hat
 by one einsum, a plain routing loop), alternated step by step in one process so that whatever
 else runs on the machine slows both alike; medians and their ratio. Each ISA runs in a fresh
 child process: `native` as the CPU is, `avx2` with ONEDNN_MAX_CPU_ISA=AVX2 and
-ATEN_CPU_CAPABILITY=avx2, i.e. what a CPU without AVX-512 gets.
+ATEN_CPU_CAPABILITY=avx2, i.e. what a CPU without AVX-512 gets. Both models run with the same
+THP_MEM_ALLOC_ENABLE (huge pages for large CPU tensors; on, as the trainer runs, unless --thp off).
 Latency: one 28x28 image through the whole forward under inference_mode, median and p95.
 """
 from __future__ import annotations
@@ -87,6 +88,7 @@ def measure(args) -> dict:
             lat.append(time.perf_counter() - t)
     return {
         "isa_env": {k: os.environ.get(k) for k in AVX2_CAP},
+        "thp": "on" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "off",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "conv_memory_format": str(conv_memory_format()).replace("torch.", ""),
         "batch_size": B,
@@ -114,6 +116,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--latency-calls", type=int, default=100)
     ap.add_argument("--isa", choices=["both", "native", "avx2"], default="both")
+    ap.add_argument("--thp", choices=["on", "off"], default="on",
+                    help="THP_MEM_ALLOC_ENABLE for both models: on as `python -m capsnet.train` runs (capsnet sets it), "
+                         "off for PyTorch's default 4 KB pages")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -123,6 +128,7 @@ def main() -> None:
     results = []
     for isa in (["native", "avx2"] if args.isa == "both" else [args.isa]):
         env = {k: v for k, v in os.environ.items() if k not in AVX2_CAP}
+        env["THP_MEM_ALLOC_ENABLE"] = "1" if args.thp == "on" else "0"  # set before the child imports torch
         if isa == "avx2":
             env.update(AVX2_CAP)
         cmd = [sys.executable, __file__, "--child", *sys.argv[1:]]
@@ -135,7 +141,7 @@ def main() -> None:
         return
     for res in results:
         print(f"[{res['isa']}: ATen {res['cpu_capability']}, convolutions in {res['conv_memory_format']}, "
-              f"{res['torch_threads']} threads, load average {res['load_average_1m']:.2f}]")
+              f"{res['torch_threads']} threads, huge pages {res['thp']}, load average {res['load_average_1m']:.2f}]")
         print(f"  training, batch {res['batch_size']}, {res['steps']} steps alternated: CapsNet "
               f"{res['train_images_per_s_median']:.1f} images/s, reference {res['reference_images_per_s_median']:.1f} "
               f"images/s, ratio {res['speedup_vs_reference']:.2f}x (median of per-pair ratios "
