@@ -2,6 +2,7 @@
 import contextlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,20 @@ def test_draw_predict_slide_clear(page):
     expect(page.locator("#lengths-plot")).to_be_hidden()
 
 
+def _settled_box(page, locator, seconds: float = 15.0) -> dict:
+    """The locator's bounding box once it has stopped moving (views above it still rendering push it down):
+    where a person clicks is where the thing has come to rest. Two equal boxes 250 ms apart."""
+    deadline = time.monotonic() + seconds
+    box = locator.bounding_box()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        again = locator.bounding_box()
+        if again == box:
+            break
+        box = again
+    return box
+
+
 def _wait_src_change(page, elem_id, before):
     page.wait_for_function(
         "([id, before]) => { const i = document.querySelector(`#${id} img`); return i && i.src !== before; }",
@@ -155,12 +170,26 @@ def test_examples_routing_transforms_model_card(page):
     index = 13 * 36 + 2 * 6 + 3  # type 13, row 2, col 3
     y, x = cm.cell_of(index)
     natural_w = img.evaluate("i => i.naturalWidth")
-    box = img.bounding_box()
-    f = min(1.0, box["width"] / natural_w)
-    shown_w, shown_h = natural_w * f, img.evaluate("i => i.naturalHeight") * f
-    ox, oy = box["x"] + (box["width"] - shown_w) / 2, box["y"] + (box["height"] - shown_h) / 2
+    # aim as a person does: scroll to the map, wait until it has stopped moving, check that nothing (a loading
+    # overlay) lies over the cell
+    deadline = time.monotonic() + 30
+    while True:
+        img.scroll_into_view_if_needed()  # views above it may have grown since and pushed it down
+        box = _settled_box(page, img)
+        f = min(1.0, box["width"] / natural_w)
+        shown_w, shown_h = natural_w * f, img.evaluate("i => i.naturalHeight") * f
+        ox, oy = box["x"] + (box["width"] - shown_w) / 2, box["y"] + (box["height"] - shown_h) / 2
+        cx, cy = ox + (x + 0.5) * cm.CELL * f, oy + (y + 0.5) * cm.CELL * f
+        on_map = img.evaluate("(i, [x, y]) => document.elementFromPoint(x, y) === i", [cx, cy])
+        if on_map or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(250)
+    assert on_map, "the capsule map stayed covered or out of place for 30 s: " + img.evaluate(
+        "(i, [x, y]) => { const e = document.elementFromPoint(x, y); const r = i.getBoundingClientRect(); "
+        "return `${e ? e.outerHTML.slice(0, 300) : e} at ${x},${y}; img ${r.x},${r.y},${r.width}x${r.height}, "
+        "viewport ${innerWidth}x${innerHeight}`; }", [cx, cy])
     before = img.get_attribute("src")
-    page.mouse.click(ox + (x + 0.5) * cm.CELL * f, oy + (y + 0.5) * cm.CELL * f)
+    page.mouse.click(cx, cy)
     expect(page.locator("#capsule-summary")).to_contain_text(f"Capsule {index} (type 13, row 2, col 3)", timeout=30_000)
     _wait_src_change(page, "coupling-map", before)
     assert page.locator("#capsule-type input").input_value() == "13"
@@ -297,7 +326,7 @@ def test_pose_trajectories_click_opens_the_pose_slider(page):
     point = plot.evaluate(_LONELY_POINT_JS)
     assert point and point["gap"] > 3, point
     plot.scroll_into_view_if_needed()
-    box = plot.bounding_box()
+    box = _settled_box(page, plot)
     page.mouse.move(box["x"] + point["x"], box["y"] + point["y"])
     page.wait_for_timeout(200)
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
