@@ -62,6 +62,22 @@ def _until(page, ok, seconds: float = 30.0):
         page.wait_for_timeout(200)
 
 
+def _mouse_drag_slider(page, dim: int, start: float, end: float, steps: int):
+    """Drag #pose-dim-<dim>'s range with the mouse from `start` to `end` (fractions of its width), and wait for
+    the server's answer to the release (a new server image)."""
+    before = page.locator("#reconstruction img.pose-server").get_attribute("src")
+    slider = page.locator(f"#pose-dim-{dim} input[type='range']")
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, y, steps=steps)
+    page.mouse.up()
+    page.wait_for_function(
+        "b => document.querySelector('#reconstruction img.pose-server').getAttribute('src') !== b", arg=before)
+
+
 def _set_number(page, dim: int, value: float):
     box = page.locator(f"#pose-dim-{dim} input[type='number']")
     box.fill(f"{value:.3f}")
@@ -120,23 +136,10 @@ def test_drag_under_latency_draws_frames_without_requests(app, browser):
         _settle(page)
         assert pd.canvas_error(page, model) <= TOLERANCE
         # the server hears the value when a real drag ends (release), and agrees with the canvas
-        server_before = page.locator("#reconstruction img.pose-server").get_attribute("src")
-        slider = page.locator("#pose-dim-7 input[type='range']")
-        slider.scroll_into_view_if_needed()
-        box = slider.bounding_box()
-        y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + box["width"] * 0.5, y)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.85, y, steps=8)
-        page.mouse.up()
-        page.wait_for_function(
-            "b => document.querySelector('#reconstruction img.pose-server').getAttribute('src') !== b",
-            arg=server_before)
+        _mouse_drag_slider(page, dim=7, start=0.5, end=0.85, steps=8)
         _settle(page)
-        server = page.evaluate("""() => new Promise(res => { const i = new Image(); i.onload = () => {
-            const c = document.createElement('canvas'); c.width = 28; c.height = 28; const x = c.getContext('2d');
-            x.drawImage(i, 0, 0); const d = x.getImageData(0, 0, 28, 28).data;
-            res(Array.from({length: 784}, (_, j) => d[4 * j])); }; i.src = document.querySelector('#reconstruction img.pose-server').src; })""")
+        server = page.evaluate(pd.SERVER_GREY_JS)
+        assert server is not None
         shown = page.evaluate(pd.CANVAS_JS)
         assert max(abs(a - b) for a, b in zip(server, shown)) <= TOLERANCE
     finally:
@@ -174,16 +177,7 @@ def test_pad_moves_two_dimensions(app, browser):
         assert pd.server_error(page, model) <= TOLERANCE
         # Gradio holds the pad's values too: a mouse drag on another slider sends, when it ends, all 16 sliders'
         # values as Gradio has them (the `pose` endpoint), and the server's image is of the pad's values
-        before = page.locator("#reconstruction img.pose-server").get_attribute("src")
-        slider = page.locator("#pose-dim-7 input[type='range']")
-        slider.scroll_into_view_if_needed()
-        box = slider.bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2, steps=6)
-        page.mouse.up()
-        page.wait_for_function(
-            "b => document.querySelector('#reconstruction img.pose-server').getAttribute('src') !== b", arg=before)
+        _mouse_drag_slider(page, dim=7, start=0.5, end=0.2, steps=6)
         _until(page, lambda shown: pd.server_error(page, model) <= TOLERANCE)
         shown = page.evaluate(pd.READ_POSE_JS)
         assert [shown["pose"][d] for d in (2, 9)] == pytest.approx([0.6, 0.4], abs=0.02)
