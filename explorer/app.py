@@ -70,6 +70,8 @@ SKETCHPAD_JS = (STATIC / "sketchpad.js").read_text(encoding="utf-8")
 ROUTING_LINKS_JS = (STATIC / "routing_links.js").read_text(encoding="utf-8")
 # A click on a pose dimension in the Transforms tab's trajectories opens the Pose tab at its slider.
 POSE_LINK_JS = (STATIC / "pose_link.js").read_text(encoding="utf-8")
+# On a phone the trajectories' two panels are stacked instead of side by side.
+TRAJECTORIES_NARROW_JS = (STATIC / "trajectories_narrow.js").read_text(encoding="utf-8")
 # max_file_size: Gradio's upload route answers 413 before anything is decoded (see docs/robustness.md).
 LAUNCH_OPTIONS: dict[str, Any] = {
     "theme": gr.themes.Soft(primary_hue="orange"), "css": CSS, "max_file_size": MAX_FILE_SIZE,
@@ -194,6 +196,7 @@ def build_demo(
         demo.load(None, None, None, js=SKETCHPAD_JS)
         demo.load(None, None, None, js=ROUTING_LINKS_JS)
         demo.load(None, None, None, js=POSE_LINK_JS)
+        demo.load(None, None, None, js=TRAJECTORIES_NARROW_JS)
 
         # The public API: image in, JSON out; independent of the UI's state.
         api_image = GuardedImage(type="pil", image_mode=None, visible=False)

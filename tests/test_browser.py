@@ -334,3 +334,37 @@ def test_pose_trajectories_click_opens_the_pose_slider(page):
     page.wait_for_function(f"() => document.activeElement && document.activeElement.closest('#pose-dim-{point['dim']}')",
                            timeout=10_000)  # fmt: skip
     expect(page.locator(f"#pose-dim-{point['dim']}")).to_be_in_viewport()
+
+
+_TITLE_BOXES_JS = """
+() => [...document.querySelectorAll('#eq-trajectories .annotation-text')].map(t => {
+  const r = t.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })
+"""
+
+
+def test_pose_trajectories_stack_on_a_phone(page, app_url):
+    """At 390 px the trajectories' two panels are stacked (their titles side by side ran into each other), and
+    back side by side when the window is wide again."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    # a page of its own in the module's chromium (one Playwright per thread), 1400 px so the tab bar shows every tab
+    tab = page.context.browser.new_page(viewport={"width": 1400, "height": 1100})
+    try:
+        tab.set_default_timeout(30_000)
+        tab.goto(app_url)
+        expect(tab.locator("#prediction")).to_contain_text("synthetic", timeout=60_000)
+        tab.get_by_role("tab", name="Transforms").click()
+        plot = tab.locator("#eq-trajectories .js-plotly-plot").first
+        expect(plot).to_be_visible(timeout=60_000)
+        stacked = "g => g.layout.xaxis2.domain[0] === 0"
+        assert not plot.evaluate(stacked)
+        tab.set_viewport_size({"width": 390, "height": 900})
+        tab.wait_for_function(f"() => ({stacked})(document.querySelector('#eq-trajectories .js-plotly-plot'))")
+        tab.wait_for_timeout(500)
+        (l0, t0, r0, b0), (l1, t1, r1, b1) = tab.evaluate(_TITLE_BOXES_JS)
+        assert b0 <= t1 or b1 <= t0 or r0 <= l1 or r1 <= l0, "the panel titles overlap"
+        assert plot.bounding_box()["width"] <= 390
+        tab.set_viewport_size({"width": 1400, "height": 1100})
+        tab.wait_for_function(f"() => !({stacked})(document.querySelector('#eq-trajectories .js-plotly-plot'))")
+        tab.wait_for_function("() => document.querySelector('#eq-trajectories .js-plotly-plot').clientWidth > 600")
+    finally:
+        tab.close()

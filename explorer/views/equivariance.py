@@ -104,9 +104,9 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
             hovertemplate=f"digit {c}<br>{what} %{{x:g}}{unit}: length %{{y:.3f}}<extra></extra>",
         ))  # fmt: skip
     marks = [IDENTITY[r.transform]] + ([float(current)] if current is not None and math.isfinite(current) else [])
-    shapes = [dict(type="line", xref=xref, x0=m, x1=m, yref="paper", y0=0, y1=1,
+    shapes = [dict(type="line", xref=xref, x0=m, x1=m, yref=f"{yref} domain", y0=0, y1=1,  # its panel's height
                    line=dict(color="#333" if i else "#bbb", dash="dot", width=1.2))
-              for i, m in enumerate(marks) for xref in ("x", "x2")]  # fmt: skip
+              for i, m in enumerate(marks) for xref, yref in (("x", "y"), ("x2", "y2"))]  # fmt: skip
     titles = [dict(text=t, x=xc, xref="paper", xanchor="center", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                    font=dict(size=13))
               for t, xc in ((f"pose of digit capsule {k} (16 dims)", 0.31), ("digit-capsule lengths", 0.86))]  # fmt: skip
