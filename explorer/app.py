@@ -31,7 +31,7 @@ from capsnet import CapsNet
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
-from .limits import QUEUE_MAX, harden_server
+from .limits import QUEUE_MAX, event_concurrency, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
 from .inputs.sketch import SketchMemory, sketch_cleared, sketch_input
@@ -75,6 +75,7 @@ TRAJECTORIES_NARROW_JS = (STATIC / "trajectories_narrow.js").read_text(encoding=
 # max_file_size: Gradio's upload route answers 413 before anything is decoded (see docs/robustness.md).
 LAUNCH_OPTIONS: dict[str, Any] = {
     "theme": gr.themes.Soft(primary_hue="orange"), "css": CSS, "max_file_size": MAX_FILE_SIZE,
+    "ssr_mode": False,  # client-side rendering, as the tests run it (Spaces may set GRADIO_SSR_MODE=True)
 }
 # Gradio's queue keeps a record of every event (up to 10,000) for its monitoring page and rebuilds a pandas
 # summary of all of them after *every* event: memory and per-event CPU that grow with traffic. Keep fewer
@@ -100,7 +101,7 @@ def build_demo(
     data_dir: str | os.PathLike | None = None,
     load_example: bool = True,
     torch_threads: int | None = None,
-    concurrency_limit: int = 4,
+    concurrency_limit: int | None = None,
 ) -> gr.Blocks:
     """The explorer as a gr.Blocks (queue enabled). Starts even without a checkpoint, showing how to get one.
 
@@ -210,7 +211,7 @@ def build_demo(
             predict_digit, api_image, api_json, api_name="predict",
             api_description="Classify an image of a digit: returns {digit, lengths (10 capsule lengths), confidence, pose (16-D), error}.",
         )
-    demo.queue(default_concurrency_limit=concurrency_limit, max_size=QUEUE_MAX)
+    demo.queue(default_concurrency_limit=concurrency_limit or event_concurrency(), max_size=QUEUE_MAX)
     guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
     harden_server(demo, max_file_size=MAX_FILE_SIZE)  # fair queue, body limit, private events not callable by name
     demo.explorer = ui  # for tests and extensions

@@ -1,10 +1,11 @@
 """Server limits for a built Blocks (`harden_server(demo)`) and a clean stop for the CLI (`serve`).
 
-- **Fair queueing.** Gradio's `max_size` counts the waiting events of *all* endpoints together, so one client
-  flooding one endpoint made everybody else's requests answer 503 "Queue is full". Here each event (each
-  concurrency group) may have at most `QUEUE_PER_EVENT` waiting and each client address at most
-  `QUEUE_PER_CLIENT`, under an overall `QUEUE_MAX`; events with an image input run at most
-  `IMAGE_EVENT_CONCURRENCY` at a time each.
+- **Fair queueing.** Each waiting event belongs to a visitor (`client_address`: the peer, or behind a proxy the
+  address the proxy saw). Within every event (concurrency group) the waiting events are served round robin over
+  visitors: a visitor's first waiting event goes before anyone's second, so one visitor flooding an endpoint
+  delays another's request by about one run, not by the flood. A visitor may have at most `QUEUE_PER_CLIENT`
+  events waiting, under Gradio's overall `QUEUE_MAX`; past that only that visitor gets the one-sentence 503.
+  Events with an image input run at most `image_concurrency()` at a time each.
 - **Bodies.** JSON bodies over `MAX_JSON_BODY` and multipart bodies over `MAX_MULTIPART_BODY` are answered 413
   before they are parsed (an ASGI middleware, from Content-Length or while streaming).
 - **Messages.** FastAPI's 422 answers quote the whole offending input; here they name the field and the problem.
@@ -16,14 +17,18 @@
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import os
 import shutil
 import signal
 import sys
 import threading
+import weakref
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 from starlette.requests import ClientDisconnect
@@ -32,10 +37,9 @@ log = logging.getLogger("explorer")
 
 MAX_JSON_BODY = 256 * 1024  # the page's JSON requests are a few hundred bytes
 MAX_MULTIPART_BODY = 21 * 1024 * 1024  # uploads: Gradio refuses files over max_file_size (10 MB) itself
-QUEUE_MAX = 256  # waiting events in all
-QUEUE_PER_EVENT = 16  # waiting events per event (concurrency group)
-QUEUE_PER_CLIENT = 32  # waiting events per client address
-IMAGE_EVENT_CONCURRENCY = 2  # running events per event with an image input
+QUEUE_MAX = 256  # waiting events in all (Gradio's max_size)
+QUEUE_PER_CLIENT = 64  # waiting events per visitor address: a class behind one school address fits
+FORWARDED_HOPS = 16  # X-Forwarded-For entries read, from the right (the proxies' end)
 STOP_TIMEOUT_S = 8.0  # after a stop signal, exit by then whatever is still running
 BUSY = "Too many requests are waiting for {what}; try again in a few seconds."
 PRIVATE = "There is no API endpoint named /{name}."
@@ -145,13 +149,64 @@ def app_kwargs(existing: dict | None = None) -> dict:
 # --------------------------------------------------------------------------- the queue
 
 
-def _client(request) -> str:
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None) or "?"
+def _ip(text: str | None):
+    """An IP address from a peer or an X-Forwarded-For entry ('1.2.3.4', '1.2.3.4:80', '2001:db8::1',
+    '[2001:db8::1]:443'), or None when it is not one."""
+    text = (text or "").strip()
+    if not text or len(text) > 64:
+        return None
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def client_address(peer: str | None, forwarded: str | None) -> str:
+    """The visitor a request counts for. A peer on a public address is the visitor. A peer on a private or
+    loopback address is a proxy (the Spaces proxy, a local nginx): then the visitor is the rightmost
+    X-Forwarded-For entry that is a public address, the one the nearest proxy saw; the entries to its left
+    are what the client wrote itself and are never read. A malformed header (garbage, empty, no public
+    address within FORWARDED_HOPS entries) leaves the peer. Never raises."""
+    ip = _ip(peer)
+    if ip is None:
+        return "unknown"
+    if ip.is_global or not forwarded:
+        return str(ip)
+    for entry in reversed(forwarded.rsplit(",", FORWARDED_HOPS)[-FORWARDED_HOPS:]):
+        hop = _ip(entry)
+        if hop is None:
+            break
+        if hop.is_global:
+            return str(hop)
+    return str(ip)
+
+
+def request_client(request) -> str:
+    """`client_address` of a Starlette request (all its X-Forwarded-For headers together)."""
+    peer = getattr(getattr(request, "client", None), "host", None)
+    headers = getattr(request, "headers", None)
+    forwarded = ",".join(headers.getlist("x-forwarded-for")) if headers is not None else ""
+    return client_address(peer, forwarded)
+
+
+def fair_order(events: list, client_of: Callable[[Any], str]) -> None:
+    """Reorder one event group's waiting list in place, round robin over clients: every client's first
+    waiting event in arrival order, then every client's second, and so on."""
+    seen: Counter = Counter()
+    ranked = []
+    for i, ev in enumerate(events):
+        who = client_of(ev)
+        ranked.append((seen[who], i, ev))
+        seen[who] += 1
+    events[:] = [ev for _, _, ev in sorted(ranked, key=lambda r: r[:2])]
 
 
 def guard_queue(demo: gr.Blocks) -> None:
-    """Per-event and per-client caps on waiting events; private events refused by name (see the module doc)."""
+    """Per-visitor caps and round-robin order of waiting events; private events refused by name (module doc)."""
     from gradio import route_utils
 
     queue = demo._queue
@@ -159,36 +214,94 @@ def guard_queue(demo: gr.Blocks) -> None:
         return
     queue.max_size = QUEUE_MAX
     original = queue.push
+    clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Gradio's Event -> its visitor
+
+    def client_of(ev) -> str:
+        who = clients.get(ev)
+        if who is None:
+            who = clients[ev] = request_client(ev.request)
+        return who
 
     async def push(body, request, username):
         try:
             fn = route_utils.get_fn(demo, None, body) if body.fn_index is not None else None
         except Exception:
             fn = None
-        if fn is not None:
-            name = fn.api_name if isinstance(fn.api_name, str) else str(fn._id)
-            if getattr(body, "simple_format", False) and fn.api_visibility == "private":
-                return False, PRIVATE.format(name=name[:40]), "error"
-            group = queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
-            if group is not None and len(group.queue) >= QUEUE_PER_EVENT:
-                return False, BUSY.format(what=f"/{name[:40]}"), "queue_full"
-            who = _client(request)
-            waiting = sum(1 for g in list(queue.event_queue_per_concurrency_id.values()) for ev in list(g.queue)
-                          if _client(ev.request) == who)  # fmt: skip
-            if waiting >= QUEUE_PER_CLIENT:
-                return False, BUSY.format(what="this client's earlier requests"), "queue_full"
-        return await original(body, request, username)
+        if fn is None:
+            return await original(body, request, username)
+        name = fn.api_name if isinstance(fn.api_name, str) else str(fn._id)
+        if getattr(body, "simple_format", False) and fn.api_visibility == "private":
+            return False, PRIVATE.format(name=name[:40]), "error"
+        who = request_client(request)
+        waiting = [ev for g in list(queue.event_queue_per_concurrency_id.values()) for ev in list(g.queue)]
+        if sum(client_of(ev) == who for ev in waiting) >= QUEUE_PER_CLIENT:
+            return False, BUSY.format(what="this client's earlier requests"), "queue_full"
+        accepted, event_id, status = await original(body, request, username)
+        event = queue.event_ids_to_events.get(event_id) if accepted else None
+        group = queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
+        if event is not None and group is not None:
+            clients[event] = who
+            fair_order(group.queue, client_of)
+        return accepted, event_id, status
 
     push._explorer_guarded = True
     queue.push = push
 
 
+def usable_cpus(cgroup_root: str | os.PathLike = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> int:
+    """The CPUs this process may use: its affinity mask, capped by the CPU quota of its cgroup and the
+    cgroups above it (`cpu.max` in cgroup v2, `cpu.cfs_quota_us` / `cpu.cfs_period_us` in v1).
+    `os.cpu_count()` is the host's count: a 2-vCPU Spaces container runs on a host with dozens."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for quota, period in _cgroup_quotas(Path(cgroup_root), proc_cgroup):
+        if quota > 0 and period > 0:
+            n = min(n, math.ceil(quota / period))
+    return max(1, n)
+
+
+def _cgroup_quotas(root: Path, proc_cgroup: str):
+    """(quota, period) of every CPU-limiting cgroup folder on this process's path, innermost first."""
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        v2 = hierarchy == "0" and not controllers
+        if not v2 and "cpu" not in controllers.split(","):
+            continue
+        base = root if v2 else next((root / d for d in ("cpu,cpuacct", "cpu") if (root / d).is_dir()), root)
+        parts = [p for p in path.strip().split("/") if p and p != ".."]
+        for depth in range(len(parts), -1, -1):
+            folder = base.joinpath(*parts[:depth])
+            try:
+                if v2:
+                    quota, period = ((folder / "cpu.max").read_text().split() + ["100000"])[:2]
+                    yield (-1 if quota == "max" else int(quota)), int(period)
+                else:
+                    yield int((folder / "cpu.cfs_quota_us").read_text()), int((folder / "cpu.cfs_period_us").read_text())
+            except (OSError, ValueError):
+                continue
+
+
+def event_concurrency() -> int:
+    """Events of each kind running at once by default: two per usable CPU, so a core has the next event
+    while one waits on I/O or the GIL (4 on 2 CPUs, the setting the figures in docs/ were measured with)."""
+    return 2 * usable_cpus()
+
+
+def image_concurrency() -> int:
+    """Events with an image input (a decode of up to 25 megapixels each) run one per usable CPU at a time."""
+    return usable_cpus()
+
+
 def limit_image_events(demo: gr.Blocks) -> None:
-    """Events with an image input keep their own group but run at most IMAGE_EVENT_CONCURRENCY at once."""
+    """Events with an image input keep their own group but run at most `image_concurrency()` at once."""
     image_types = (gr.Image, gr.ImageEditor, gr.File, gr.Gallery)
+    limit = image_concurrency()
     for fn in demo.fns.values():
         if fn.concurrency_limit == "default" and any(isinstance(b, image_types) for b in fn.inputs):
-            fn.concurrency_limit = IMAGE_EVENT_CONCURRENCY
+            fn.concurrency_limit = limit
 
 
 def harden_server(demo: gr.Blocks, max_file_size: str | int | None = None) -> gr.Blocks:
@@ -298,4 +411,7 @@ def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
     os._exit(0)
 
 
-__all__ = ["BodyLimit", "app_kwargs", "delete_app_files", "guard_queue", "harden_server", "serve", "stop"]
+__all__ = [
+    "BodyLimit", "app_kwargs", "client_address", "delete_app_files", "fair_order", "guard_queue", "harden_server",
+    "serve", "stop", "usable_cpus",
+]

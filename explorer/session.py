@@ -33,6 +33,7 @@ from capsnet import CapsNet
 from capsnet.checkpoint import CheckpointError, default_checkpoint, load_pretrained
 
 from .inputs.preprocess import BLANK_MESSAGE, Preprocessed, preprocess
+from .limits import usable_cpus
 from .views import capsules
 
 log = logging.getLogger("explorer")
@@ -91,7 +92,7 @@ def configure_torch(threads: int | None = None) -> int:
     """Few threads per request: tiny batches gain nothing from many, and concurrent sessions share the cores."""
     if threads is None:
         env = os.environ.get("CAPSNET_TORCH_THREADS")
-        threads = int(env) if env else max(1, min(4, (os.cpu_count() or 2) // 2))
+        threads = int(env) if env else max(1, min(4, usable_cpus() // 2))
     torch.set_num_threads(threads)
     return threads
 
@@ -104,7 +105,7 @@ def batch_threads(threads: int | None = None):
     single-image events keep one thread each. torch keeps the count per calling thread, so other requests
     in flight are not touched."""
     before = torch.get_num_threads()
-    n = threads or min(2, os.cpu_count() or 1)
+    n = threads or min(2, usable_cpus())
     if n <= before:
         yield before
         return

@@ -40,11 +40,12 @@ def stroke_rgba(side: int) -> bytes:
 
 
 class Api:
-    """Raw calls against a served app. `local_address` picks the client's source address (127.0.0.x)."""
+    """Raw calls against a served app. `local_address` picks the client's source address (127.0.0.x);
+    `headers` go with every request (an X-Forwarded-For, as a proxy in front of the app adds it)."""
 
-    def __init__(self, url: str, local_address: str | None = None, timeout: float = 120):
+    def __init__(self, url: str, local_address: str | None = None, timeout: float = 120, headers: dict | None = None):
         transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
-        self.http = httpx.Client(base_url=url, timeout=timeout, transport=transport)
+        self.http = httpx.Client(base_url=url, timeout=timeout, transport=transport, headers=headers)
 
     def upload(self, data: bytes, name: str = "image.png") -> str:
         r = self.http.post("/gradio_api/upload", files={"files": (name, data, "image/png")})
