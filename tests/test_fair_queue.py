@@ -145,7 +145,9 @@ def test_a_visitor_flooding_predict_leaves_another_answered(server, digits, behi
         time.sleep(0.5)  # the flood is under way
         elapsed, event, out = timed_call(visitor, "predict", canvas)
         responses, seconds = flooding.result()
-    forged = forger.post("predict", canvas)  # a forged left entry does not make the flooder someone else
+    # forged left entries do not make the flooder someone else: its cap still holds (the queue drains about one
+    # event in 0.1 s, so some of 10 posts at once find it full; as someone else none would be refused)
+    forged = [forger.post("predict", canvas) for _ in range(10)]
     accepted = [r for r in responses if r.status_code == 200]
     refused = [r for r in responses if r.status_code != 200]
     print(f"\n{'proxy' if behind_proxy else 'direct'}: other visitor answered in {elapsed:.2f} s; flood: "
@@ -155,7 +157,8 @@ def test_a_visitor_flooding_predict_leaves_another_answered(server, digits, behi
     assert refused and QUEUE_PER_CLIENT <= len(accepted) < FLOOD_POSTS
     sentence = BUSY.format(what="this client's earlier requests")
     assert all(r.status_code == 503 and r.json()["error"] == sentence for r in refused)
-    assert forged.status_code == 503 and forged.json()["error"] == sentence
+    assert any(r.status_code == 503 and r.json()["error"] == sentence for r in forged), [r.status_code for r in forged]
+    accepted += [r for r in forged if r.status_code == 200]
     if behind_proxy:  # the other visitor behind the same proxy still has its own allowance
         assert visitor.post("predict", canvas).status_code == 200
     drain(flooder, "predict", accepted)
