@@ -15,6 +15,8 @@ Where things live (the data flows down this list; imports point up it, never dow
 - `static/`: the page's CSS and JS, read here at import time into `LAUNCH_OPTIONS` and `demo.load(js=...)`.
 - this module: page layout, the default tabs and launch options; `__main__.py` is the CLI, `serving.py`
   runs a demo on a free port for tests and benchmarks.
+- `limits.py` (server limits, clean stop) and `inputs/guard.py` (input checks) reach Gradio's internals only
+  through `gradio_compat.py`, which checks the installed Gradio release at startup.
 
 `build_demo(tabs=..., input_tabs=...)` takes the view-tab and input-tab functions; the defaults are
 `DEFAULT_TABS` and `DEFAULT_INPUT_TABS`.
@@ -31,6 +33,7 @@ from capsnet import CapsNet
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
+from .gradio_compat import check_gradio_version
 from .limits import QUEUE_MAX, event_concurrency, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
@@ -112,6 +115,7 @@ def build_demo(
     the page opens, so every view has something to show before anything is drawn.
     Launch it with `demo.launch(**LAUNCH_OPTIONS)` for the theme and CSS.
     """
+    check_gradio_version()  # the limits rest on Gradio internals checked for one release (gradio_compat.py)
     if tabs is None:
         tabs = DEFAULT_TABS
     if input_tabs is None:

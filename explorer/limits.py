@@ -33,6 +33,8 @@ from typing import Any, Callable
 import gradio as gr
 from starlette.requests import ClientDisconnect
 
+from . import gradio_compat as compat
+
 log = logging.getLogger("explorer")
 
 MAX_JSON_BODY = 256 * 1024  # the page's JSON requests are a few hundred bytes
@@ -122,11 +124,10 @@ def _http_error(request, exc) -> Any:
 
 def _unexpected_error(request, exc) -> Any:
     from gradio.exceptions import Error
-    from gradio.route_utils import FnIndexInferError
 
     if isinstance(exc, Error):  # a refusal raised outside an event (e.g. a sketch blob): its sentence, status 400
         return _json_response(400, str(exc.message)[:300])
-    if isinstance(exc, FnIndexInferError):
+    if isinstance(exc, compat.UnknownEndpoint):
         return _json_response(404, "There is no API endpoint with that name; see /gradio_api/info.")
     return _json_response(500, "The server could not handle this request.")
 
@@ -134,13 +135,12 @@ def _unexpected_error(request, exc) -> Any:
 def app_kwargs(existing: dict | None = None) -> dict:
     """FastAPI arguments for `launch(app_kwargs=...)`: the body limit and the short error answers."""
     from fastapi.exceptions import RequestValidationError
-    from gradio.route_utils import FnIndexInferError
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
     kw = dict(existing or {})
     kw["middleware"] = [*kw.get("middleware", []), Middleware(BodyLimit)]
-    kw["exception_handlers"] = {RequestValidationError: _validation_error, FnIndexInferError: _unexpected_error,
+    kw["exception_handlers"] = {RequestValidationError: _validation_error, compat.UnknownEndpoint: _unexpected_error,
                                 HTTPException: _http_error,
                                 Exception: _unexpected_error, **kw.get("exception_handlers", {})}  # fmt: skip
     return kw
@@ -207,45 +207,36 @@ def fair_order(events: list, client_of: Callable[[Any], str]) -> None:
 
 def guard_queue(demo: gr.Blocks) -> None:
     """Per-visitor caps and round-robin order of waiting events; private events refused by name (module doc)."""
-    from gradio import route_utils
-
-    queue = demo._queue
-    if getattr(queue.push, "_explorer_guarded", False):
-        return
-    queue.max_size = QUEUE_MAX
-    original = queue.push
+    compat.set_queue_max_size(demo, QUEUE_MAX)
     clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Gradio's Event -> its visitor
 
     def client_of(ev) -> str:
         who = clients.get(ev)
         if who is None:
-            who = clients[ev] = request_client(ev.request)
+            who = clients[ev] = request_client(compat.event_request(ev))
         return who
 
-    async def push(body, request, username):
-        try:
-            fn = route_utils.get_fn(demo, None, body) if body.fn_index is not None else None
-        except Exception:
-            fn = None
-        if fn is None:
-            return await original(body, request, username)
-        name = fn.api_name if isinstance(fn.api_name, str) else str(fn._id)
-        if getattr(body, "simple_format", False) and fn.api_visibility == "private":
-            return False, PRIVATE.format(name=name[:40]), "error"
-        who = request_client(request)
-        waiting = [ev for g in list(queue.event_queue_per_concurrency_id.values()) for ev in list(g.queue)]
-        if sum(client_of(ev) == who for ev in waiting) >= QUEUE_PER_CLIENT:
-            return False, BUSY.format(what="this client's earlier requests"), "queue_full"
-        accepted, event_id, status = await original(body, request, username)
-        event = queue.event_ids_to_events.get(event_id) if accepted else None
-        group = queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
-        if event is not None and group is not None:
-            clients[event] = who
-            fair_order(group.queue, client_of)
-        return accepted, event_id, status
+    def make_push(original):
+        async def push(body, request, username):
+            fn = compat.body_fn(demo, body)
+            if fn is None:
+                return await original(body, request, username)
+            if compat.called_by_name(body) and fn.api_visibility == "private":
+                return False, PRIVATE.format(name=compat.fn_name(fn)[:40]), "error"
+            who = request_client(request)
+            if sum(client_of(ev) == who for ev in compat.waiting_events(demo)) >= QUEUE_PER_CLIENT:
+                return False, BUSY.format(what="this client's earlier requests"), "queue_full"
+            accepted, event_id, status = await original(body, request, username)
+            event = compat.queued_event(demo, event_id) if accepted else None
+            group = compat.event_group(demo, fn.concurrency_id)
+            if event is not None and group is not None:
+                clients[event] = who
+                fair_order(group, client_of)
+            return accepted, event_id, status
 
-    push._explorer_guarded = True
-    queue.push = push
+        return push
+
+    compat.wrap_queue_push(demo, make_push)
 
 
 def usable_cpus(cgroup_root: str | os.PathLike = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> int:
@@ -299,47 +290,38 @@ def limit_image_events(demo: gr.Blocks) -> None:
     """Events with an image input keep their own group but run at most `image_concurrency()` at once."""
     image_types = (gr.Image, gr.ImageEditor, gr.File, gr.Gallery)
     limit = image_concurrency()
-    for fn in demo.fns.values():
-        if fn.concurrency_limit == "default" and any(isinstance(b, image_types) for b in fn.inputs):
-            fn.concurrency_limit = limit
+    for fn in compat.event_functions(demo):
+        if any(isinstance(b, image_types) for b in fn.inputs):
+            compat.cap_default_concurrency(fn, limit)
 
 
 def harden_server(demo: gr.Blocks, max_file_size: str | int | None = None) -> gr.Blocks:
     """Queue limits now; body limit and error answers whenever `demo.launch` is called (however it is called)."""
     limit_image_events(demo)
     guard_queue(demo)
-    if not getattr(demo.launch, "_explorer_guarded", False):
-        original = demo.launch
 
+    def wrap(original):
         def launch(*args, **kwargs):
             kwargs["app_kwargs"] = app_kwargs(kwargs.get("app_kwargs"))
             if max_file_size is not None:
                 kwargs.setdefault("max_file_size", max_file_size)
             return original(*args, **kwargs)
 
-        launch._explorer_guarded = True
-        demo.launch = launch
+        return launch
+
+    compat.wrap_launch(demo, wrap)
     return demo
 
 
 # --------------------------------------------------------------------------- a clean stop
 
 
-def app_files(demo: gr.Blocks) -> set[str]:
-    """Every file Gradio's cache holds for this app: uploads, outputs, and the values it keeps on purpose."""
-    files: set[str] = set()
-    for temp_set in getattr(demo, "temp_file_sets", []):
-        files.update(map(str, temp_set))
-    for block in demo.blocks.values():
-        files.update(map(str, getattr(block, "keep_in_cache", ()) or ()))
-    return files
-
-
 def delete_app_files(demo: gr.Blocks, extra_dirs=()) -> int:
-    """Delete the files from `app_files`, then their folders if empty, and `extra_dirs` entirely. Returns the count."""
+    """Delete the files Gradio's cache holds for this app (`gradio_compat.cached_files`), then their folders if
+    empty, and `extra_dirs` entirely. Returns the count."""
     n = 0
     cache_root = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(os.environ.get("TMPDIR", "/tmp")) / "gradio")
-    for f in app_files(demo):
+    for f in compat.cached_files(demo):
         p = Path(f)
         try:
             p.unlink()
@@ -388,10 +370,7 @@ def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         threading.Thread(target=watchdog, daemon=True).start()
         try:
-            demo._queue.close()  # stop taking events; open streams end with the app's stop event
-            demo.app.stop_event.set()
-            if getattr(demo, "server", None) is not None:
-                demo.server.force_exit = True  # uvicorn: do not wait for open connections and running requests
+            compat.stop_server_now(demo)  # no new events, streams end, uvicorn waits for no connection
         except Exception:
             pass
         raise KeyboardInterrupt  # Gradio's launch() loop closes the server on it

@@ -76,10 +76,12 @@ class Api:
     def config(self) -> dict:
         return self.http.get("/config").json()
 
-    def join(self, fn_index: int, data: list, session: str) -> dict:
-        """The page's protocol: join the queue as session `session`, read the stream until the event completes."""
+    def join(self, fn_index: int, data: list, session: str, event_data: dict | None = None,
+             trigger_id: int | None = None) -> dict:  # fmt: skip
+        """The page's protocol: join the queue as session `session`, read the stream until the event completes.
+        `event_data` is what a page script sends with a custom event; `trigger_id` the component it came from."""
         r = self.http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
-                                                           "event_data": None, "trigger_id": None})  # fmt: skip
+                                                           "event_data": event_data, "trigger_id": trigger_id})  # fmt: skip
         r.raise_for_status()
         with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as s:
             for line in s.iter_lines():

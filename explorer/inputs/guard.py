@@ -33,6 +33,7 @@ import gradio as gr
 from gradio.data_classes import FileData, GradioModel, GradioRootModel
 from PIL import Image
 
+from .. import gradio_compat as compat
 from .preprocess import MAX_PIXELS, ImageTooLarge, Preprocessed, check_pixels, unreadable_result
 
 log = logging.getLogger("explorer")
@@ -139,7 +140,7 @@ def _editor_max_layers(editor: gr.ImageEditor) -> int:
 def _editor_parts(editor: gr.ImageEditor, payload: Any) -> tuple[Any, list, Any]:
     """(background, layers, composite) as FileData or bytes: from the payload, or from the blobs it names."""
     if getattr(payload, "id", None) is not None:
-        cached = editor.blob_storage.get(payload.id)
+        cached = compat.sketch_blobs(editor).get(payload.id)
         if cached is None:
             return None, [], None
         return cached.background, list(cached.layers or []), cached.composite
@@ -175,12 +176,12 @@ def editor_value(editor: gr.ImageEditor, payload: Any) -> dict:
             src = _source(used)
             image = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else Path(src))
         else:
-            image = editor.convert_and_format_image(used, flatten_on_white=role != "layer")
+            image = compat.editor_image(editor, used, flatten_on_white=role != "layer")
         return {"background": image if role == "background" else None, "layers": [image] if role == "layer" else [],
                 "composite": image if role == "composite" else None}
     finally:
         if getattr(payload, "id", None) is not None:
-            editor.blob_storage.pop(payload.id, None)
+            compat.sketch_blobs(editor).pop(payload.id, None)
 
 
 def guard_blobs(editor: gr.ImageEditor) -> None:
@@ -211,16 +212,15 @@ def guard_blobs(editor: gr.ImageEditor) -> None:
         except ImageTooLarge as e:
             raise refuse(str(e)) from None
         result = original(data)
-        store = editor.blob_storage
+        store = compat.sketch_blobs(editor)
         def size(entry):  # noqa: E306
             return sum(len(b or b"") for b in [entry.background, entry.composite, *(entry.layers or [])])
         while len(store) > 1 and sum(size(e) for e in store.values()) > MAX_BLOB_STORE_BYTES:
             store.pop(next(iter(store)))  # the oldest
         return result
 
-    accept_blobs._is_server_fn = True  # what Gradio's component_server route looks for
     accept_blobs._explorer_guarded = True
-    editor.accept_blobs = accept_blobs
+    compat.replace_blob_receiver(editor, accept_blobs)
 
 
 # --------------------------------------------------------------------------- per component
@@ -270,7 +270,7 @@ def guard_component(block: Any) -> None:
                          f"expected {_expected(block)}.") from None
 
     preprocess._explorer_guarded = True
-    block.preprocess = preprocess
+    compat.replace_preprocess(block, preprocess)
 
 
 def _expected(block: Any) -> str:
@@ -311,8 +311,6 @@ def _coerce(block: Any, value: Any) -> Any:
 
 def _input_error(block_fn: Any, inputs: list, state: Any, error: BaseException) -> gr.Error:
     """One sentence saying which input of which endpoint was refused and what it expects."""
-    from gradio.exceptions import InvalidPathError
-
     name = f"/{block_fn.api_name}" if isinstance(block_fn.api_name, str) else "this event"
     blocks = list(block_fn.inputs)
     if len(inputs) < len(blocks):
@@ -327,7 +325,7 @@ def _input_error(block_fn: Any, inputs: list, state: Any, error: BaseException) 
             model.model_validate(value)
         except Exception:
             return refuse(f"Input {i + 1} ({_label(block)}) of {name} must be {_expected(block)}; got {short(value)}.")
-    if isinstance(error, InvalidPathError):
+    if isinstance(error, compat.InvalidPath):
         return refuse(UPLOAD_FIRST.format(what=f"An input of {name}"))
     return refuse(f"{name} could not read its inputs ({type(error).__name__}); see the API page for the expected "
                   "values.")
@@ -335,53 +333,46 @@ def _input_error(block_fn: Any, inputs: list, state: Any, error: BaseException) 
 
 def _refuse_urls(block_fn: Any, inputs: list) -> None:
     """File references must be uploads, not URLs for the server to fetch (the browser always uploads first)."""
-    from gradio_client.utils import is_file_obj_with_meta, is_http_url_like, traverse
-
     name = f"/{block_fn.api_name}" if isinstance(block_fn.api_name, str) else "this event"
-
-    def check(d):
-        path = d.get("path")
-        if isinstance(path, str) and is_http_url_like(path):
-            raise refuse(UPLOAD_FIRST.format(what=f"An input of {name}"))
-        return d
-
     for i, block in enumerate(block_fn.inputs):
         if i < len(inputs) and not getattr(block, "stateful", False) and inputs[i] is not None:
-            traverse(inputs[i], check, is_file_obj_with_meta)
+            if compat.fetched_urls(inputs[i]):
+                raise refuse(UPLOAD_FIRST.format(what=f"An input of {name}"))
 
 
 def guard_inputs(demo: gr.Blocks) -> gr.Blocks:
     """Apply the checks above to every input of every event of `demo` (including components a session replaced)."""
-    if getattr(demo, "_explorer_inputs_guarded", False):
+
+    def make(original):
+        async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+            inputs = list(inputs)
+            for i, block in enumerate(block_fn.inputs):
+                if getattr(block, "stateful", False):
+                    continue
+                block = compat.session_component(block, state)
+                if isinstance(block, gr.components.Component):
+                    guard_component(block)
+                    if i < len(inputs):
+                        inputs[i] = _coerce(block, inputs[i])
+            token = _budget.set([0])
+            try:
+                _refuse_urls(block_fn, inputs)
+                return await original(block_fn, inputs, state, explicit_call)
+            except gr.Error:
+                raise
+            except Exception as e:
+                log.info("refused the inputs of %s: %s", block_fn.api_name, type(e).__name__)
+                raise _input_error(block_fn, inputs, state, e) from None
+            finally:
+                _budget.reset(token)
+
+        return preprocess_data
+
+    if not compat.wrap_preprocess(demo, make):
         return demo
-    original = demo.preprocess_data
-
-    async def preprocess_data(block_fn, inputs, state, explicit_call=False):
-        inputs = list(inputs)
-        for i, block in enumerate(block_fn.inputs):
-            if state is not None and block._id in state and not getattr(block, "stateful", False):
-                block = state[block._id]
-            if isinstance(block, gr.components.Component) and not getattr(block, "stateful", False):
-                guard_component(block)
-                if i < len(inputs):
-                    inputs[i] = _coerce(block, inputs[i])
-        token = _budget.set([0])
-        try:
-            _refuse_urls(block_fn, inputs)
-            return await original(block_fn, inputs, state, explicit_call)
-        except gr.Error:
-            raise
-        except Exception as e:
-            log.info("refused the inputs of %s: %s", block_fn.api_name, type(e).__name__)
-            raise _input_error(block_fn, inputs, state, e) from None
-        finally:
-            _budget.reset(token)
-
-    demo.preprocess_data = preprocess_data
     for block in demo.blocks.values():  # the components' own wrappers, before the first event
         if isinstance(block, gr.ImageEditor):
             guard_component(block)
-    demo._explorer_inputs_guarded = True
     return demo
 
 

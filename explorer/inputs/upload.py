@@ -23,6 +23,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from .. import gradio_compat as compat
 from .preprocess import check_pixels, unreadable_result
 
 log = logging.getLogger("explorer")
@@ -55,7 +56,7 @@ def guarded(component: gr.Image) -> gr.Image:
             log.info("refused an upload: %s (%s: %s)", result.message, type(e).__name__, e)
             return result
 
-    component.preprocess = preprocess
+    compat.replace_preprocess(component, preprocess)
     component.accepts_preprocessed = True  # explorer.inputs.guard hands it refusals as Preprocessed too
     return component
 

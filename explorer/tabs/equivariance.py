@@ -14,26 +14,20 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from gradio.components.plot import PlotData
 
 from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_responses
 
+from ..gradio_compat import plot_value
 from ..inputs.preprocess import BLANK_MESSAGE, preprocess
 from ..inputs.upload import GuardedImage
 from ..session import _safe, batch_threads
 from ..views import equivariance as ev
-from ..views.fastfig import LightFigure
 
 CHOICES = [(ev.TITLES[n], n) for n in TRANSFORMS]
 DEFAULT = "rotation"
 
 
 # ---------------------------------------------------------------- plain functions (tested without Gradio)
-
-
-def plot_data(fig: LightFigure) -> PlotData:
-    """A LightFigure as gr.Plot's value (the JSON Gradio would send for the plotly figure, without building one)."""
-    return PlotData(type="plotly", plot=fig.to_json())
 
 
 def current_value(name: str, angle: Any = None, scale: Any = None, dx: Any = None, dy: Any = None) -> float | None:
@@ -71,7 +65,7 @@ def trajectory_outputs(model, original: Any, name: Any, card: dict | None = None
     cache = sweeps_for(model, original, [name], cache)
     r = cache["responses"][name]
     rho, spread = r.rho.tolist(), r.spread.tolist()
-    return [r, plot_data(ev.trajectory_spec(r, card, current=current)),
+    return [r, plot_value(ev.trajectory_spec(r, card, current=current)),
             ev.tracking_markdown(name, rho, r.digit_class, card, spread=spread),
             ev.dimension_chips_html(rho, r.digit_class, card, spread=spread), cache]  # fmt: skip
 
@@ -80,7 +74,7 @@ def redraw(r: TransformResponse | None, card: dict | None, angle: Any, scale: An
     """The stored trajectories with a marker at the current slider value; gr.skip() without any."""
     if r is None:
         return gr.skip()
-    return plot_data(ev.trajectory_spec(r, card, current=current_value(r.transform, angle, scale, dx, dy)))
+    return plot_value(ev.trajectory_spec(r, card, current=current_value(r.transform, angle, scale, dx, dy)))
 
 
 def parse_values(values: Any) -> list[float] | None:
@@ -176,5 +170,5 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     return state, plot
 
 
-__all__ = ["current_value", "parse_values", "plot_data", "pose_trajectories", "redraw", "sweeps_for",
+__all__ = ["current_value", "parse_values", "pose_trajectories", "redraw", "sweeps_for",
            "trajectory_outputs", "transform_response_api"]  # fmt: skip

@@ -14,6 +14,7 @@ import gradio as gr
 
 from capsnet.export import export_decoder
 
+from ..gradio_compat import event_payload
 from ..session import ExplorerUI, _safe
 from ..views import capsules
 from ..views import pose as pose_views
@@ -113,7 +114,7 @@ def pose_tab(ui: ExplorerUI) -> None:
         a typed value) -> the server's image of it. Only the image: the page already shows these values, and
         the pad writes its two into the sliders itself, so an answer landing after newer values undoes nothing."""
         try:
-            data = evt._data or {}
+            data = event_payload(evt)
             pose, k = pose_views.clean_pose(data.get("pose")), pose_views.clean_class(data.get("cls"))
             if a is None or k is None or pose is None:
                 return gr.skip()

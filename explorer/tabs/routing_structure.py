@@ -11,19 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-from gradio.components.plot import PlotData
 
+from ..gradio_compat import plot_value
 from ..session import _safe
 from ..views import capsules
 from ..views import contributions as vc
 from ..views import couplings
 from ..views import routing_dynamics as rd
-from ..views.fastfig import LightFigure
-
-
-def plot(fig: LightFigure) -> PlotData:
-    """A LightFigure as gr.Plot's value (the same JSON Gradio would send for a plotly figure)."""
-    return PlotData(type="plotly", plot=fig.to_json())
 
 
 def _iteration(analysis: capsules.Analysis, iteration: Any) -> int:
@@ -47,8 +41,8 @@ def iteration_structure_outputs(analysis: capsules.Analysis, iteration: Any) -> 
     out = analysis.output
     it = _iteration(analysis, iteration)
     overlay, span = vc.contribution_overlay(out, analysis.image, it)
-    return [plot(vc.contribution_grids_figure(out, it)), overlay, overlay_caption(analysis, it, span),
-            plot(vc.type_summary_figure(out, it)), plot(vc.links_figure(out, it))]  # fmt: skip
+    return [plot_value(vc.contribution_grids_figure(out, it)), overlay, overlay_caption(analysis, it, span),
+            plot_value(vc.type_summary_figure(out, it)), plot_value(vc.links_figure(out, it))]  # fmt: skip
 
 
 def structure_outputs(analysis: capsules.Analysis, iteration: Any) -> list:
@@ -57,8 +51,8 @@ def structure_outputs(analysis: capsules.Analysis, iteration: Any) -> list:
     out = analysis.output
     return [
         *iteration_structure_outputs(analysis, iteration),
-        plot(rd.counterfactual_figure(out)), rd.counterfactual_text(out), plot(rd.blank_change_figure(out)),
-        plot(rd.polarization_figure(out)), plot(rd.logits_figure(out)),
+        plot_value(rd.counterfactual_figure(out)), rd.counterfactual_text(out), plot_value(rd.blank_change_figure(out)),
+        plot_value(rd.polarization_figure(out)), plot_value(rd.logits_figure(out)),
     ]  # fmt: skip
 
 

@@ -1,0 +1,241 @@
+"""The one place where the explorer touches Gradio's internals: private attributes, replaced methods, classes Gradio
+does not export. Outside it the explorer uses Gradio's public names only (no underscore attribute, no replaced
+method of Gradio's own).
+
+The server's limits rest on these (explorer/limits.py: fair queueing, per-visitor caps, private events refused by
+name, the body limit, the clean stop; explorer/inputs/guard.py: input checks before anything decodes), so a Gradio
+upgrade that changes one of them could silently weaken a limit. Hence:
+
+- `check_gradio_version()` (called by `build_demo`) refuses to start on a Gradio release other than
+  `GRADIO_VERSION`, the one this module was checked against;
+- each function says which internal it relies on and why, and tests/test_gradio_compat.py has a test for each one
+  that fails when Gradio's behaviour changes.
+
+To upgrade Gradio: install it, run tests/test_gradio_compat.py and fix what fails here, then change
+`GRADIO_VERSION` together with the pins in pyproject.toml and requirements.txt.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import gradio as gr
+from gradio import route_utils
+from gradio.components.plot import PlotData
+from gradio.exceptions import InvalidPathError
+from gradio_client import utils as client_utils
+
+GRADIO_VERSION = "6.31.0"
+UnknownEndpoint = route_utils.FnIndexInferError  # what /gradio_api/call/<name> raises for a name no event has
+InvalidPath = InvalidPathError  # what preprocessing raises for a file reference outside the allowed folders
+_OURS = "_explorer_wrapped"  # marks a replacement made here, so that wrapping twice wraps once
+
+
+def _release(version: str) -> tuple[int, int, int] | None:
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version.strip())
+    return None if match is None else tuple(int(x or 0) for x in match.groups())  # type: ignore[return-value]
+
+
+def check_gradio_version(installed: str = gr.__version__) -> None:
+    """Raise RuntimeError, in one sentence, unless `installed` is the major.minor.patch this module was written for."""
+    if _release(installed) != _release(GRADIO_VERSION):
+        raise RuntimeError(
+            f"explorer.gradio_compat was written for Gradio {GRADIO_VERSION} and Gradio {installed} is installed: "
+            f"install gradio=={GRADIO_VERSION} (pip install -r requirements.txt), or check explorer/gradio_compat.py "
+            f"against Gradio {installed} with tests/test_gradio_compat.py and then update GRADIO_VERSION and the pins."
+        )
+
+
+def _replace_once(owner: Any, name: str, make: Callable[[Callable], Callable]) -> bool:
+    """Set `owner.<name>` to `make(original)` unless it is already a replacement made here; True if it replaced."""
+    original = getattr(owner, name)
+    if getattr(original, _OURS, False):
+        return False
+    replacement = make(original)
+    setattr(replacement, _OURS, True)
+    setattr(owner, name, replacement)
+    return True
+
+
+# --------------------------------------------------------------------------- the queue (gradio/queueing.py)
+
+
+def set_queue_max_size(demo: gr.Blocks, max_size: int) -> None:
+    """Gradio's overall cap on waiting events (`Queue.max_size`, read by `Queue.push`), set without `demo.queue()`,
+    which would make a new queue and a new app and so drop `wrap_queue_push`."""
+    demo._queue.max_size = max_size
+
+
+def wrap_queue_push(demo: gr.Blocks, make_push: Callable[[Callable], Callable]) -> None:
+    """Replace `Queue.push(body, request, username) -> (accepted, event_id or message, status)` of `demo` by
+    `make_push(original)`, once. Every queued event enters through it, from the page (/queue/join) and from API
+    callers (/call/<name>): the one point that sees the request of an event before it waits."""
+    _replace_once(demo._queue, "push", make_push)
+
+
+def waiting_events(demo: gr.Blocks) -> list:
+    """Every event waiting to run (Gradio's `Event`s), over all concurrency groups
+    (`Queue.event_queue_per_concurrency_id[id].queue`; running events have left those lists)."""
+    return [ev for group in list(demo._queue.event_queue_per_concurrency_id.values()) for ev in list(group.queue)]
+
+
+def event_group(demo: gr.Blocks, concurrency_id: str) -> list | None:
+    """The waiting list of one concurrency group, the list object itself: `Queue.get_events` starts its `queue[0]`
+    next, so reordering it in place reorders service. None before the group's first event."""
+    group = demo._queue.event_queue_per_concurrency_id.get(concurrency_id)
+    return None if group is None else group.queue
+
+
+def queued_event(demo: gr.Blocks, event_id: str) -> Any:
+    """Gradio's `Event` for the id `push` returned (`Queue.event_ids_to_events`), or None once it is gone."""
+    return demo._queue.event_ids_to_events.get(event_id)
+
+
+def event_request(event: Any) -> Any:
+    """The Starlette request that queued `event` (`Event.request`): its peer address and headers."""
+    return event.request
+
+
+def body_fn(demo: gr.Blocks, body: Any) -> Any:
+    """The event (BlockFunction) a queue body asks for, found the way `Queue.push` finds it (`route_utils.get_fn`:
+    the session's copy of the events, by `fn_index`), or None when the body names none that exists."""
+    if body.fn_index is None:
+        return None
+    try:
+        return route_utils.get_fn(demo, None, body)
+    except Exception:
+        return None
+
+
+def called_by_name(body: Any) -> bool:
+    """Whether a queue body came from `/gradio_api/call/<name>` (Gradio marks those `simple_format`) rather than
+    from the page's `/queue/join`, which names events by index."""
+    return bool(getattr(body, "simple_format", False))
+
+
+def fn_name(fn: Any) -> str:
+    """An event's API name, or when it has none its index (`BlockFunction._id`, the `fn_index` the page sends)."""
+    return fn.api_name if isinstance(fn.api_name, str) else str(fn._id)
+
+
+def event_functions(demo: gr.Blocks) -> list:
+    """Every event of `demo` (`Blocks.fns`), as BlockFunctions: `inputs`, `api_name`, `api_visibility`,
+    `concurrency_id`, `concurrency_limit`."""
+    return list(demo.fns.values())
+
+
+def cap_default_concurrency(fn: Any, limit: int) -> None:
+    """Run `fn`'s event at most `limit` at once if it has Gradio's default limit. Gradio reads
+    `BlockFunction.concurrency_limit` when the event is first queued (`Queue.create_event_queue_for_fn`), so a
+    change made before launch holds."""
+    if fn.concurrency_limit == "default":
+        fn.concurrency_limit = limit
+
+
+# --------------------------------------------------------------------------- inputs (gradio/blocks.py, components)
+
+
+def wrap_preprocess(demo: gr.Blocks, make_preprocess: Callable[[Callable], Callable]) -> bool:
+    """Replace `Blocks.preprocess_data(block_fn, inputs, state, explicit_call)` of `demo` by
+    `make_preprocess(original)`, once (False if it already was). `Blocks.process_api` calls it for every event with
+    the raw inputs, before files are moved or any component's `preprocess` runs."""
+    return _replace_once(demo, "preprocess_data", make_preprocess)
+
+
+def replace_preprocess(block: Any, preprocess: Callable[[Any], Any]) -> None:
+    """Make `preprocess(payload)` this component instance's preprocess step. `Blocks.preprocess_data` calls
+    `block.preprocess` on the instance (after moving files to the cache and validating the payload with the
+    component's `data_model`), so an instance attribute takes the class method's place."""
+    block.preprocess = preprocess
+
+
+def session_component(block: Any, state: Any) -> Any:
+    """The session's own copy of a (non-stateful) input `block` when it has one, else `block`: an event that updates
+    a component's props gives the session a new instance (`Blocks.postprocess_data`), and `preprocess_data` then
+    preprocesses with it (`state[block._id]`). `state` is the SessionState `preprocess_data` gets, or None."""
+    return state[block._id] if state is not None and block._id in state else block
+
+
+def fetched_urls(value: Any) -> list[str]:
+    """The http(s) paths in an input that Gradio would download before preprocessing: file references as
+    `processing_utils.async_move_files_to_cache` finds them (`traverse` with `is_file_obj_with_meta`)."""
+    found: list[str] = []
+
+    def visit(ref: dict) -> dict:
+        if client_utils.is_http_url_like(ref.get("path")):
+            found.append(ref["path"])
+        return ref
+
+    client_utils.traverse(value, visit, client_utils.is_file_obj_with_meta)
+    return found
+
+
+def replace_blob_receiver(editor: gr.ImageEditor, accept_blobs: Callable[[Any], Any]) -> None:
+    """Make `accept_blobs(data)` this image editor's receiver of the sketch images the browser posts before an event
+    (POST /gradio_api/component_server calls `getattr(block, "accept_blobs")` on the instance). That route calls
+    only functions marked `_is_server_fn`, so this marks it."""
+    accept_blobs._is_server_fn = True
+    editor.accept_blobs = accept_blobs
+
+
+def sketch_blobs(editor: gr.ImageEditor) -> dict:
+    """The sketch images `accept_blobs` keeps until an event names their id (`ImageEditor.blob_storage`:
+    {id: blobs with `background`, `layers`, `composite` as bytes}); the dict itself, oldest first."""
+    return editor.blob_storage
+
+
+def editor_image(editor: gr.ImageEditor, part: Any, flatten_on_white: bool) -> Any:
+    """One sketch part (FileData or bytes) decoded as the editor's `type` and `image_mode`, the way its own
+    `preprocess` decodes it (`ImageEditor.convert_and_format_image`)."""
+    return editor.convert_and_format_image(part, flatten_on_white=flatten_on_white)
+
+
+def event_payload(evt: gr.EventData) -> dict:
+    """The dict a page script sent as an event's data (a custom `gr.HTML` event's `trigger(name, data)`), {} when
+    none. gr.EventData exposes only its keys as attributes (raising for missing ones), so read `EventData._data`."""
+    return evt._data or {}
+
+
+def plot_value(fig: Any) -> PlotData:
+    """gr.Plot's value for a figure with plotly's `to_json()` (a plotly Figure or a LightFigure), without building a
+    plotly Figure: `gr.Plot.postprocess` passes a `PlotData` through as it is."""
+    return PlotData(type="plotly", plot=fig.to_json())
+
+
+# --------------------------------------------------------------------------- launching and stopping
+
+
+def wrap_launch(demo: gr.Blocks, wrap: Callable[[Callable], Callable]) -> None:
+    """Replace `demo.launch` on this instance by `wrap(original)`, once, so that whoever launches it (`serve`,
+    `serving.served`, a Space's app.py) launches it with what `wrap` adds. Gradio never calls `launch` itself."""
+    _replace_once(demo, "launch", wrap)
+
+
+def cached_files(demo: gr.Blocks) -> set[str]:
+    """Every file Gradio's cache holds for this app: uploads and outputs (`Blocks.temp_file_sets`) and the values
+    components keep on purpose (`Block.keep_in_cache`)."""
+    files: set[str] = set()
+    for temp_set in getattr(demo, "temp_file_sets", []):
+        files.update(map(str, temp_set))
+    for block in demo.blocks.values():
+        files.update(map(str, getattr(block, "keep_in_cache", ()) or ()))
+    return files
+
+
+def stop_server_now(demo: gr.Blocks) -> None:
+    """Make a running demo stop at once: the queue takes no more events (`Queue.close`), open streams end
+    (`App.stop_event`, which they wait on), and uvicorn exits without waiting for open connections and running
+    requests (`Server.force_exit`). Gradio's own `close` (or the end of `launch`) still closes the server."""
+    demo._queue.close()
+    demo.app.stop_event.set()
+    if getattr(demo, "server", None) is not None:
+        demo.server.force_exit = True
+
+
+__all__ = [
+    "GRADIO_VERSION", "InvalidPath", "UnknownEndpoint", "body_fn", "cached_files", "called_by_name",
+    "cap_default_concurrency", "check_gradio_version", "editor_image", "event_functions", "event_group",
+    "event_payload", "event_request", "fetched_urls", "fn_name", "plot_value", "queued_event",
+    "replace_blob_receiver", "replace_preprocess", "session_component", "set_queue_max_size", "sketch_blobs",
+    "stop_server_now", "waiting_events", "wrap_launch", "wrap_preprocess", "wrap_queue_push",
+]

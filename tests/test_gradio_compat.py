@@ -1,0 +1,320 @@
+"""explorer/gradio_compat.py against the installed Gradio: the version check, and for each function a test on a real
+gr.Blocks served in this process that fails when the Gradio behaviour it relies on changes."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import gradio as gr
+import httpx
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from gradio import processing_utils
+from PIL import Image
+
+from explorer import gradio_compat as compat
+from explorer.serving import served
+
+from .conftest import REPO
+from .raw_http import Api, file_ref, png, stroke_rgba
+
+UPLOAD_LIMIT = 1000  # bytes: the max_file_size the wrapped launch adds
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    t0 = time.monotonic()
+    while not condition():
+        assert time.monotonic() - t0 < timeout, "timed out"
+        time.sleep(0.02)
+
+
+def event_named(demo: gr.Blocks, name: str):
+    return next(fn for fn in compat.event_functions(demo) if fn.api_name == name)
+
+
+def build(seen: dict, gate: threading.Event) -> SimpleNamespace:
+    lock = threading.Lock()
+    with gr.Blocks() as demo:
+        text, out, button = gr.Textbox(label="text"), gr.Textbox(), gr.Button()
+        image, sketch, shape = gr.Image(type="pil"), gr.Sketchpad(type="numpy", image_mode="RGBA"), gr.JSON()
+        number, total = gr.Number(), gr.Number()
+
+        def hold(x):
+            gate.wait(30)
+            seen["order"].append(x)
+            return x
+
+        def count(x):
+            with lock:
+                seen["running"] += 1
+                seen["peak"] = max(seen["peak"], seen["running"])
+            time.sleep(0.3)
+            with lock:
+                seen["running"] -= 1
+            return x
+
+        def payload(evt: gr.EventData):
+            return json.dumps(compat.event_payload(evt))
+
+        text.submit(hold, text, out, api_name="hold", concurrency_limit=1)
+        text.blur(lambda x: x, text, out, api_name="echo")
+        text.focus(lambda: gr.update(label="relabelled"), None, text, api_name="relabel")
+        text.input(count, text, out, api_name="count")
+        button.click(payload, None, out, api_name="payload")
+        image.upload(lambda im: im, image, image, api_name="flip")
+        sketch.change(lambda v: list(v["composite"].shape), sketch, shape, api_name="sketch")
+        number.submit(lambda x: x, number, total, api_name="number")
+    demo.queue(default_concurrency_limit=4)
+    return SimpleNamespace(demo=demo, text=text, button=button, sketch=sketch, number=number)
+
+
+def recorders(app: SimpleNamespace) -> None:
+    """Wrap the queue, the input step, the sketch blobs and launch with recorders, through the seam."""
+    demo, seen = app.demo, app.seen
+
+    def make_push(original):
+        async def push(body, request, username):
+            fn = compat.body_fn(demo, body)
+            seen["push"].append((compat.fn_name(fn) if fn is not None else None, compat.called_by_name(body)))
+            return await original(body, request, username)
+
+        return push
+
+    def make_preprocess(original):
+        async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+            name = compat.fn_name(block_fn)
+            seen["preprocess"].append((name, list(inputs), [compat.session_component(b, state) for b in block_fn.inputs]))
+            inputs = [inputs[0] + "!"] if name == "echo" else inputs
+            return await original(block_fn, inputs, state, explicit_call)
+
+        return preprocess_data
+
+    def wrap_launch(original):
+        def launch(*args, **kwargs):
+            seen["launch"].append(kwargs)
+            return original(*args, max_file_size=UPLOAD_LIMIT, **kwargs)
+
+        return launch
+
+    compat.wrap_queue_push(demo, make_push)
+    assert compat.wrap_preprocess(demo, make_preprocess)
+    accept_blobs = app.sketch.accept_blobs
+    compat.replace_blob_receiver(app.sketch, lambda data: seen["blobs"].append(data.data["type"]) or accept_blobs(data))
+    compat.wrap_launch(demo, wrap_launch)
+    number_preprocess = app.number.preprocess
+    compat.replace_preprocess(app.number, lambda payload: 2 * number_preprocess(payload))
+    compat.cap_default_concurrency(event_named(demo, "count"), 1)
+    compat.cap_default_concurrency(event_named(demo, "hold"), 5)  # set explicitly: stays 1
+
+
+@pytest.fixture(scope="module")
+def app():
+    gate = threading.Event()
+    seen = {"order": [], "push": [], "preprocess": [], "blobs": [], "launch": [], "running": 0, "peak": 0}
+    app = build(seen, gate)
+    app.seen, app.gate = seen, gate
+    recorders(app)
+    app.index = {fn.api_name: i for i, fn in app.demo.fns.items()}
+    with served(app.demo) as url:
+        app.url, app.api = url, Api(url, timeout=30)
+        try:
+            yield app
+        finally:
+            gate.set()
+
+
+# --------------------------------------------------------------------------- the version
+
+
+def test_the_installed_gradio_is_the_release_the_seam_was_written_for():
+    compat.check_gradio_version()
+    compat.check_gradio_version(gr.__version__)
+    for near in ("6.31.0.post1", "6.31.0rc1", "6.31"):
+        compat.check_gradio_version(near)
+
+
+def test_the_pins_are_the_release_the_seam_was_written_for():
+    pins = [re.search(r"gradio==([\w.]+)", (REPO / f).read_text()).group(1) for f in ("pyproject.toml", "requirements.txt")]
+    assert pins == [compat.GRADIO_VERSION] * 2
+
+
+@pytest.mark.parametrize("installed", ["6.32.0", "6.31.1", "7.0.0", "5.31.0", "unknown"])
+def test_another_gradio_release_is_refused_in_one_sentence(installed):
+    with pytest.raises(RuntimeError) as e:
+        compat.check_gradio_version(installed)
+    text = str(e.value)
+    assert text.startswith(f"explorer.gradio_compat was written for Gradio 6.31.0 and Gradio {installed} is installed: ")
+    assert text.endswith(".") and ". " not in text and "\n" not in text
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def test_wrap_queue_push_sees_every_queued_event_and_how_it_came(app):
+    app.seen["push"].clear()
+    assert app.api.call("echo", ["a"])[0] == "complete"  # /call/<name>
+    app.api.join(app.index["echo"], ["b"], "push-session")  # the page's /queue/join
+    assert app.seen["push"] == [("echo", True), ("echo", False)]
+
+
+def test_fn_name_is_the_api_name_or_the_index_the_page_sends(app):
+    for index, fn in app.demo.fns.items():
+        assert fn._id == index
+        assert compat.fn_name(fn) == (fn.api_name if isinstance(fn.api_name, str) else str(index))
+    assert compat.fn_name(event_named(app.demo, "hold")) == "hold"
+
+
+def test_waiting_events_their_requests_and_the_group_gradio_serves_from(app):
+    demo, api = app.demo, Api(app.url, timeout=30, headers={"x-visitor": "v1"})
+    app.gate.clear()
+    app.seen["order"].clear()
+    try:
+        first = api.post("hold", ["a"]).json()["event_id"]
+        wait_for(lambda: compat.queued_event(demo, first) is not None and not compat.waiting_events(demo))  # running
+        later = [api.post("hold", [x]).json()["event_id"] for x in "bc"]
+        wait_for(lambda: len(compat.waiting_events(demo)) == 2)
+        waiting = [compat.queued_event(demo, e) for e in later]
+        assert compat.waiting_events(demo) == waiting
+        for ev in waiting:
+            request = compat.event_request(ev)
+            assert request.headers["x-visitor"] == "v1" and request.client.host == "127.0.0.1"
+        group = compat.event_group(demo, event_named(demo, "hold").concurrency_id)
+        assert group == waiting and compat.event_group(demo, "no such group") is None
+        group.reverse()  # in place, as fair_order does: Gradio now serves "c" before "b"
+    finally:
+        app.gate.set()
+    assert [api.result("hold", e)[0] for e in [first, *later]] == ["complete"] * 3
+    assert app.seen["order"] == ["a", "c", "b"]
+    wait_for(lambda: all(compat.queued_event(demo, e) is None for e in [first, *later]))
+
+
+def test_cap_default_concurrency_holds_when_set_before_launch(app):
+    with ThreadPoolExecutor(3) as ex:
+        results = list(ex.map(lambda x: app.api.call("count", [x]), "abc"))
+    assert [r[0] for r in results] == ["complete"] * 3
+    assert app.seen["peak"] == 1  # the default limit (4) would have run all three at once
+    assert event_named(app.demo, "hold").concurrency_limit == 1
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_wrap_preprocess_gets_every_events_raw_inputs_first(app):
+    app.seen["preprocess"].clear()
+    assert app.api.call("echo", ["hi"]) == ("complete", ["hi!"])
+    assert app.seen["preprocess"] == [("echo", ["hi"], [app.text])]
+
+
+def test_replace_preprocess_is_what_gradio_runs_for_that_component(app):
+    assert app.api.call("number", [21]) == ("complete", [42])
+
+
+def test_session_component_is_the_session_copy_gradio_preprocesses_with(app):
+    app.api.join(app.index["relabel"], [], "relabelled-session")
+    app.api.join(app.index["echo"], ["x"], "relabelled-session")
+    app.api.join(app.index["echo"], ["y"], "other-session")
+    used = {inputs[0]: blocks[0] for name, inputs, blocks in app.seen["preprocess"] if name == "echo"}
+    assert used["x"] is not app.text and isinstance(used["x"], gr.Textbox) and used["x"].label == "relabelled"
+    assert used["y"] is app.text and app.text.label == "text"
+
+
+def test_fetched_urls_are_the_paths_gradio_would_download(tmp_path):
+    local = tmp_path / "a.png"
+    local.write_bytes(png(Image.new("L", (4, 4))))
+    value = {"refs": [file_ref("https://example.com/a.png"), file_ref(str(local))],
+             "plain": {"path": "http://example.com/b.png"}, "nested": [[file_ref("http://example.com/c.png")]]}
+    block, moved = gr.File(), []
+
+    async def move(path):  # Gradio's download (or copy) into its cache, recorded instead
+        moved.append(path)
+        return path
+
+    block.async_move_resource_to_block_cache = move
+    asyncio.run(processing_utils.async_move_files_to_cache(value, block, check_in_upload_folder=True))
+    urls = [p for p in moved if p.startswith("http")]
+    assert compat.fetched_urls(value) == urls == ["https://example.com/a.png", "http://example.com/c.png"]
+
+
+def test_blob_receiver_store_and_editor_image_follow_the_sketchpad(app):
+    data = stroke_rgba(64)
+    form = {"component_id": str(app.sketch._id), "session_hash": "blob-session", "fn_name": "accept_blobs",
+            "id": "b1", "type": "composite", "index": "null"}  # fmt: skip
+    r = app.api.http.post("/gradio_api/component_server/", data=form, files={"file": ("blob.png", data, "image/png")})
+    assert r.status_code == 200, r.text
+    assert app.seen["blobs"] == ["composite"]
+    stored = compat.sketch_blobs(app.sketch)["b1"]
+    assert stored.composite == data
+    image = compat.editor_image(app.sketch, stored.composite, flatten_on_white=False)
+    assert isinstance(image, np.ndarray) and image.shape == (64, 64, 4)
+    sketch = {"id": "b1", "composite": None, "layers": [], "background": None}
+    assert app.api.call("sketch", [sketch]) == ("complete", [[64, 64, 4]])
+    assert "b1" not in compat.sketch_blobs(app.sketch)  # the event consumed it
+
+
+def test_event_payload_is_the_data_a_page_script_sends(app):
+    sent = {"pose": [0.25, -0.5], "cls": 3}
+    msg = app.api.join(app.index["payload"], [], "payload-session", event_data=sent, trigger_id=app.button._id)
+    assert json.loads(msg["output"]["data"][0]) == sent
+    msg = app.api.join(app.index["payload"], [], "payload-session")
+    assert json.loads(msg["output"]["data"][0]) == {}
+    assert compat.event_payload(gr.EventData(None, {"cls": 1})) == {"cls": 1}
+
+
+def test_plot_value_is_what_gradio_sends_for_the_figure():
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    value = compat.plot_value(fig)
+    assert gr.Plot().postprocess(value) is value
+    assert gr.Plot().postprocess(fig).model_dump() == value.model_dump()
+
+
+# --------------------------------------------------------------------------- launching and stopping
+
+
+def test_wrap_launch_is_what_launching_runs(app):
+    assert len(app.seen["launch"]) == 1  # served(demo) went through it
+    big = app.api.http.post("/gradio_api/upload", files={"files": ("a.png", b"\0" * 2 * UPLOAD_LIMIT, "image/png")})
+    assert big.status_code == 413
+
+
+def test_cached_files_lists_uploads_and_outputs(app):
+    path = app.api.upload(png(Image.new("L", (8, 8), 128)))
+    assert path in compat.cached_files(app.demo)
+    event, out = app.api.call("flip", [file_ref(path)])
+    assert event == "complete" and out[0]["path"] in compat.cached_files(app.demo)
+
+
+def test_wrapping_twice_wraps_once(app):
+    def never(original):
+        raise AssertionError("wrapped twice")
+
+    compat.wrap_queue_push(app.demo, never)
+    compat.wrap_launch(app.demo, never)
+    assert compat.wrap_preprocess(app.demo, never) is False
+
+
+def test_stop_server_now_ends_a_busy_server_within_seconds():
+    gate = threading.Event()
+    with gr.Blocks() as demo:
+        text = gr.Textbox()
+        text.submit(lambda x: gate.wait(60) and x, text, text, api_name="hold")
+    demo.queue()
+    try:
+        with served(demo) as url, ThreadPoolExecutor(1) as ex:
+            api = Api(url, timeout=30)
+            event_id = api.post("hold", ["a"]).json()["event_id"]
+            ex.submit(api.result, "hold", event_id)  # an open stream, and the event running
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            compat.stop_server_now(demo)
+            demo.server.close()  # what Gradio's launch loop does on the KeyboardInterrupt that follows
+            assert time.monotonic() - t0 < 3
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(url + "config", timeout=2)
+    finally:
+        gate.set()
