@@ -33,7 +33,7 @@ from capsnet import CapsNet
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
-from .gradio_compat import check_gradio_version
+from .gradio_compat import check_gradio_version, write_images_atomically
 from .limits import QUEUE_MAX, event_concurrency, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
@@ -116,6 +116,7 @@ def build_demo(
     Launch it with `demo.launch(**LAUNCH_OPTIONS)` for the theme and CSS.
     """
     check_gradio_version()  # the limits rest on Gradio internals checked for one release (gradio_compat.py)
+    write_images_atomically()  # no truncated image for a visitor fetching one while it is returned again
     if tabs is None:
         tabs = DEFAULT_TABS
     if input_tabs is None:

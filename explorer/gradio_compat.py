@@ -202,6 +202,32 @@ def plot_value(fig: Any) -> PlotData:
     return PlotData(type="plotly", plot=fig.to_json())
 
 
+def write_images_atomically() -> None:
+    """Gradio's `processing_utils.save_pil_to_cache` writes an output image to a path named by its content hash with
+    `write_bytes`, i.e. truncate-then-write, also when the file is already there: a visitor fetching that image
+    while another event returns the same image again got a truncated body (1-8 broken images a minute with 40
+    visitors, benchmarks/classroom.py). Here an existing file is left alone (same hash, same bytes) and a new one is
+    written beside it and renamed into place, so a reader sees the whole file. Process-wide, once."""
+    import os
+    import threading
+    from pathlib import Path
+
+    from gradio import processing_utils as pu
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if not path.is_file() or path.stat().st_size != len(data):
+            part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+            part.write_bytes(data)
+            os.replace(part, path)
+        return str(path)
+
+    _replace_once(pu, "save_pil_to_cache", lambda original: save_pil_to_cache)
+
+
 # --------------------------------------------------------------------------- launching and stopping
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import tempfile
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -318,3 +320,21 @@ def test_stop_server_now_ends_a_busy_server_within_seconds():
                 httpx.get(url + "config", timeout=2)
     finally:
         gate.set()
+
+
+def test_output_images_are_written_once_and_renamed_into_place(tmp_path):
+    """gr.Image's postprocess goes through the replaced save_pil_to_cache: the same image returned twice keeps its
+    file untouched (Gradio's own rewrote it in place, truncating it under a reader), and a new one arrives whole."""
+    compat.write_images_atomically()
+    image = gr.Image(format="png")
+    arr = (np.arange(28 * 28).reshape(28, 28) % 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory(dir=tmp_path) as cache:
+        image.GRADIO_CACHE = cache
+        first = image.postprocess(arr).path
+        before = Path(first).stat()
+        time.sleep(0.05)
+        second = image.postprocess(arr).path
+        after = Path(second).stat()
+        assert first == second and (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+        assert np.array_equal(np.asarray(Image.open(first)), arr)
+        assert not list(Path(cache).rglob("*.part"))

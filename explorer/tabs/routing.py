@@ -108,10 +108,14 @@ def capsule_outputs(analysis: capsules.Analysis, digit_class: int, iteration: An
     """[map image, details figure, field overlay, details markdown, type, row, col] for selecting a capsule."""
     out = analysis.output
     it = clamp_iteration(analysis, iteration)
-    d = rv.capsule_details(out, index)
+    return [cm.coupling_map_image(out, digit_class, it, selected=index), *_panel(analysis, digit_class, index)]
+
+
+def _panel(analysis: capsules.Analysis, digit_class: int, index: int) -> list:
+    """[details figure, field overlay, details markdown, type, row, col] of one selected capsule."""
+    d = rv.capsule_details(analysis.output, index)
     return [
-        cm.coupling_map_image(out, digit_class, it, selected=index),
-        rv.capsule_details_figure(out, index),
+        rv.capsule_details_figure(analysis.output, index),
         rv.receptive_field_overlay(analysis.image, index, scale=FIELD_SCALE),
         capsule_markdown(d, digit_class),
         d["type"], d["row"], d["col"],
@@ -141,8 +145,7 @@ def routing_outputs(analysis: capsules.Analysis, digit_class: int, iteration: An
 
 def details_outputs(analysis: capsules.Analysis, digit_class: int, type_: Any, row: Any, col: Any) -> list:
     """The selected capsule's panel: [details figure, field overlay, details markdown, type, row, col]."""
-    index = resolve_capsule(analysis, type_, row, col)
-    return capsule_outputs(analysis, digit_class, None, index)[1:]
+    return _panel(analysis, digit_class, resolve_capsule(analysis, type_, row, col))  # (no map: it is not redrawn)
 
 
 def sharpening_output(analysis: capsules.Analysis | None, digit_class: Any):

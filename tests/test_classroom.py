@@ -1,0 +1,88 @@
+"""A class at once (issue 20, "Room for a class"), with benchmarks/classroom.py: visitors replaying the page's own
+events (sessions, queue joins, the sketch's blobs, the re-uploads Gradio 6.31's page makes) from one light client.
+
+- `test_replay_is_the_page`: one visitor, one cycle: the events each action sends are the ones the real page sent
+  in chromium (recorded with Playwright; see the benchmark's doc). Fails when the app's wiring changes, so the
+  load test keeps replaying what a browser does.
+- `test_a_class_of_40_is_never_refused` (slow): 40 visitors for 60 s, each acting every ~2 s: no refusal, no error.
+"""
+import sys
+from collections import Counter
+
+import pytest
+
+from .conftest import REPO, SHIPPED
+
+VISITORS, DURATION_S, THINK_S, P95_LIMIT_S = 40, 60.0, 2.0, 1.0
+CLIENT_SHARE = 0.15  # the client's CPU time, as a share of the server's + its own: it must not starve the server
+
+# What the page sent for each action (Gradio 6.31, chromium, recorded with Playwright): the events it joined,
+# by api name (lambda_1: the Routing tab's capsule panel, lambda_4: its sharpening follow-up, handler_6: the
+# sketch's change, handler_3: the opening example, show: the prompt / views visibility).
+PAGE = {
+    "open": ["on_select", "handler_3", "show", "views_capsules"],
+    "draw": ["handler_6", "views_capsules"],  # the first drawing, with the Digit capsules tab open
+    "pose_tab": ["on_select_1", "views_pose"],
+    "pose_release": ["pose"],
+    "routing_tab": ["on_select_3", "views_routing", "views_routing_structure", "lambda_1", "lambda_4"],
+    "routing_click": ["on_click"],
+    "clear": ["run sketch_cleared", "handler_6", "show"],
+    "draw again": ["handler_6", "show", "views_routing", "views_routing_structure", "lambda_1", "lambda_4"],
+}
+
+
+def classroom():
+    if not SHIPPED.exists():
+        pytest.skip(f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import classroom
+
+    return classroom
+
+
+def events_per_action(trace: list[dict]) -> dict[str, Counter]:
+    """The first occurrence of each action kind (the second drawing as "draw again"): its events, counted."""
+    seen: dict[str, Counter] = {}
+    names: dict[str, str] = {}
+    for entry in trace:
+        if not entry["action"] or not entry["where"].startswith(("join ", "run ")):
+            continue
+        kind = entry["action"].split(" ", 1)[1]
+        if entry["action"] not in names:
+            name = "draw again" if kind == "draw" and "draw" in seen else kind
+            names[entry["action"]] = name if name not in seen else None
+            if names[entry["action"]]:
+                seen[name] = Counter()
+        if names[entry["action"]]:
+            where = entry["where"]
+            seen[names[entry["action"]]][where[5:] if where.startswith("join ") else where] += 1
+    return seen
+
+
+def test_replay_is_the_page():
+    cr = classroom()
+    trace: list[dict] = []
+    (r,) = cr.measure([1], duration=10.0, think=0.3, ramp=0.0, checkpoint=str(SHIPPED), trace=trace,
+                      log=lambda *_: None)
+    assert r["refusals"] == 0 and r["errors"] == 0, (r["refusal_texts"], r["error_texts"])
+    got = events_per_action(trace)
+    for kind, events in PAGE.items():
+        assert got.get(kind) == Counter(events), (kind, got.get(kind))
+    blobs = [e for e in trace if e["where"] == "blob"]
+    assert len(blobs) % 3 == 0 and blobs, "each drawing posts its background, composite and layer as sketch blobs"
+    assert r["requests"].get("upload", 0) > 0, "the page re-uploads the drawing while the canvas holds it"
+
+
+@pytest.mark.slow
+def test_a_class_of_40_is_never_refused():
+    """40 visitors at once, each acting every ~2 s (uniform 1.5-2.5 s after each answer) for 60 s: a new drawing,
+    pose releases, the routing view, through the page's events. No refusal and no error (a broken image, an
+    action unanswered for 60 s) from a light client. Not asserted yet: the issue's p95 <= 1 s, which this server
+    misses by far on 2 cores (the report prints it; `python benchmarks/classroom.py` exits 1 on it)."""
+    cr = classroom()
+    (r,) = cr.measure([VISITORS], DURATION_S, THINK_S, checkpoint=str(SHIPPED), p95_limit=P95_LIMIT_S)
+    print("\n" + cr.report(r))
+    assert r["refusals"] == 0, r["refusal_texts"]
+    assert r["errors"] == 0, r["error_texts"]
+    assert r["client_cpu_share"] is not None and r["client_cpu_share"] <= CLIENT_SHARE, r["cpu_s"]
+    assert set(r["kinds"]) >= {"open", "clear", "draw", "pose_tab", "pose_release", "routing_tab", "routing_click"}
