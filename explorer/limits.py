@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -239,6 +240,7 @@ def guard_queue(demo: gr.Blocks) -> None:
     compat.wrap_queue_push(demo, make_push)
 
 
+@functools.lru_cache(maxsize=8)  # read once: batch_threads asks on every sweep
 def usable_cpus(cgroup_root: str | os.PathLike = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> int:
     """The CPUs this process may use: its affinity mask, capped by the CPU quota of its cgroup and the
     cgroups above it (`cpu.max` in cgroup v2, `cpu.cfs_quota_us` / `cpu.cfs_period_us` in v1).
