@@ -16,10 +16,14 @@ To upgrade Gradio: install it, run tests/test_gradio_compat.py and fix what fail
 """
 from __future__ import annotations
 
+import os
 import re
+import threading
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
+from gradio import processing_utils as pu
 from gradio import route_utils
 from gradio.components.plot import PlotData
 from gradio.exceptions import InvalidPathError
@@ -208,12 +212,6 @@ def write_images_atomically() -> None:
     while another event returns the same image again got a truncated body (1-8 broken images a minute with 40
     visitors, benchmarks/classroom.py). Here an existing file is left alone (same hash, same bytes) and a new one is
     written beside it and renamed into place, so a reader sees the whole file. Process-wide, once."""
-    import os
-    import threading
-    from pathlib import Path
-
-    from gradio import processing_utils as pu
-
     def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
         data = pu.encode_pil_to_bytes(img, format)
         folder = Path(cache_dir) / pu.hash_bytes(data)
