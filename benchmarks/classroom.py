@@ -1,7 +1,7 @@
 """Classroom load: N visitors at once, each acting every ~2 s through the page's own events, from one light client.
 
     python benchmarks/classroom.py [--visitors 10 20 40 60] [--duration 60] [--think 2.0] [--p95-limit 1.0]
-        [--reuploads all|first|none] [--one-address] [--same-server] [--json out.json] [--trace trace.json]
+        [--reuploads first|all|none] [--one-address] [--same-server] [--json out.json] [--trace trace.json]
 
 Run it without `nice`: it lowers its own client thread to nice 19 (`--client-nice`; Linux priorities are per
 thread) and starts `python -m explorer` (load_test.Server, a free 127.0.0.1 port, a fresh server per visitor count
@@ -28,11 +28,11 @@ changed_state_ids and of the components whose value it changed (the open tab's v
 Routing tab's capsule panel, structure views and sharpening), each with its trigger mode (always_last: once more
 after the running one; once: dropped while running). Inputs go as the page sends them: states as null, components
 with the values the visitor's page holds. Images in answers are fetched (GET /gradio_api/file=...) as the page
-shows them. While its canvas holds a drawing, Gradio 6.31's page re-uploads the drawing's three images (POST
-/gradio_api/upload) at every loading-status refresh of any event: the sketch is an input whose status it tracks,
-and the editor's get_data uploads its layers each time. Replayed as once at each join, once per status message
-and once after completion (5 rounds, 15 uploads per event, as recorded); `--reuploads first` sends them once per
-drawing (a page that skips identical re-uploads), `none` never.
+shows them. The drawing's three images are posted once per drawing (POST /gradio_api/upload, the page's
+static/upload_reuse.js answers repeats itself, counted in chromium by tests/test_sketchpad.py); `--reuploads all`
+replays Gradio 6.31's page without it, which posts them again at every loading-status refresh of any event while
+the canvas holds a drawing: once at each join, once per status message and once after completion (5 rounds, 15
+uploads per event, as recorded); `none` never.
 
 Visitors open the page within `--ramp` s, then cycle clear -> draw -> pose_tab -> pose_release x2 -> routing_tab ->
 routing_click (no clear before the first drawing), thinking `--think` s +-25% (uniform) after each answer, for
@@ -72,7 +72,7 @@ from page_visitor import ACTION_TIMEOUT_S, Visitor  # noqa: E402
 
 
 async def run_class(url: str, pid: int, visitors: int, duration: float = 60.0, think: float = 2.0, ramp: float = 2.0,
-                    one_address: bool = False, reuploads: str = "all", seed: int = 0,
+                    one_address: bool = False, reuploads: str = "first", seed: int = 0,
                     trace: list | None = None) -> dict:
     """N visitors against the server at `url` (process `pid`) for `duration` s; the measurements as a dict."""
     http = Http(url, timeout=30)
@@ -177,7 +177,7 @@ def git_head() -> str:
 
 
 def measure(counts, duration: float = 60.0, think: float = 2.0, ramp: float = 2.0, one_address: bool = False,
-            reuploads: str = "all", same_server: bool = False, checkpoint: str | None = None, seed: int = 0,
+            reuploads: str = "first", same_server: bool = False, checkpoint: str | None = None, seed: int = 0,
             nice: int = 19, p95_limit: float = 1.0, log=print, trace: list | None = None) -> list[dict]:
     """run_class for each visitor count, on a fresh server each (or one with `same_server`), after a short warm-up
     (one visitor, one cycle, not counted). The servers run at the caller's priority, the client at `nice`."""
@@ -244,9 +244,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ramp", type=float, default=2.0, help="visitors open the page within this many seconds")
     ap.add_argument("--p95-limit", type=float, default=1.0, help="criterion: overall p95 latency (s)")
     ap.add_argument("--one-address", action="store_true", help="no X-Forwarded-For: every visitor is one client")
-    ap.add_argument("--reuploads", choices=("all", "first", "none"), default="all",
-                    help="the page's re-uploads of its drawing: at every status refresh (Gradio 6.31), once per "
-                         "drawing, or none")
+    ap.add_argument("--reuploads", choices=("first", "all", "none"), default="first",
+                    help="the drawing's uploads: once per drawing (the page), at every status refresh (Gradio "
+                         "6.31's page without static/upload_reuse.js), or none")
     ap.add_argument("--same-server", action="store_true", help="one server for all counts (default: fresh each)")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--seed", type=int, default=0)

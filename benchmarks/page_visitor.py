@@ -41,7 +41,7 @@ class Visitor:
     MAX_BACKGROUND = 120  # background requests waiting per page before more are dropped (bounded memory)
 
     def __init__(self, i: int, url: str, page: Page, stats: Stats, pngs: dict, seed: int, one_address: bool = False,
-                 reuploads: str = "all", trace: list | None = None):
+                 reuploads: str = "first", trace: list | None = None):
         self.page, self.stats, self.pngs, self.reuploads, self.trace = page, stats, pngs, reuploads, trace
         self.rng = random.Random(seed * 100_003 + i)
         self.sh = session_hash()
@@ -99,7 +99,8 @@ class Visitor:
 
     def reupload(self) -> None:
         """What the page does at each loading-status refresh while the canvas holds a drawing (see the doc):
-        every time ("all", Gradio 6.31), once per drawing ("first": a page that skips identical re-uploads) or never."""
+        once per drawing ("first": the page, whose static/upload_reuse.js answers identical re-uploads itself), every
+        time ("all": Gradio 6.31's page without it) or never."""
         if self.drawn is not None and (self.reuploads == "all" or (self.reuploads == "first" and not self.uploaded)):
             self.uploaded = True
             for body in self.drawn[3]:
