@@ -1,12 +1,11 @@
-"""Hugging Face Spaces entry point: the same app as `python -m explorer`."""
-import os
+"""Hugging Face Spaces entry point: the same app as `python -m explorer`, never with its --allow-download."""
+from capsnet.settings import settings
+from explorer.app import LAUNCH_OPTIONS, build_demo
+from explorer.limits import serve
+from explorer.serving import server_environment
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from explorer.app import LAUNCH_OPTIONS, build_demo  # noqa: E402
-from explorer.limits import serve  # noqa: E402
-
-demo = build_demo(data_dir=os.environ.get("CAPSNET_DATA"))  # no MNIST by default: synthetic examples + a download button
+server_environment()  # before build_demo: Gradio reads these when the demo's queue is made
+demo = build_demo(data_dir=settings().data_dir)  # no MNIST by default: synthetic examples, no server-side download
 
 if __name__ == "__main__":
     serve(demo, extra_dirs=[demo.explorer.tmp_dir], **LAUNCH_OPTIONS)  # SIGTERM / SIGINT: stop and delete its files

@@ -77,10 +77,10 @@ def handler(demo, api_name: str):
     raise KeyError(api_name)
 
 
-def group_of(demo, label: str) -> int:
-    for g, tabs in enumerate(demo.explorer._groups):
-        if any(t.label == label for t in tabs):
-            return g
+def tab_id(demo, label: str) -> str:
+    for tab in demo.explorer.view_tabs:
+        if tab.label == label:
+            return tab.id
     raise KeyError(label)
 
 
@@ -93,7 +93,7 @@ def server_side(demo, repeats: int) -> dict:
     # The input event: preprocess, forward pass, prediction and model input; then the open tab draws its views.
     results["new drawing: first event (handler)"] = timeit(lambda: new_drawing(imgs[next(it) % len(imgs)]), repeats)
     for label in ("Digit capsules", "Pose", "Perturbations", "Routing", "Transforms"):
-        draw = handler(demo, f"views_{demo.explorer._groups[group_of(demo, label)][0].id}")
+        draw = handler(demo, f"views_{tab_id(demo, label)}")
 
         def both(draw=draw):
             a = new_drawing(imgs[next(it) % len(imgs)])[0]
@@ -129,7 +129,7 @@ def server_side(demo, repeats: int) -> dict:
 
     results["  routing structure views follow-up (tabs.routing_structure)"] = timeit(
         lambda: ts.structure_outputs(analysis, None), repeats)
-    draw_routing = handler(demo, f"views_{demo.explorer._groups[group_of(demo, 'Routing')][0].id}")
+    draw_routing = handler(demo, f"views_{tab_id(demo, 'Routing')}")
 
     def routing_new_input():
         a = new_drawing(imgs[next(it) % len(imgs)])[0]

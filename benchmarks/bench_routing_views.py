@@ -5,9 +5,6 @@
 Stages, timed separately and together:
   forward      model(x, trace_routing=True) with 3 routing iterations (the app's one forward pass, shared with
                every other view)
-  views        explorer.views.routing.routing_views(): coupling map, sharpening figure, evidence overlay,
-               selected capsule's details figure and receptive-field overlay
-  views+json   the same plus plotly JSON serialisation of the figures (what the web server sends)
   structure    the structure views (explorer.views.contributions / routing_dynamics): contribution grids, pixel
                overlay, per-type table, links, counterfactual, blank change, polarization, logits, all as JSON
   app_tab      what the Routing tab draws for a new input: tabs.routing.routing_outputs (map image, caption,
@@ -15,7 +12,6 @@ Stages, timed separately and together:
   all          forward + app_tab: every routing view the app renders for a new input (budget: p95 <= 100 ms);
                *_cpu: the same in this thread's CPU time (unaffected by other processes on a shared machine)
   iterations   compare_iterations() for r = 1, 2, 3, 5 (four forward passes)
-  rotation     rotation_sweep() (19 angles, one batched forward) + its figure
 Inputs cycle through the synthetic examples so every call sees a new input.
 """
 from __future__ import annotations
@@ -35,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from capsnet import CapsNet  # noqa: E402
 from explorer.inputs.examples import synthetic_examples  # noqa: E402
-from explorer.inputs.transforms import rotation_sweep, rotation_sweep_figure  # noqa: E402
 from explorer.views import contributions as vc  # noqa: E402
 from explorer.views.capsules import Analysis  # noqa: E402
 from explorer.views import routing as rv  # noqa: E402
@@ -71,15 +66,6 @@ def main(argv=None) -> int:
         with torch.inference_mode():
             return model(x[None, None], trace_routing=True)
 
-    def views(x, out):
-        return rv.routing_views(out, x)
-
-    def views_json(x, out):
-        v = rv.routing_views(out, x)
-        for key in ("coupling_map", "sharpening", "capsule_figure"):
-            v[key].to_json()
-        return v
-
     def structure(x, out):
         overlay = vc.contribution_overlay(out, x)
         figs = [vc.contribution_grids_figure(out), vc.type_summary_figure(out), vc.links_figure(out),
@@ -97,38 +83,28 @@ def main(argv=None) -> int:
         tr.details_outputs(a, a.digit, None, None, None)[0].to_json()
         return structure(x, out)
 
-    keys = ("forward", "views", "views+json", "structure", "forward+views+json", "app_tab", "all", "structure_cpu", "all_cpu", "iterations", "rotation")
+    keys = ("forward", "structure", "app_tab", "all", "structure_cpu", "all_cpu", "iterations")
     timings: dict[str, list[float]] = {k: [] for k in keys}
     for i in range(args.warmup + args.repeats):
         x = images[i % len(images)]
         t0, c0 = time.perf_counter(), time.thread_time()
         out = forward(x)
         t1, c1 = time.perf_counter(), time.thread_time()
-        views(x, out)
-        t2, c2 = time.perf_counter(), time.thread_time()
-        views_json(x, out)
-        t3, c3 = time.perf_counter(), time.thread_time()
         structure(x, out)
-        t4, c4 = time.perf_counter(), time.thread_time()
+        t2, c2 = time.perf_counter(), time.thread_time()
         tab(x, out)
-        t4b, c4b = time.perf_counter(), time.thread_time()
+        t3, c3 = time.perf_counter(), time.thread_time()
         rv.compare_iterations(model, x, (1, 2, 3, 5))
-        t5 = time.perf_counter()
-        rotation_sweep_figure(*rotation_sweep(model, x))
-        t6 = time.perf_counter()
+        t4 = time.perf_counter()
         if i >= args.warmup:
             timings["forward"].append(t1 - t0)
-            timings["views"].append(t2 - t1)
-            timings["views+json"].append(t3 - t2)
-            timings["forward+views+json"].append((t1 - t0) + (t3 - t2))
-            timings["structure"].append(t4 - t3)
-            timings["app_tab"].append(t4b - t4)
-            timings["all"].append((t1 - t0) + (t4b - t4))
+            timings["structure"].append(t2 - t1)
+            timings["app_tab"].append(t3 - t2)
+            timings["all"].append((t1 - t0) + (t3 - t2))
             # CPU time of this thread (torch runs with 1 thread): what other processes' load cannot inflate
-            timings["structure_cpu"].append(c4 - c3)
-            timings["all_cpu"].append((c1 - c0) + (c4b - c4))
-            timings["iterations"].append(t5 - t4b)
-            timings["rotation"].append(t6 - t5)
+            timings["structure_cpu"].append(c2 - c1)
+            timings["all_cpu"].append((c1 - c0) + (c3 - c2))
+            timings["iterations"].append(t4 - t3)
 
     report = {
         "model": source,

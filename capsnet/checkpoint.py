@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from .model import CapsNet, CapsNetConfig
+from .settings import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "capsnet.safetensors"
@@ -24,7 +25,8 @@ class CheckpointError(RuntimeError):
 
 
 def default_checkpoint() -> Path:
-    return Path(os.environ.get("CAPSNET_CHECKPOINT", DEFAULT_CHECKPOINT))
+    """$CAPSNET_CHECKPOINT, else the shipped checkpoint: read at each call, so a changed variable counts."""
+    return settings().checkpoint or DEFAULT_CHECKPOINT
 
 
 def card_path(weights: str | os.PathLike) -> Path:

@@ -16,13 +16,28 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .settings import settings
+
 GZ_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
-DEFAULT_DATA_DIR = os.environ.get("CAPSNET_DATA", "data")
+FALLBACK_DATA_DIR = "data"  # the MNIST folder when $CAPSNET_DATA is unset
+
+
+def default_data_dir() -> str:
+    """$CAPSNET_DATA, else ./data: read when asked for, so importing this module reads no environment."""
+    return settings().data_dir or FALLBACK_DATA_DIR
+
+
+def __getattr__(name: str):
+    """`DEFAULT_DATA_DIR` (imported by the CLIs for their --data-dir default) is default_data_dir() at the moment
+    it is imported, no longer frozen when this module is."""
+    if name == "DEFAULT_DATA_DIR":
+        return default_data_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MNISTUnavailable(RuntimeError):
@@ -44,7 +59,7 @@ class MNISTSplit:
 
 def _staging_root(gz_dir: Path) -> Path:
     """A writable torchvision root whose MNIST/raw links to the .gz files in gz_dir."""
-    cache = Path(os.environ.get("CAPSNET_CACHE", Path.home() / ".cache" / "capsnet"))
+    cache = settings().cache_dir or Path.home() / ".cache" / "capsnet"
     key = hashlib.sha1(str(gz_dir.resolve()).encode()).hexdigest()[:10]
     root = cache / f"mnist-{key}"
     raw = root / "MNIST" / "raw"
@@ -65,10 +80,12 @@ def resolve_root(data_dir: str | os.PathLike) -> Path:
     return d
 
 
-def load_mnist(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, train: bool = True, download: bool = True) -> MNISTSplit:
-    """Load one MNIST split as uint8 tensors (downloading via torchvision when allowed)."""
+def load_mnist(data_dir: str | os.PathLike | None = None, train: bool = True, download: bool = True) -> MNISTSplit:
+    """Load one MNIST split as uint8 tensors (downloading via torchvision when allowed); None: default_data_dir()."""
     from torchvision.datasets import MNIST
 
+    if data_dir is None:
+        data_dir = default_data_dir()
     root = resolve_root(data_dir)
     try:
         ds = MNIST(str(root), train=train, download=download)

@@ -21,6 +21,8 @@ from torch import nn
 from . import cpu_kernels
 from .routing import agreement, dynamic_routing, squash, traced_routing
 
+PAPER_TEST_ACCURACY = 0.9975  # the paper's MNIST test accuracy (Table 1: 0.25% error, 3 routing iterations)
+
 
 @dataclass
 class CapsNetConfig:

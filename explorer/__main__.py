@@ -1,14 +1,13 @@
 """`python -m explorer`: serve the CapsNet Explorer.
 
 Flags override; without them Gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
-environment variables apply (and then 127.0.0.1:7860).
+environment variables apply (and then 127.0.0.1:7860). The CAPSNET_* variables are read at startup,
+through capsnet.settings; a bad one stops the server with one sentence.
 """
 from __future__ import annotations
 
 import argparse
-import os
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import sys
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -21,12 +20,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None,
                    help="folder with the MNIST .gz files, for test-digit examples (default: $CAPSNET_DATA, or ./data "
                         "if it holds MNIST; without one only the built-in synthetic examples are offered)")
+    p.add_argument("--allow-download", action="store_true",
+                   help="add a 'Download MNIST' button that makes this server download MNIST when a visitor clicks "
+                        "it (for local use: never on a shared or hosted server)")
     return p.parse_args(argv)
 
 
 def default_data_dir() -> str | None:
     """$CAPSNET_DATA if set, else ./data when it holds MNIST, else None."""
-    env = os.environ.get("CAPSNET_DATA")
+    from capsnet.settings import settings
+
+    env = settings().data_dir
     if env:
         return env
     from .inputs.examples import mnist_unavailable_reason
@@ -50,11 +54,19 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args = parse_args(argv)  # first, and without torch or Gradio: --help answers at once
+    from capsnet.settings import SettingsError
+
     from .app import build_demo
     from .limits import serve
+    from .serving import server_environment
 
-    demo = build_demo(args.checkpoint, data_dir=args.data_dir if args.data_dir is not None else default_data_dir())
+    server_environment()  # before build_demo: Gradio reads these when the demo's queue is made
+    data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
+    try:
+        demo = build_demo(args.checkpoint, data_dir=data_dir, allow_download=args.allow_download)
+    except SettingsError as e:  # a bad CAPSNET_* number: its one sentence, not a traceback
+        sys.exit(f"python -m explorer: {e}")
     # prints "Running on local URL: ..."; SIGINT / SIGTERM stop it and delete its uploads and temporary files
     serve(demo, extra_dirs=[demo.explorer.tmp_dir], **launch_kwargs(args))
 

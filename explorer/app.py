@@ -8,7 +8,8 @@ Where things live (the data flows down this list; imports point up it, never dow
   `capsules` (the `Analysis` of one forward pass; lengths, pose decoding, perturbations), `couplings` and
   `routing` (routing inspector), `capsule_map` (the clickable coupling map), `model_card`.
 - `session.py`: per browser session: `new_analysis`, `Labelled`, `predict`, the tab protocol (`ExplorerUI`:
-  `on_analysis`, `analysis_column`, `add_input`), `_safe`; plus model loading and serving setup.
+  `view_tab` -> `ViewTab.on_analysis`, `on_analysis`, `analysis_column`, `add_input`), `_safe`; plus model
+  loading and serving setup.
 - `events.py`: `wire(ui)`, the Gradio events that run one analysis per input and draw the open tab lazily.
 - `tabs/`: one module per tab, Gradio components and events only (capsules, pose, perturbations, routing,
   transforms, model_card; `examples` is an input tab).
@@ -75,16 +76,21 @@ ROUTING_LINKS_JS = (STATIC / "routing_links.js").read_text(encoding="utf-8")
 POSE_LINK_JS = (STATIC / "pose_link.js").read_text(encoding="utf-8")
 # On a phone the trajectories' two panels are stacked instead of side by side.
 TRAJECTORIES_NARROW_JS = (STATIC / "trajectories_narrow.js").read_text(encoding="utf-8")
+# The page sends each drawing's images once instead of at every status message of every event (see the file).
+UPLOAD_REUSE_JS = (STATIC / "upload_reuse.js").read_text(encoding="utf-8")
+UPLOAD_REUSE_WINDOW = "const REUSE_MS = 30000;"
+assert UPLOAD_REUSE_WINDOW in UPLOAD_REUSE_JS, "static/upload_reuse.js: its reuse window line changed"
+
+
+def upload_reuse_js(cache_age_s: int) -> str:
+    """static/upload_reuse.js reusing an upload's path for a quarter of the cache's age, at most 30 s: the file
+    is still on the server when the page names it again."""
+    return UPLOAD_REUSE_JS.replace(UPLOAD_REUSE_WINDOW, f"const REUSE_MS = {min(30_000, cache_age_s * 250)};")
 # max_file_size: Gradio's upload route answers 413 before anything is decoded (see docs/robustness.md).
 LAUNCH_OPTIONS: dict[str, Any] = {
     "theme": gr.themes.Soft(primary_hue="orange"), "css": CSS, "max_file_size": MAX_FILE_SIZE,
     "ssr_mode": False,  # client-side rendering, as the tests run it (Spaces may set GRADIO_SSR_MODE=True)
 }
-# Gradio's queue keeps a record of every event (up to 10,000) for its monitoring page and rebuilds a pandas
-# summary of all of them after *every* event: memory and per-event CPU that grow with traffic. Keep fewer
-# records and summarise every 100 events (read when the queue is created; the environment can override).
-os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
-os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 
 CORE_TABS: tuple[Callable[[ExplorerUI], None], ...] = (capsules_tab, pose_tab, perturbation_tab)
 DEFAULT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (*CORE_TABS, routing_tab, transforms_tab, model_card_tab)
@@ -95,6 +101,65 @@ def _identity(value):
     return value
 
 
+def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], None]]) -> tuple:
+    """The left column: Draw, Upload and the extra input tabs, then the prediction and what the model sees.
+    Returns (sketchpad, upload) for their input events."""
+    with gr.Tabs(elem_id="input-tabs"):
+        with gr.Tab("Draw", id="draw"):
+            sketch = gr.Sketchpad(
+                label="Draw a digit (mouse or touch)", type="numpy", image_mode="RGBA",
+                canvas_size=(CANVAS, CANVAS), fixed_canvas=True,
+                brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
+                layers=False, transforms=(), elem_id="sketchpad",
+            )
+            sketch.accepts_preprocessed = True  # refused sketches reach the handler as a message
+            # No Python event: static/sketchpad.js makes it press the sketchpad's own clear tool.
+            gr.Button("Clear canvas", elem_id="clear-canvas", size="sm")
+        with gr.Tab("Upload", id="upload"):
+            upload = GuardedImage(  # unreadable / oversized files become a message, not an error
+                label="Upload an image of a digit (any size, light or dark background)",
+                type="pil", image_mode=None, sources=["upload", "clipboard"], elem_id="upload",
+            )
+        for input_tab in input_tabs:
+            input_tab(ui)
+    ui.prediction = gr.Markdown("", elem_id="prediction")
+    ui.model_input = gr.Image(
+        label="What the model sees (28x28, centred like MNIST)", interactive=False, format="png",
+        height=300, elem_classes=["model-view"], elem_id="model-input", buttons=[],
+    )
+    return sketch, upload
+
+
+def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) -> None:
+    """The right column: the prompt (shown while there is no input), the digit-capsule choice and the view tabs."""
+    ui.prompt = gr.Markdown(
+        PROMPT if ui.model is not None else NO_CHECKPOINT_HINT.format(error=ui.model_error or ""), elem_id="prompt"
+    )
+    with ui.analysis_column():
+        ui.selected_class = gr.Radio(
+            CLASS_CHOICES, value=None, label="Digit capsule to inspect (defaults to the prediction)",
+            elem_id="selected-class",
+        )
+    with gr.Tabs(elem_id="view-tabs") as ui.tabs:
+        for tab in tabs:
+            tab(ui)
+
+
+def predict_api(model: CapsNet | None, model_error: str | None) -> None:
+    """The public `predict` endpoint: image in, JSON out; independent of the UI's state."""
+    api_image = GuardedImage(type="pil", image_mode=None, visible=False)
+    api_json = gr.JSON(visible=False)
+
+    def predict_digit(image):
+        """Classify an image of a digit (any size or mode, dark-on-light or light-on-dark)."""
+        return predict(model, image, model_error)
+
+    api_image.upload(  # never fires from the UI (the component is hidden); the event carries the endpoint
+        predict_digit, api_image, api_json, api_name="predict",
+        api_description="Classify an image of a digit: returns {digit, lengths (10 capsule lengths), confidence, pose (16-D), error}.",
+    )
+
+
 def build_demo(
     checkpoint: str | os.PathLike | None = None,
     *,
@@ -103,6 +168,7 @@ def build_demo(
     input_tabs: Sequence[Callable[[ExplorerUI], None]] | None = None,
     data_dir: str | os.PathLike | None = None,
     load_example: bool = True,
+    allow_download: bool = False,
     torch_threads: int | None = None,
     concurrency_limit: int | None = None,
 ) -> gr.Blocks:
@@ -111,8 +177,9 @@ def build_demo(
     `model` overrides loading `checkpoint` (default: checkpoints/capsnet.safetensors or $CAPSNET_CHECKPOINT).
     `tabs` are the view tabs (default DEFAULT_TABS), `input_tabs` extra tabs beside Draw / Upload (default
     DEFAULT_INPUT_TABS: the examples). `data_dir` is a folder with MNIST (test digits in the examples; None: only
-    the built-in synthetic examples, plus a download button). `load_example` analyses a synthetic example when
-    the page opens, so every view has something to show before anything is drawn.
+    the built-in synthetic examples). `load_example` analyses a synthetic example when
+    the page opens, so every view has something to show before anything is drawn. `allow_download` adds the
+    Examples tab's *Download MNIST* button (`python -m explorer --allow-download`, for local use only).
     Launch it with `demo.launch(**LAUNCH_OPTIONS)` for the theme and CSS.
     """
     check_gradio_version()  # the limits rest on Gradio internals checked for one release (gradio_compat.py)
@@ -129,93 +196,28 @@ def build_demo(
         model.eval()
     card = load_model_card(checkpoint)
 
-    with gr.Blocks(title=TITLE, delete_cache=cache_policy()) as demo:
+    cache = cache_policy()
+    with gr.Blocks(title=TITLE, delete_cache=cache) as demo:
         gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
         gr.Markdown(INTRO)
-        state = gr.State(None)
-        ui = ExplorerUI(model, model_error, state, None, active_tab=gr.State(0), card=card,
+        ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
                         data_dir=Path(data_dir) if data_dir is not None else None,
-                        mnist=MnistExamples(data_dir), demo=demo, load_example=load_example)  # fmt: skip
+                        mnist=MnistExamples(data_dir), demo=demo, load_example=load_example,
+                        allow_download=allow_download)  # fmt: skip
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                with gr.Tabs(elem_id="input-tabs"):
-                    with gr.Tab("Draw", id="draw"):
-                        sketch = gr.Sketchpad(
-                            label="Draw a digit (mouse or touch)",
-                            type="numpy",
-                            image_mode="RGBA",
-                            canvas_size=(CANVAS, CANVAS),
-                            fixed_canvas=True,
-                            brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-                            layers=False,
-                            transforms=(),
-                            elem_id="sketchpad",
-                        )
-                        sketch.accepts_preprocessed = True  # refused sketches reach the handler as a message
-                        # No Python event: static/sketchpad.js makes it press the sketchpad's own clear tool.
-                        gr.Button("Clear canvas", elem_id="clear-canvas", size="sm")
-                    with gr.Tab("Upload", id="upload"):
-                        upload = GuardedImage(  # unreadable / oversized files become a message, not an error
-                            label="Upload an image of a digit (any size, light or dark background)",
-                            type="pil", image_mode=None, sources=["upload", "clipboard"], elem_id="upload",
-                        )
-                    for input_tab in input_tabs:
-                        input_tab(ui)
-                prediction = gr.Markdown("", elem_id="prediction")
-                model_input = gr.Image(
-                    label="What the model sees (28x28, centred like MNIST)", interactive=False, format="png",
-                    height=300, elem_classes=["model-view"], elem_id="model-input", buttons=[],
-                )
+                sketch, upload = input_column(ui, input_tabs)
             with gr.Column(scale=3, min_width=420):
-                prompt = gr.Markdown(
-                    PROMPT if model is not None else NO_CHECKPOINT_HINT.format(error=model_error or ""),
-                    elem_id="prompt",
-                )
-                with gr.Column(visible=False) as selector_column:
-                    selected = gr.Radio(
-                        CLASS_CHOICES, value=None, label="Digit capsule to inspect (defaults to the prediction)",
-                        elem_id="selected-class",
-                    )
-                ui.selected_class, ui.prompt, ui.prediction, ui.model_input = selected, prompt, prediction, model_input
-                ui._columns.append(selector_column)
-                with gr.Tabs(elem_id="view-tabs") as view_tabs:
-                    ui.tabs = view_tabs
-                    for tab in tabs:
-                        before = set(map(id, view_tabs.children))
-                        ui._group = len(ui._groups)
-                        tab(ui)
-                        made = [t for t in view_tabs.children if id(t) not in before and isinstance(t, gr.Tab)]
-                        if made:
-                            ui._groups.append(made)
-                        else:  # no tab of its own: its listeners run with every input
-                            for ln in ui._listeners:
-                                if ln.group == ui._group:
-                                    ln.group = None
-                        ui._group = None
-
+                view_column(ui, tabs)
         sketch_memory = gr.State(SketchMemory())  # per session: the drawing the last clear removed (inputs/sketch.py)
         ui.add_input([sketch.change], sketch_input, [sketch, sketch_memory], api_name="analyse_sketch", source="sketch")
         sketch.clear(sketch_cleared, sketch_memory, None, api_visibility="private", show_progress="hidden",
                      queue=False)
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire(ui)
-        demo.load(None, None, None, js=SKETCHPAD_JS)
-        demo.load(None, None, None, js=ROUTING_LINKS_JS)
-        demo.load(None, None, None, js=POSE_LINK_JS)
-        demo.load(None, None, None, js=TRAJECTORIES_NARROW_JS)
-
-        # The public API: image in, JSON out; independent of the UI's state.
-        api_image = GuardedImage(type="pil", image_mode=None, visible=False)
-        api_json = gr.JSON(visible=False)
-
-        def predict_digit(image):
-            """Classify an image of a digit (any size or mode, dark-on-light or light-on-dark)."""
-            return predict(model, image, model_error)
-
-        api_image.upload(  # never fires from the UI (the component is hidden); the event carries the endpoint
-            predict_digit, api_image, api_json, api_name="predict",
-            api_description="Classify an image of a digit: returns {digit, lengths (10 capsule lengths), confidence, pose (16-D), error}.",
-        )
+        for js in (SKETCHPAD_JS, upload_reuse_js(cache[1]), ROUTING_LINKS_JS, POSE_LINK_JS, TRAJECTORIES_NARROW_JS):
+            demo.load(None, None, None, js=js)
+        predict_api(model, model_error)
     demo.queue(default_concurrency_limit=concurrency_limit or event_concurrency(), max_size=QUEUE_MAX)
     guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
     harden_server(demo, max_file_size=MAX_FILE_SIZE)  # fair queue, body limit, private events not callable by name

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import itertools
 import traceback
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
 
 import gradio as gr
 
 from .inputs.preprocess import BLANK_MESSAGE
 from .inputs.sketch import IGNORE
-from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, _Listener, log, new_analysis
+from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, InputSource, Listener, log, new_analysis
 from .views import capsules
 
 
-def _run(listeners: Sequence[_Listener], analysis: capsules.Analysis, k: int, values: Sequence) -> list:
+def _run(listeners: Sequence[Listener], analysis: capsules.Analysis, k: int, values: Sequence) -> list:
     """Call each listener with its slice of `values` (missing values are None); a failing view leaves its outputs."""
     results, i = [], 0
     for ln in listeners:
@@ -42,124 +43,164 @@ def _run(listeners: Sequence[_Listener], analysis: capsules.Analysis, k: int, va
     return results
 
 
-def wire(ui: ExplorerUI) -> None:
-    """Register the input, draw, tab-select and capsule-select events for everything the tabs added to `ui`."""
-    listeners = ui._listeners
-    always = [ln for ln in listeners if ln.group is None]  # tab functions without a tab of their own
-    always_inputs = [c for ln in always for c in ln.inputs]
-    always_outputs = [c for ln in always for c in ln.outputs]
-    n_groups = len(ui._groups)
-    counter = itertools.count(1)
-    rendered = gr.State({})  # per session: {group: (analysis, digit class)} last drawn by that tab's views
-    view_status = gr.State((False, ""))  # (has input, prompt text): its change shows / hides prompt and views
-    tokens = [gr.State(0) for _ in range(n_groups)]  # per tab: a new value draws its views
-    ui._draw_tokens = tokens
+@dataclass
+class _Pages:
+    """The per-session states that tie the events together, and the tokens' counter."""
 
-    def draw_tokens(active, fresh: bool) -> list:
+    always: list  # listeners of tab functions without a tab of their own: they run with every input
+    rendered: gr.State  # per session: {group: (analysis, digit class)} last drawn by that tab's views
+    view_status: gr.State  # (has input, prompt text): its change shows / hides prompt and views
+    tokens: list  # per view tab: a new value draws its views
+    counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def always_inputs(self) -> list:
+        return [c for ln in self.always for c in ln.inputs]
+
+    @property
+    def always_outputs(self) -> list:
+        return [c for ln in self.always for c in ln.outputs]
+
+    def draw_tokens(self, active, fresh: bool) -> list:
         """A new token for the open tab (when `fresh`), gr.skip() (no change, no event) for the others."""
         active = 0 if active is None else int(active)
-        return [next(counter) if (fresh and g == active) else gr.skip() for g in range(n_groups)]
+        return [next(self.counter) if (fresh and g == active) else gr.skip() for g in range(len(self.tokens))]
 
-    head_outputs = [ui.state, view_status, ui.selected_class, ui.prediction, ui.model_input, *tokens]
+
+def wire(ui: ExplorerUI) -> None:
+    """Register the input, prompt, redraw and selection events for everything the tabs added to `ui`."""
+    pages = _Pages(always=[ln for ln in ui.listeners if ln.group is None], rendered=gr.State({}),
+                   view_status=gr.State((False, "")), tokens=[gr.State(0) for _ in ui.view_tabs])  # fmt: skip
+    wire_inputs(ui, pages)
+    wire_prompt(ui, pages)
+    wire_views(ui, pages)
+    wire_capsule_choice(ui, pages)
+
+
+def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
+    """Per input source, ONE event: the analysis (state), the prediction, the model input, the open tab's token and
+    the views that run with every input; plus, for named sources, the same handler as an API endpoint."""
+    head_outputs = [ui.state, pages.view_status, ui.selected_class, ui.prediction, ui.model_input, *pages.tokens]
+    outputs = head_outputs + pages.always_outputs
 
     def outputs_for(analysis, message, always_values, active) -> list:
         if analysis is None:
             text = PROMPT if message in ("", BLANK_MESSAGE) else f"### Nothing to show\n{message}"
             if ui.model is None:
                 text = NO_CHECKPOINT_HINT.format(error=ui.model_error or "")
-            return [None, (False, text), gr.skip(), "", None, *draw_tokens(active, False),
-                    *[gr.skip()] * len(always_outputs)]  # fmt: skip
+            return [None, (False, text), gr.skip(), "", None, *pages.draw_tokens(active, False),
+                    *[gr.skip()] * len(pages.always_outputs)]  # fmt: skip
         k = analysis.digit
         pred = f"## Prediction: **{k}**\ndigit-capsule length {float(analysis.lengths[k]):.3f}"
         if analysis.note:
             pred += f"\n\n{analysis.note}"
         return [analysis, (True, ""), k, pred, capsules.model_input_image(analysis, scale=1),
-                *draw_tokens(active, True), *_run(always, analysis, k, always_values)]  # fmt: skip
+                *pages.draw_tokens(active, True), *_run(pages.always, analysis, k, always_values)]  # fmt: skip
 
-    for triggers, fn, inputs, api_name, source, select in ui._sources:
-        n_in = len(inputs)
+    def handle(source: InputSource, call, args, api=False):
+        try:
+            raw = call()
+        except Exception:
+            log.error("input source failed:\n%s", traceback.format_exc())
+            raw = None
+        if raw is IGNORE:  # e.g. a sketch the last clear removed, sent again late: change nothing
+            log.info("%s event ignored: a late copy of an input that was cleared", source.source)
+            return [gr.skip()] * len(outputs)
+        n = len(source.inputs)
+        rest = list(args[n:])
+        rest += [None] * (1 + len(pages.always_inputs) - len(rest))  # API callers leave out the view inputs
+        analysis, message = new_analysis(ui.model, raw, source.source)
+        if api and analysis is None:  # API callers get the reason as {"error": "..."}, not empty outputs
+            raise gr.Error(message or BLANK_MESSAGE, print_exception=False)
+        return outputs_for(analysis, message, rest[1:], rest[0])
 
-        def handle(call, args, _n, _src, api=False):
-            try:
-                raw = call()
-            except Exception:
-                log.error("input source failed:\n%s", traceback.format_exc())
-                raw = None
-            if raw is IGNORE:  # e.g. a sketch the last clear removed, sent again late: change nothing
-                log.info("%s event ignored: a late copy of an input that was cleared", _src)
-                return [gr.skip()] * (len(head_outputs) + len(always_outputs))
-            rest = list(args[_n:])
-            rest += [None] * (1 + len(always_inputs) - len(rest))  # API callers leave out the view inputs
-            analysis, message = new_analysis(ui.model, raw, _src)
-            if api and analysis is None:  # API callers get the reason as {"error": "..."}, not empty outputs
-                raise gr.Error(message or BLANK_MESSAGE, print_exception=False)
-            return outputs_for(analysis, message, rest[1:], rest[0])
+    for src in ui.sources:
+        _wire_source(src, handle, [*src.inputs, ui.active_tab, *pages.always_inputs], outputs,
+                     [*src.inputs, ui.active_tab], head_outputs + pages.always_outputs)  # fmt: skip
 
-        if select:
-            def handler(evt: gr.SelectData, *args, _fn=fn, _n=n_in, _src=source):
-                return handle(lambda: _fn(evt, *args[:_n]), args, _n, _src)
-        else:
-            def handler(*args, _fn=fn, _n=n_in, _src=source):
-                return handle(lambda: _fn(*args[:_n]), args, _n, _src)
 
-        def api_handler(*args, _fn=fn, _n=n_in, _src=source):
-            return handle(lambda: _fn(*args[:_n]), args, _n, _src, api=True)
+def _wire_source(src: InputSource, handle: Callable, inputs: list, outputs: list, api_inputs: list,
+                 api_outputs: list) -> None:
+    """The page's event for one input source (and its API endpoint when it has a name)."""
+    n = len(src.inputs)
+    if src.select:
+        def handler(evt: gr.SelectData, *args):
+            return handle(src, lambda: src.fn(evt, *args[:n]), args)
+    else:
+        def handler(*args):
+            return handle(src, lambda: src.fn(*args[:n]), args)
 
-        gr.on(
-            triggers, handler, [*inputs, ui.active_tab, *always_inputs], head_outputs + always_outputs,
-            api_visibility="private", trigger_mode="always_last", show_progress="minimal",
-        )
-        if api_name:  # the same handler for API clients: only the source's inputs
-            gr.Button(visible=False).click(
-                api_handler, [*inputs, ui.active_tab], head_outputs + always_outputs,
-                api_name=api_name, api_visibility="undocumented",
-            )
+    def api_handler(*args):
+        return handle(src, lambda: src.fn(*args[:n]), args, api=True)
 
-    n_cols = len(ui._columns)
+    gr.on(src.triggers, handler, inputs, outputs, api_visibility="private", trigger_mode="always_last",
+          show_progress="minimal")  # fmt: skip
+    if src.api_name:  # the same handler for API clients: only the source's inputs
+        gr.Button(visible=False).click(api_handler, api_inputs, api_outputs, api_name=src.api_name,
+                                       api_visibility="undocumented")  # fmt: skip
+
+
+def wire_prompt(ui: ExplorerUI, pages: _Pages) -> None:
+    """The prompt and the analysis columns follow `view_status`, i.e. change only when they flip."""
+    n_cols = len(ui.columns)
 
     def show(status):
         has_input, text = status if status else (False, "")
         prompt = gr.update(visible=False) if has_input else gr.update(value=text or PROMPT, visible=True)
         return [prompt, *[gr.update(visible=bool(has_input))] * n_cols]
 
-    view_status.change(show, view_status, [ui.prompt, *ui._columns], api_visibility="private", show_progress="hidden")
+    pages.view_status.change(show, pages.view_status, [ui.prompt, *ui.columns], api_visibility="private",
+                             show_progress="hidden")  # fmt: skip
 
-    # Each tab draws its views when its token changes (a new input while it is open, or selected while stale).
-    for g, group_tabs in enumerate(ui._groups):
-        g_listeners = [ln for ln in listeners if ln.group == g]
-        g_inputs = [c for ln in g_listeners for c in ln.inputs]
-        g_outputs = [c for ln in g_listeners for c in ln.outputs]
-        tab_id = getattr(group_tabs[0], "id", None) or g
 
-        if g_outputs:
-            def draw(analysis, k, drawn, *values, _g=g, _lns=g_listeners, _n=len(g_outputs)):
-                if analysis is None:
-                    return [gr.skip()] * (1 + _n)
-                k = analysis.digit if k is None else int(k)
-                return [{**(drawn or {}), _g: (analysis, k)}, *_run(_lns, analysis, k, values)]
+def wire_views(ui: ExplorerUI, pages: _Pages) -> None:
+    """Each view tab draws its views when its token changes (a new input while it is open, or selected while
+    stale); selecting a tab makes it the active one."""
+    for g, tab in enumerate(ui.view_tabs):
+        listeners = [ln for ln in ui.listeners if ln.group == g]
+        if any(ln.outputs for ln in listeners):
+            _wire_redraw(ui, pages, g, listeners, getattr(tab, "id", None) or g)
+        _wire_select(ui, pages, g, tab, has_views=any(ln.outputs for ln in listeners))
 
-            tokens[g].change(
-                draw, [ui.state, ui.selected_class, rendered, *g_inputs], [rendered, *g_outputs],
-                api_name=f"views_{tab_id}", api_visibility="undocumented", trigger_mode="always_last",
-                show_progress="minimal",
-            )
 
-        def on_select(analysis, k, drawn, _g=g, _has=bool(g_outputs)):
-            drawn = drawn or {}
-            stale = _has and analysis is not None and k is not None and not (
-                _g in drawn and drawn[_g][0] is analysis and drawn[_g][1] == int(k))
-            return [_g, next(counter) if stale else gr.skip()]
+def _wire_redraw(ui: ExplorerUI, pages: _Pages, g: int, listeners: list, tab_id) -> None:
+    g_inputs = [c for ln in listeners for c in ln.inputs]
+    g_outputs = [c for ln in listeners for c in ln.outputs]
 
-        for tab in group_tabs:
-            tab.select(on_select, [ui.state, ui.selected_class, rendered], [ui.active_tab, tokens[g]],
-                       api_visibility="private", show_progress="hidden")  # fmt: skip
+    def draw(analysis, k, drawn, *values):
+        if analysis is None:
+            return [gr.skip()] * (1 + len(g_outputs))
+        k = analysis.digit if k is None else int(k)
+        return [{**(drawn or {}), g: (analysis, k)}, *_run(listeners, analysis, k, values)]
+
+    pages.tokens[g].change(
+        draw, [ui.state, ui.selected_class, pages.rendered, *g_inputs], [pages.rendered, *g_outputs],
+        api_name=f"views_{tab_id}", api_visibility="undocumented", trigger_mode="always_last",
+        show_progress="minimal",
+    )
+
+
+def _wire_select(ui: ExplorerUI, pages: _Pages, g: int, tab: gr.Tab, has_views: bool) -> None:
+    def on_select(analysis, k, drawn):
+        drawn = drawn or {}
+        stale = has_views and analysis is not None and k is not None and not (
+            g in drawn and drawn[g][0] is analysis and drawn[g][1] == int(k))
+        return [g, next(pages.counter) if stale else gr.skip()]
+
+    tab.select(on_select, [ui.state, ui.selected_class, pages.rendered], [ui.active_tab, pages.tokens[g]],
+               api_visibility="private", show_progress="hidden")
+
+
+def wire_capsule_choice(ui: ExplorerUI, pages: _Pages) -> None:
+    """Choosing another digit capsule redraws the open tab and the views that run with every input."""
 
     def reselect(analysis: capsules.Analysis | None, k, active, *values):
         if analysis is None or k is None:
-            return [*draw_tokens(active, False), *[gr.skip()] * len(always_outputs)]
-        return [*draw_tokens(active, True), *_run(always, analysis, int(k), values)]
+            return [*pages.draw_tokens(active, False), *[gr.skip()] * len(pages.always_outputs)]
+        return [*pages.draw_tokens(active, True), *_run(pages.always, analysis, int(k), values)]
 
     ui.selected_class.input(
-        reselect, [ui.state, ui.selected_class, ui.active_tab, *always_inputs], [*tokens, *always_outputs],
-        api_visibility="private", trigger_mode="always_last", show_progress="hidden",
+        reselect, [ui.state, ui.selected_class, ui.active_tab, *pages.always_inputs],
+        [*pages.tokens, *pages.always_outputs], api_visibility="private", trigger_mode="always_last",
+        show_progress="hidden",
     )

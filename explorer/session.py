@@ -31,6 +31,7 @@ import torch
 
 from capsnet import CapsNet
 from capsnet.checkpoint import CheckpointError, default_checkpoint, load_pretrained
+from capsnet.settings import settings
 
 from .inputs.preprocess import BLANK_MESSAGE, Preprocessed, preprocess
 from .limits import usable_cpus
@@ -62,27 +63,40 @@ def _make_tmp_dir() -> Path:
 
 def cache_policy() -> tuple[int, int]:
     """`Blocks(delete_cache=(frequency, age))`, both in seconds."""
-    age = max(1, int(os.environ.get("CAPSNET_CACHE_MAX_AGE") or CACHE_MAX_AGE_S))
+    age = settings().cache_max_age_s
+    age = CACHE_MAX_AGE_S if age is None else max(1, age)
     return age, age
 
 
-def _prune(directory: Path, max_age_s: float, every_s: float = 30.0, _last: dict = {}) -> None:  # noqa: B006
-    """Delete our own generated files older than max_age_s (Gradio has copied them to its cache by then)."""
-    import time
+class Pruner:
+    """Deletes our own generated files older than max_age_s (Gradio has copied them to its cache by then).
 
-    now = time.time()
-    if now - _last.get(directory, 0.0) < every_s:
-        return
-    _last[directory] = now
-    try:
-        for entry in os.scandir(directory):
-            try:
-                if entry.is_file() and now - entry.stat().st_mtime > max_age_s:
-                    os.unlink(entry.path)
-            except OSError:
-                pass
-    except OSError:
-        pass
+    A directory is scanned at most every `every_s` seconds, so a burst of requests costs one scan; the time of
+    each directory's last scan is this object's state (`_prune` is the process's one), not a hidden default."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        self.every_s = every_s
+        self.last_scan: dict[Path, float] = {}
+
+    def __call__(self, directory: Path, max_age_s: float) -> None:
+        import time
+
+        now = time.time()
+        if now - self.last_scan.get(directory, 0.0) < self.every_s:
+            return
+        self.last_scan[directory] = now
+        try:
+            for entry in os.scandir(directory):
+                try:
+                    if entry.is_file() and now - entry.stat().st_mtime > max_age_s:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+        except OSError:
+            pass
+
+
+_prune = Pruner()  # the perturbation tab's: one per process, like the tmp dir it prunes
 
 
 # --------------------------------------------------------------------------- serving setup
@@ -91,8 +105,7 @@ def _prune(directory: Path, max_age_s: float, every_s: float = 30.0, _last: dict
 def configure_torch(threads: int | None = None) -> int:
     """Few threads per request: tiny batches gain nothing from many, and concurrent sessions share the cores."""
     if threads is None:
-        env = os.environ.get("CAPSNET_TORCH_THREADS")
-        threads = int(env) if env else max(1, min(4, usable_cpus() // 2))
+        threads = settings().torch_threads or max(1, min(4, usable_cpus() // 2))
     torch.set_num_threads(threads)
     return threads
 
@@ -131,11 +144,24 @@ def load_model(checkpoint: str | os.PathLike | None = None) -> tuple[CapsNet | N
 
 
 @dataclass
-class _Listener:
+class Listener:
+    """A view: fn(analysis, digit_class, *inputs) -> one value per output."""
+
     fn: Callable
     outputs: list
     inputs: list
-    group: int | None = None  # the view tab (index into ExplorerUI._groups) it belongs to; None: always runs
+    group: int | None = None  # its view tab (index into ExplorerUI.view_tabs); None: runs with every input
+
+
+class InputSource(NamedTuple):
+    """An input source registered with ExplorerUI.add_input (see there)."""
+
+    triggers: list
+    fn: Callable
+    inputs: list
+    api_name: str | None
+    source: str
+    select: bool
 
 
 class Labelled(NamedTuple):
@@ -160,27 +186,37 @@ class ExplorerUI:
     active_tab: gr.State | None = None  # per session: index of the open view tab's group
     card: dict | None = None  # the model card beside the checkpoint (capsnet.checkpoint.load_model_card)
     data_dir: Path | None = None  # MNIST folder (None: not configured)
-    mnist: Any = None  # explorer.examples.MnistExamples, shared by the sessions
+    mnist: Any = None  # explorer.inputs.examples.MnistExamples, shared by the sessions; decided at startup
     demo: gr.Blocks | None = None
     load_example: bool = True  # analyse a synthetic example when the page opens
+    allow_download: bool = False  # `python -m explorer --allow-download`: a button that downloads MNIST (local use)
     tmp_dir: Path = field(default_factory=lambda: _make_tmp_dir())
-    _listeners: list[_Listener] = field(default_factory=list)
-    _columns: list = field(default_factory=list)
-    _sources: list = field(default_factory=list)
-    _groups: list = field(default_factory=list)  # [[gr.Tab, ...]] per view-tab function
-    _group: int | None = None  # the group being built
+    # What the tabs register while the page is built; events.wire turns it into Gradio events.
+    listeners: list[Listener] = field(default_factory=list)
+    sources: list[InputSource] = field(default_factory=list)
+    columns: list = field(default_factory=list)  # the analysis columns, shown only while there is an input
+    view_tabs: list = field(default_factory=list)  # [gr.Tab] made by view_tab, in page order
 
     def on_analysis(self, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
-        """Run fn(analysis, digit_class, *inputs) -> one value per output when the input or capsule changes
-        (only while its tab is open; it runs again when the tab is selected)."""
-        self._listeners.append(_Listener(fn, list(outputs), list(inputs), self._group))
+        """Run fn(analysis, digit_class, *inputs) -> one value per output whenever the input or the capsule changes,
+        whichever tab is open (a view of a tab uses ViewTab.on_analysis instead)."""
+        self.listeners.append(Listener(fn, list(outputs), list(inputs), None))
+
+    @contextmanager
+    def view_tab(self, label: str, **kwargs):
+        """A gr.Tab among the view tabs (build it inside `ui.tabs`); yields its ViewTab, whose views draw only
+        while it is open."""
+        with gr.Tab(label, **kwargs) as tab:
+            handle = ViewTab(self, len(self.view_tabs), tab)
+            self.view_tabs.append(tab)
+            yield handle
 
     @contextmanager
     def analysis_column(self, **kwargs):
         """A gr.Column shown only while there is an analysed input (the prompt shows otherwise)."""
         with gr.Column(visible=False, **kwargs) as col:
             yield col
-        self._columns.append(col)
+        self.columns.append(col)
 
     def add_input(
         self, triggers: Iterable, fn: Callable, inputs: Sequence, api_name: str | None = None, *,
@@ -190,7 +226,21 @@ class ExplorerUI:
 
         `source` is stored in Analysis.source. With `select`, fn gets the event's gr.SelectData first
         (fn(evt, *inputs), e.g. for a gallery's .select)."""
-        self._sources.append((list(triggers), fn, list(inputs), api_name, source, select))
+        self.sources.append(InputSource(list(triggers), fn, list(inputs), api_name, source, select))
+
+
+@dataclass
+class ViewTab:
+    """One view tab while the page is built (ExplorerUI.view_tab): its gr.Tab and its index among the view tabs."""
+
+    ui: ExplorerUI
+    group: int
+    tab: gr.Tab
+
+    def on_analysis(self, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
+        """Run fn(analysis, digit_class, *inputs) -> one value per output when the input or the capsule changes
+        while this tab is open, and when the tab is selected with views older than the input."""
+        self.ui.listeners.append(Listener(fn, list(outputs), list(inputs), self.group))
 
 
 def new_analysis(model: CapsNet | None, raw: Any, source: str = "input", note: str = "") -> tuple[capsules.Analysis | None, str]:

@@ -3,7 +3,11 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from explorer.serving import server_environment
+
+# The test environment, set once: pytest imports this file before any test module, and every server the tests
+# start (in this process or as `python -m explorer`, which inherits it) runs without telemetry, as served.
+server_environment()
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_DIR = Path(os.environ.get("CAPSNET_TEST_MNIST", REPO.parent / "shared" / "data" / "mnist"))

@@ -110,19 +110,19 @@ def peak_mb(pid: int, fn) -> tuple[float, object]:
 
 class Server:
     """`python -m explorer` in a subprocess with a private GRADIO_TEMP_DIR and TMPDIR (so every file it writes
-    is found), run from an empty working directory."""
+    is found), run from an empty working directory; `args` are extra flags (e.g. --allow-download)."""
 
-    def __init__(self, tmp: Path, port: int, env: dict | None = None):
+    def __init__(self, tmp: Path, port: int, env: dict | None = None, args: tuple[str, ...] = ()):
         self.tmp, self.port = tmp, port
         self.url = f"http://127.0.0.1:{port}/"
         self.cache, self.tmpdir = tmp / "gradio-cache", tmp / "tmp"
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         full = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_SERVER") and k != "GRADIO_SHARE"}
-        full.update(GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(REPO), GRADIO_TEMP_DIR=str(self.cache),
+        full.update(PYTHONPATH=str(REPO), GRADIO_TEMP_DIR=str(self.cache),
                     TMPDIR=str(self.tmpdir), CAPSNET_DATA=str(tmp / "no-mnist"), **(env or {}))  # fmt: skip
         self.log = tmp / "server.log"
         self._f = open(self.log, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "explorer", "--port", str(port)], cwd=tmp, env=full,
+        self.proc = subprocess.Popen([sys.executable, "-m", "explorer", "--port", str(port), *args], cwd=tmp, env=full,
                                      stdout=self._f, stderr=subprocess.STDOUT)  # fmt: skip
         t0 = time.time()
         while time.time() - t0 < 180:

@@ -1,15 +1,11 @@
 """The `predict` endpoint through gradio_client against a launched app (real checkpoint, real MNIST digits)."""
-import os
-
 import numpy as np
 import pytest
 from PIL import Image
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from explorer.serving import served
 
-from explorer.serving import served  # noqa: E402
-
-from .conftest import SHIPPED  # noqa: E402
+from .conftest import SHIPPED
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from explorer.inputs.preprocess import (  # noqa: E402
+from explorer.inputs.preprocess import (
     BLANK_MESSAGE,
     MAX_PIXELS,
     UNREADABLE_MESSAGE,
@@ -22,8 +20,8 @@ from explorer.inputs.preprocess import (  # noqa: E402
     preprocess,
 )
 
-from . import hostile_inputs as H  # noqa: E402
-from .conftest import SHIPPED  # noqa: E402
+from . import hostile_inputs as H
+from .conftest import SHIPPED
 
 TIME_LIMIT_S = 2.0
 PEAK_LIMIT_MB = 300  # extra peak resident memory allowed for one hostile input

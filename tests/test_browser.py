@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from explorer.serving import served
 
-from explorer.serving import served  # noqa: E402
-
-from .conftest import MNIST_DIR, SHIPPED  # noqa: E402
+from .conftest import MNIST_DIR, SHIPPED
 
 pytestmark = pytest.mark.browser
 

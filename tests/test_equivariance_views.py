@@ -1,7 +1,6 @@
 """Equivariance views and the Transforms tab's trajectory functions, without Gradio events."""
 import copy
 import json
-import os
 import time
 
 import numpy as np
@@ -9,13 +8,11 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from capsnet import CapsNet  # noqa: E402
-from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_response  # noqa: E402
-from explorer.inputs.examples import synthetic_examples  # noqa: E402
-from explorer.tabs import equivariance as et  # noqa: E402
-from explorer.views import equivariance as ev  # noqa: E402
+from capsnet import CapsNet
+from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_response
+from explorer.inputs.examples import synthetic_examples
+from explorer.tabs import equivariance as et
+from explorer.views import equivariance as ev
 
 
 def fake_response(transform="rotation") -> TransformResponse:
@@ -54,7 +51,7 @@ def test_sentence_and_figure_show_decoder_labels_where_the_card_has_them():
     r, card = fake_response(), labelled_card()
     text = ev.tracking_markdown("rotation", r.rho.tolist(), 7, card, top=2)
     assert "which the decoder labels “slant” (dim 3) and “width” (dim 11)" in text
-    fig = ev.trajectory_figure(r, card, top=2)
+    fig = ev.trajectory_spec(r, card, top=2).to_plotly()
     names = [t.name for t in fig.data if t.showlegend]
     assert sorted(names) == ["dim 11 (ρ -1.00) “width”", "dim 3 (ρ +1.00) “slant”"]
     chips = ev.dimension_chips_html(r.rho.tolist(), 7, card, top=2)
@@ -63,7 +60,7 @@ def test_sentence_and_figure_show_decoder_labels_where_the_card_has_them():
 
 def test_trajectory_figure_highlights_and_carries_dimensions():
     r = fake_response()
-    fig = ev.trajectory_figure(r, None, top=3, current=20.0)
+    fig = ev.trajectory_spec(r, None, top=3, current=20.0).to_plotly()
     assert isinstance(fig, go.Figure)
     pose_traces = [t for t in fig.data if t.customdata is not None]
     assert sorted(int(t.customdata[0]) for t in pose_traces) == list(range(16))

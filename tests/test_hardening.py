@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not SHIPPED.exists(), reason="needs the shipped 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("hardening"), free_port())
+    s = Server(tmp_path_factory.mktemp("hardening"), free_port(), args=("--allow-download",))  # do_download exists
     yield s
     s.stop()
 

@@ -1,13 +1,10 @@
 """A shorter but real run of benchmarks/load_test.py (run with -m slow): 20 concurrent gradio_client sessions
 against `python -m explorer` on 127.0.0.1 for at least 30 s (after 300 warm-up requests, until 1,000 more, at most 200 s)."""
-import os
 import sys
 
 import pytest
 
 from .conftest import REPO, SHIPPED
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 CLIENTS = 20
 DURATION_S = 30.0

@@ -7,7 +7,7 @@ import pytest
 from capsnet.checkpoint import load_model_card
 from explorer.views.model_card import (
     confusion_matrix_figure,
-    model_card_markdown,
+    model_card_sections,
     per_class_accuracy_figure,
     training_curves_figure,
 )
@@ -79,7 +79,7 @@ def test_figures_with_card(card):
 
 
 def test_markdown_with_card(card):
-    md = model_card_markdown(card)
+    md = "".join(model_card_sections(card))
     assert f"{100 * card['test_accuracy']:.2f}%" in md
     assert "99.75%" in md
     assert card["command"] in md
@@ -94,9 +94,9 @@ def test_no_card():
         assert isinstance(fig, go.Figure)
         text = fig.layout.annotations[0].text
         assert "No" in text and "python -m capsnet.train" in text
-    md = model_card_markdown(None)
+    md = "".join(model_card_sections(None))
     assert "No model card" in md and "python -m capsnet.train" in md
-    assert model_card_markdown({}).startswith("### No model card")
+    assert model_card_sections({})[0].startswith("### No model card")
 
 
 def test_partial_card():
@@ -107,7 +107,7 @@ def test_partial_card():
     assert "no training history" in training_curves_figure(card).layout.annotations[0].text
     assert "no per-class" in per_class_accuracy_figure(card).layout.annotations[0].text
     assert "no confusion" in confusion_matrix_figure(card).layout.annotations[0].text
-    md = model_card_markdown(card)
+    md = "".join(model_card_sections(card))
     assert "unknown" in md and "from scratch" in md
 
 
@@ -115,5 +115,5 @@ def test_views_do_not_mutate_card():
     card = _synthetic_card()
     before = copy.deepcopy(card)
     training_curves_figure(card), per_class_accuracy_figure(card), confusion_matrix_figure(card)
-    model_card_markdown(card)
+    model_card_sections(card)
     assert card == before

@@ -1,20 +1,17 @@
 """The Pose tab in Debian's chromium: the browser-side decoder matches CapsNet.decode, a drag under 150 ms of
 added latency draws frames without a single request, the 2-D pad moves two sliders, and without the weights
 the page falls back to the server and says so."""
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from explorer.serving import served
 
-from explorer.serving import served  # noqa: E402
-
-from . import pose_drag as pd  # noqa: E402
-from .conftest import SHIPPED  # noqa: E402
-from .test_browser import _require  # noqa: E402
+from . import pose_drag as pd
+from .conftest import SHIPPED
+from .test_browser import _require
 
 pytestmark = pytest.mark.browser
 TOLERANCE = 2  # grey levels out of 255

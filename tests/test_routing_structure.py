@@ -10,7 +10,7 @@ import torch
 from capsnet import primary_capsule_position
 from explorer.views import routing_dynamics as rd
 from explorer.views import contributions as rs
-from explorer.views import routing as rv
+from explorer.views import couplings as rc
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_overlay_and_figures_are_valid_plotly(outs, digits):
         assert json.loads(f.to_json())["data"]
     g = figs[0].to_plotly()
     k1, k2 = rs.ranked_classes(out)
-    np.testing.assert_allclose(np.array(g.data[0].z, dtype=float), np.round(rv.tile_layout(rs.contribution_grid(out, k1)), 5),
+    np.testing.assert_allclose(np.array(g.data[0].z, dtype=float), np.round(rc.tile_layout(rs.contribution_grid(out, k1)), 5),
                                equal_nan=True)  # fmt: skip
     assert g.data[0].zmin == -g.data[0].zmax  # symmetric limits, printed in the title
     scale = g.data[0].colorscale  # negative blue, zero white, positive red (explicit, whoever resolves it)
@@ -153,7 +153,7 @@ def test_blank_change_is_zero_for_a_blank_image(model, outs):
     d = outs[0].blank_distance[0].numpy()
     assert d.max() > 0.1
     fig = rd.blank_change_figure(outs[0]).to_plotly()
-    np.testing.assert_allclose(np.array(fig.data[1].z, float), np.round(rv.tile_layout(d), 4), equal_nan=True)
+    np.testing.assert_allclose(np.array(fig.data[1].z, float), np.round(rc.tile_layout(d), 4), equal_nan=True)
 
 
 def test_views_need_a_traced_forward(model, digits):

@@ -2,12 +2,12 @@
 import math
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 import torch
 
 from capsnet import primary_capsule_index, primary_capsule_position, receptive_field
 from explorer.inputs.examples import synthetic_examples
+from explorer.views import couplings as rc
 from explorer.views import routing as rv
 
 
@@ -27,13 +27,13 @@ def test_grids_match_capsule_positions(out):
     rng = np.random.default_rng(0)
     for k in (0, 3, 9):
         for it in (1, 2, 3, -1):
-            grid = rv.coupling_grid(out, k, it)
+            grid = rc.coupling_grid(out, k, it)
             assert grid.shape == (32, 6, 6)
-            i0 = rv.resolve_iteration(out, it)
+            i0 = rc.resolve_iteration(out, it)
             for idx in rng.integers(0, 1152, 20).tolist() + [0, 1151]:
                 t, r, c = primary_capsule_position(idx)
                 assert grid[t, r, c] == pytest.approx(out.couplings[0, i0, idx, k].item())
-    act = rv.activity_grid(out)
+    act = rc.activity_grid(out)
     for idx in (0, 37, 500, 1151):
         t, r, c = primary_capsule_position(idx)
         assert act[t, r, c] == pytest.approx(out.primary_lengths[0, idx].item())
@@ -41,67 +41,35 @@ def test_grids_match_capsule_positions(out):
 
 def test_first_iteration_uniform_then_sharpens(out):
     for k in range(10):
-        np.testing.assert_allclose(rv.coupling_grid(out, k, 1), 0.1, atol=1e-6)
-    h = rv.coupling_entropy_by_iteration(out)
+        np.testing.assert_allclose(rc.coupling_grid(out, k, 1), 0.1, atol=1e-6)
+    h = rc.coupling_entropy_by_iteration(out)
     assert h.shape == (3,)
     assert h[0] == pytest.approx(math.log(10), abs=1e-5)
     assert np.all(h[1:] <= h[0] + 1e-6)
-    assert rv.coupling_entropy_by_iteration(out, weighted=False)[0] == pytest.approx(math.log(10), abs=1e-5)
+    assert rc.coupling_entropy_by_iteration(out, weighted=False)[0] == pytest.approx(math.log(10), abs=1e-5)
 
 
 def test_iteration_numbering(out):
-    assert rv.resolve_iteration(out, 1) == 0
-    assert rv.resolve_iteration(out, 3) == rv.resolve_iteration(out, -1) == 2
+    assert rc.resolve_iteration(out, 1) == 0
+    assert rc.resolve_iteration(out, 3) == rc.resolve_iteration(out, -1) == 2
     for bad in (0, 4, -4):
         with pytest.raises(ValueError):
-            rv.resolve_iteration(out, bad)
+            rc.resolve_iteration(out, bad)
     with pytest.raises(ValueError):
-        rv.coupling_grid(out, 10)
+        rc.coupling_grid(out, 10)
 
 
 def test_tiled_layout_and_click_mapping(out):
-    m = rv.tile_layout(np.arange(1152))
-    assert m.shape == (rv.MAP_H, rv.MAP_W) == (27, 55)
+    m = rc.tile_layout(np.arange(1152))
+    assert m.shape == (rc.MAP_H, rc.MAP_W) == (27, 55)
     assert np.isnan(m).sum() == 27 * 55 - 1152
     for idx in (0, 35, 36, 300, 1151):
         t, r, c = primary_capsule_position(idx)
         tr, tc = divmod(t, 8)
         y, x = tr * 7 + r, tc * 7 + c
         assert m[y, x] == idx
-        assert rv.capsule_at(y, x) == idx
-        assert rv.capsule_from_click({"x": x, "y": y, "customdata": idx}) == idx
-        assert rv.capsule_from_click({"x": x, "y": y}) == idx
-    assert rv.capsule_at(6, 0) is None  # gap row between tile rows
-    assert rv.capsule_from_click({"customdata": -1}) is None
-    assert rv.capsule_from_click(None) is None
-
-
-def test_coupling_map_figure(out):
-    fig = rv.coupling_map(out, 3, iteration=2, selected=100)
-    assert isinstance(fig, go.Figure)
-    coup, veil = fig.data
-    for trace in (coup, veil):  # clicks on either layer map back to the capsule
-        cd = np.asarray(trace.customdata)
-        assert cd.shape == (27, 55)
-        assert sorted(cd[cd >= 0].tolist()) == list(range(1152))
-    valid = cd >= 0
-    z = np.asarray(coup.z, dtype=float)
-    assert np.isfinite(z[valid]).all() and np.isnan(z[~valid]).all()
-    grid = rv.coupling_grid(out, 3, 2)
-    for y, x in zip(*np.nonzero(valid)):
-        t, r, c = primary_capsule_position(int(cd[y, x]))
-        assert z[y, x] == pytest.approx(grid[t, r, c])
-    # the veil is the primary length, fully opaque at or below the activity floor
-    zv = np.asarray(veil.z, dtype=float)
-    assert veil.zmin == rv.DEFAULT_ACTIVITY_FLOOR and veil.zmax == 1.0
-    assert zv[valid] == pytest.approx(rv.tile_layout(rv.activity_grid(out))[valid])
-    assert "rgba" in veil.colorscale[0][1] and veil.colorscale[-1][1].endswith(",0)")
-    # diverging colour scale centred on the uniform coupling
-    assert (coup.zmin + coup.zmax) / 2 == pytest.approx(0.1)
-    assert coup.zmax - 0.1 == pytest.approx(rv.COUPLING_LIMIT)  # fixed, never min-max per image
-    assert "0.05" in fig.layout.title.text and "0.15" in fig.layout.title.text
-    assert "type" in np.asarray(coup.text)[0, 0] and "length" in np.asarray(coup.text)[0, 0]
-    assert len(fig.layout.shapes) == 1
+        assert rc.capsule_at(y, x) == idx
+    assert rc.capsule_at(6, 0) is None  # gap row between tile rows
 
 
 def test_receptive_field_matches_convolution(model):
@@ -132,7 +100,7 @@ def test_receptive_field_matches_convolution(model):
 
 def test_capsule_details(out):
     idx = primary_capsule_index(5, 2, 4)
-    d = rv.capsule_details(out, idx)
+    d = rc.capsule_details(out, idx)
     assert (d["type"], d["row"], d["col"]) == (5, 2, 4)
     assert d["couplings"].shape == (10,) and d["couplings_by_iteration"].shape == (3, 10)
     np.testing.assert_allclose(d["couplings_by_iteration"][0], 0.1, atol=1e-6)
@@ -147,31 +115,31 @@ def test_capsule_details(out):
 
 def test_overlays(out, image):
     idx = primary_capsule_index(0, 1, 2)
-    rf = rv.receptive_field_overlay(image, idx)
+    rf = rc.receptive_field_overlay(image, idx)
     assert rf.shape == (224, 224, 3) and rf.dtype == np.uint8
     top, left, bottom, right = (8 * v for v in receptive_field(1, 2))
     assert tuple(rf[top, left + 20]) == (0, 200, 255)  # rectangle edge
-    assert rv.receptive_field_overlay(image.numpy(), idx, scale=4).shape == (112, 112, 3)
+    assert rc.receptive_field_overlay(image.numpy(), idx, scale=4).shape == (112, 112, 3)
 
-    m = rv.routing_evidence_map(out, 3)
+    m = rc.routing_evidence_map(out, 3)
     assert m.shape == (28, 28) and m.dtype == np.float32
     assert m.min() >= 0 and m.max() == pytest.approx(1.0)
-    raw = rv.routing_evidence_map(out, 3, normalize=False, relative=False)
-    w = (rv.coupling_grid(out, 3) * rv.activity_grid(out)).sum(0)
+    raw = rc.routing_evidence_map(out, 3, normalize=False, relative=False)
+    w = (rc.coupling_grid(out, 3) * rc.activity_grid(out)).sum(0)
     assert raw[0, 0] == pytest.approx(w[0, 0], rel=1e-5)  # only capsule position (0,0) sees the corner
     assert raw[26, 26] == pytest.approx(w[5, 5], rel=1e-5)
     assert not raw[27].any() and not raw[:, 27].any()  # no receptive field reaches the last row/column
     assert raw[14, 14] == pytest.approx(w.sum(), rel=1e-5)  # the centre is seen by every position
-    ev = rv.routing_evidence_overlay(out, image, 3)
+    ev = rc.routing_evidence_overlay(out, image, 3)
     assert ev.shape == (224, 224, 3) and ev.dtype == np.uint8
 
 
 def test_relative_evidence(out):
     # before routing every coupling is the uniform 0.1: no pixel routes *towards* any class
     for k in range(10):
-        assert not rv.routing_evidence_map(out, k, iteration=1).any()
-    m = rv.routing_evidence_map(out, 3, normalize=False)
-    w = ((rv.coupling_grid(out, 3) - 0.1) * rv.activity_grid(out)).sum(0)
+        assert not rc.routing_evidence_map(out, k, iteration=1).any()
+    m = rc.routing_evidence_map(out, 3, normalize=False)
+    w = ((rc.coupling_grid(out, 3) - 0.1) * rc.activity_grid(out)).sum(0)
     assert m[0, 0] == pytest.approx(max(0.0, w[0, 0]), rel=1e-4, abs=1e-6)
     assert m[14, 14] == pytest.approx(max(0.0, w.sum()), rel=1e-4, abs=1e-6)
     assert m.min() >= 0
@@ -179,7 +147,7 @@ def test_relative_evidence(out):
 
 def test_evidence_overlay_leaves_zero_evidence_untouched(out):
     blank = np.zeros((28, 28), np.float32)
-    img = rv.routing_evidence_overlay(out, blank, 3, alpha=0.0)
+    img = rc.routing_evidence_overlay(out, blank, 3, alpha=0.0)
     assert img.max() == 0
 
 
@@ -196,11 +164,3 @@ def test_sharpening_and_compare_iterations(model, out, image):
     np.testing.assert_allclose(lengths[1], out.lengths[0].numpy(), rtol=1e-4, atol=1e-6)
     fig = rv.compare_iterations(model, image, iterations=(1, 2, 3, 5))
     assert len(fig.data) == 10 and list(fig.data[0].x) == [1, 2, 3, 5]
-
-
-def test_routing_views_bundle(out, image):
-    views = rv.routing_views(out, image)
-    assert views["digit_class"] == int(out.predictions[0])
-    assert isinstance(views["coupling_map"], go.Figure)
-    assert views["evidence"].shape == views["capsule_field"].shape == (224, 224, 3)
-    assert views["capsule"]["index"] == views["selected"]

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from capsnet.checkpoint import CheckpointError, load_pretrained, load_tensors
+from explorer.serving import free_port
 
-from capsnet.checkpoint import CheckpointError, load_pretrained, load_tensors  # noqa: E402
-from explorer.serving import free_port  # noqa: E402
-
-from .conftest import REPO, SHIPPED  # noqa: E402
+from .conftest import REPO, SHIPPED
 
 
 class Evil:
@@ -126,7 +124,7 @@ class Served:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         full = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_SERVER") and k != "GRADIO_SHARE"}
-        full.update(GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(REPO), **(env or {}))
+        full.update(PYTHONPATH=str(REPO), **(env or {}))
         self.log = tmp / "server.log"
         self._f = open(self.log, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "explorer", "--port", str(self.port), *args],

@@ -5,7 +5,6 @@ the brush by hand."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import time
 
@@ -14,14 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from explorer.app import BRUSH_RADIUS, CANVAS
+from explorer.inputs.preprocess import preprocess, stroke_width
 
-from explorer.app import BRUSH_RADIUS, CANVAS  # noqa: E402
-from explorer.inputs.preprocess import preprocess, stroke_width  # noqa: E402
-
-from .conftest import SHIPPED  # noqa: E402
-from .sketch_digits import DIGITS, render, scaled  # noqa: E402
-from .test_browser import SCREENSHOT, _require, app_url, chromium  # noqa: E402,F401 (app_url: the launched app)
+from .conftest import SHIPPED
+from .sketch_digits import DIGITS, render, scaled
+from .test_browser import SCREENSHOT, _require, app_url, chromium  # noqa: F401 (app_url: the launched app)
 
 
 def model_input(strokes) -> np.ndarray:
@@ -272,6 +269,80 @@ def test_ten_digits_with_clears_by_touch(browser, app_url):
             raise
     finally:
         context.close()
+
+
+# --------------------------------------------------------------------------- one upload per drawing
+
+
+UPLOAD = "/gradio_api/upload"
+
+
+# Installed before the page's scripts, so static/upload_reuse.js wraps it: it sees the uploads that reach the network.
+RECORD_UPLOADS_JS = """
+window.__uploads = [];
+const sendUpload = window.fetch.bind(window);
+window.fetch = async (input, init) => {
+  const url = typeof input === "string" ? input : input.url;
+  if (init && init.body instanceof FormData && url.includes("/gradio_api/upload")) {
+    for (const file of init.body.getAll("files")) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      let h = 7;
+      for (const b of bytes) h = (Math.imul(h, 31) + b) >>> 0;
+      window.__uploads.push([performance.now() / 1000, file.name, `${bytes.length}:${h}`]);
+    }
+  }
+  return sendUpload(input, init);
+};
+"""
+
+
+@pytest.mark.browser
+def test_each_drawing_is_uploaded_once(browser, app_url):
+    """Gradio 6.31's page posts the drawing's three images again at every status message of every event (15 per
+    pose release, 90 per clear, before static/upload_reuse.js). Now, through digits, clears, tab changes and pose
+    releases, no image is sent twice within the reuse window, each canvas state (a stroke, a clear) costs at most
+    three uploads, and every view still follows the drawing."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="en-US")
+    page.add_init_script(RECORD_UPLOADS_JS)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and UPLOAD in r.url else None)
+    try:
+        pad = Sketchpad(page, app_url)
+        states = 0
+        for i, digit in enumerate((3, 8, 1)):
+            if i:
+                pad.clear("app")
+                states += 1
+            pad.draw_digit(digit)
+            states += len(DIGITS[digit])
+            for tab in ("Pose", "Routing", "Digit capsules", "Pose"):
+                page.get_by_role("tab", name=tab).first.click()
+                page.wait_for_timeout(700)
+            number = page.locator("#pose-dim-0 input[type='number']")
+            number.fill("0.25" if i % 2 else "-0.25")
+            number.press("Enter")
+            page.wait_for_timeout(1500)
+            pad.expect(page.locator("#prediction")).to_contain_text(f"Prediction: {digit}", timeout=WAIT)
+            page.get_by_role("tab", name="Digit capsules").first.click()
+        sent = page.evaluate("window.__uploads")
+        assert len(sent) == len(posts), "every upload the page sent went through the recorder"
+        assert 0 < len(sent) <= 3 * states, f"{len(sent)} uploads for {states} canvas states"
+        last: dict[tuple[str, str], float] = {}
+        for t, name, content in sent:
+            assert t - last.get((name, content), -1e9) > 20.0, f"{name} ({content}) sent again within 20 s"
+            last[(name, content)] = t
+    finally:
+        page.close()
+
+
+def test_upload_reuse_stays_inside_the_cache_age():
+    """The page reuses an upload's path for a quarter of the server's cache age (at most 30 s), so the file is still
+    there when it is named again."""
+    from explorer.app import UPLOAD_REUSE_JS, upload_reuse_js
+
+    assert "const REUSE_MS = 30000;" in upload_reuse_js(3600)
+    assert "const REUSE_MS = 500;" in upload_reuse_js(2)
+    assert upload_reuse_js(2).replace("500;", "30000;") == UPLOAD_REUSE_JS
 
 
 # --------------------------------------------------------------------------- a late sketch after a clear (no browser)

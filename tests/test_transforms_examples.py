@@ -1,4 +1,4 @@
-"""Input transforms, rotation sweep, synthetic examples and MNIST helpers."""
+"""Input transforms, synthetic examples and MNIST helpers."""
 import numpy as np
 import pytest
 import torch
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from explorer.inputs.examples import MnistExamples, mnist_style, mnist_unavailable_reason, synthetic_examples
-from explorer.inputs.transforms import rotation_sweep, rotation_sweep_figure, transform_batch, transform_image
+from explorer.inputs.transforms import transform_batch, transform_image
 
 from .conftest import SHIPPED
 
@@ -63,19 +63,6 @@ def test_scale_enlarges():
     assert (transform_image(img, 0, 0.5)[0] > 0.5).sum() < (img > 0.5).sum()
     with pytest.raises(ValueError):
         transform_image(img, 0, 0)
-
-
-def test_rotation_sweep(model, digit):
-    angles, lengths = rotation_sweep(model, digit)
-    assert list(angles) == list(range(-45, 46, 5))
-    assert lengths.shape == (19, 10)
-    assert np.all((lengths >= 0) & (lengths <= 1))
-    with torch.inference_mode():
-        direct = model(digit[None, None]).lengths[0].numpy()
-    np.testing.assert_allclose(lengths[list(angles).index(0)], direct, rtol=1e-4, atol=1e-6)
-    fig = rotation_sweep_figure(angles, lengths, highlight=7)
-    assert len(fig.data) == 10
-    assert fig.data[7].line.width > fig.data[0].line.width
 
 
 # ---------------------------------------------------------------- examples

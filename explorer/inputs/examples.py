@@ -2,7 +2,7 @@
 
 `synthetic_examples()` draws each digit from a few polylines and arcs with PIL
 at a thick pen on a large canvas, then runs it through the app's own
-preprocessing (`explorer.preprocess`: the normalisation MNIST used: crop, fit
+preprocessing (`explorer.inputs.preprocess`: the normalisation MNIST used: crop, fit
 into 20x20 keeping the aspect ratio, centre of mass at the centre of a 28x28
 field), so they can ship with the app: no MNIST pixels are involved.
 
@@ -35,7 +35,7 @@ GZ_FILES = (
 
 def mnist_style(image) -> np.ndarray:
     """Any grey image (ink bright on dark, values in [0,1] or uint8) -> float32 (28,28) in [0,1], normalised
-    exactly as the app normalises drawings (explorer.preprocess: crop to the ink, fit into 20x20 keeping the
+    exactly as the app normalises drawings (explorer.inputs.preprocess: crop to the ink, fit into 20x20 keeping the
     aspect, centre of mass at the centre of 28x28). A blank image gives all zeros."""
     from .preprocess import preprocess
 

@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SIZE = 28
+from capsnet import CapsNetConfig
+
+IMAGE_SIZE = CapsNetConfig().image_size  # 28
 BOX = 20  # the digit's bounding box is fitted into BOX x BOX pixels
 MAX_SIDE = 1024  # larger inputs are reduced first, so time and memory stay bounded
 # Images declaring more pixels than this are refused before decoding (after JPEG draft mode):

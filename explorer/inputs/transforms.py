@@ -1,4 +1,4 @@
-"""Input transforms for the explorer: affine warps of a 28x28 input and a batched rotation sweep.
+"""Input transforms for the explorer: affine warps of a 28x28 input, one or a batch at a time.
 
 Conventions: a positive angle rotates the digit counter-clockwise as displayed
 (like torchvision's `rotate`; equal to torchvision's `affine(angle=-angle, ...)`,
@@ -8,17 +8,13 @@ from outside the image are 0 (background) and values are clipped to [0, 1].
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
 import numpy as np
-import plotly.graph_objects as go
 import torch
 
+from capsnet import CapsNetConfig
 from capsnet.equivariance import affine
 
-from ..views.routing import class_lengths_figure
-
-IMAGE_SIZE = 28
+IMAGE_SIZE = CapsNetConfig().image_size  # 28
 
 
 def _as_chw(image28) -> torch.Tensor:
@@ -54,32 +50,3 @@ def transform_image(image28, angle_deg: float = 0.0, scale: float = 1.0, dx: flo
     if angle_deg == 0 and scale == 1 and dx == 0 and dy == 0:
         return img.clamp(0.0, 1.0)
     return transform_batch(img, [angle_deg], [scale], [dx], [dy])[0]
-
-
-def rotation_sweep(
-    model, image28, angles: Iterable[float] = range(-45, 46, 5), routing_iterations: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Digit-capsule lengths of the input rotated by each angle, in ONE batched forward pass ->
-    (angles (n,), lengths (n, 10))."""
-    angles = np.asarray(list(angles), np.float64)
-    batch = transform_batch(image28, angles)
-    zero = angles == 0
-    if zero.any():  # keep angle 0 bit-identical to the untransformed input
-        batch[torch.as_tensor(zero)] = _as_chw(image28).clamp(0, 1)
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        out = model(batch.to(device), routing_iterations=routing_iterations)
-    return angles, out.lengths.detach().cpu().float().numpy()
-
-
-def rotation_sweep_figure(angles: Sequence[float], lengths: np.ndarray, highlight: int | None = None) -> go.Figure:
-    """Each class's capsule length against the rotation angle; `highlight` (default: the class predicted at the
-    angle nearest 0) is drawn bold, the rest faded."""
-    angles = np.asarray(angles, np.float64)
-    lengths = np.asarray(lengths)
-    if highlight is None and len(angles):
-        highlight = int(lengths[int(np.abs(angles).argmin())].argmax())
-    fig = class_lengths_figure(angles, lengths, highlight, title="Digit-capsule lengths as the input rotates",
-                               x_title="rotation (degrees, counter-clockwise)", x_hover="%{x:g}°", markers_for_all=False)
-    fig.update_xaxes(zeroline=True)
-    return fig

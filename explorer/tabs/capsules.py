@@ -8,7 +8,7 @@ from ..views import capsules
 
 
 def capsules_tab(ui: ExplorerUI) -> None:
-    with gr.Tab("Digit capsules", id="capsules"):
+    with ui.view_tab("Digit capsules", id="capsules") as tab:
         with ui.analysis_column():
             plot = gr.Plot(label="Digit-capsule lengths", show_label=False, elem_id="lengths-plot")
             gr.Markdown(
@@ -16,4 +16,4 @@ def capsules_tab(ui: ExplorerUI) -> None:
                 "this digit is present. Training pushes the right capsule above **m+ = 0.9** and the others below "
                 "**m- = 0.1** (margin loss). Hover a bar for the exact value."
             )
-    ui.on_analysis(lambda a, k: capsules.lengths_figure(a, selected=k), [plot])
+    tab.on_analysis(lambda a, k: capsules.lengths_figure(a, selected=k), [plot])

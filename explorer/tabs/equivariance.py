@@ -21,7 +21,9 @@ from ..gradio_compat import plot_value
 from ..inputs.preprocess import BLANK_MESSAGE, preprocess
 from ..inputs.upload import GuardedImage
 from ..session import _safe, batch_threads
+from ..views import capsules
 from ..views import equivariance as ev
+from .values import finite_float
 
 CHOICES = [(ev.TITLES[n], n) for n in TRANSFORMS]
 DEFAULT = "rotation"
@@ -32,12 +34,7 @@ DEFAULT = "rotation"
 
 def current_value(name: str, angle: Any = None, scale: Any = None, dx: Any = None, dy: Any = None) -> float | None:
     """The Transforms tab's slider value for this transform (None: no slider for it, e.g. thickness)."""
-    v = {"rotation": angle, "scale": scale, "shift_x": dx, "shift_y": dy}.get(name)
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
+    return finite_float({"rotation": angle, "scale": scale, "shift_x": dx, "shift_y": dy}.get(name))
 
 
 def sweeps_for(model, original: Any, names, cache: dict | None = None) -> dict:
@@ -99,7 +96,7 @@ def transform_response_api(model, image: Any, name: Any, values: Any = None, mod
     untransformed input), digit_class, transform, error}; errors come back as {"error": ...}, never raised."""
     fail = {"values": None, "lengths": None, "poses": None, "digit_class": None}
     if model is None:
-        return {**fail, "error": model_error or "No model loaded."}
+        return capsules.no_model_answer(model_error, *fail)
     if name not in TRANSFORMS:
         return {**fail, "error": f"Unknown transform {str(name)[:40]!r}: use one of {', '.join(TRANSFORMS)}."}
     try:

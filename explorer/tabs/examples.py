@@ -3,6 +3,8 @@
 Every example is an input source (`ui.add_input`), so it becomes the analysed input of every view, with a note
 beside the prediction (e.g. "MNIST test #8: true label 5"). Synthetic examples are drawn by code
 (`inputs.examples.synthetic_examples`, no MNIST pixels); one is analysed when the page opens.
+Whether MNIST is there is decided at startup (`--data-dir`); a visitor can make the server download it only
+when `python -m explorer --allow-download` was given (never on a hosted page); otherwise the tab says how.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from capsnet.data import default_data_dir
+
 from ..inputs.examples import MnistExamples, synthetic_examples
 from ..session import Labelled
 from ..views import capsules
@@ -22,6 +26,9 @@ log = logging.getLogger("explorer")
 
 STARTUP_EXAMPLE = 7  # "synthetic 7 (upright)": analysed when the page opens
 THUMB_SCALE = 2  # gallery thumbnails: 56 px, scaled up crisply by CSS
+# Without --allow-download a visitor cannot make the server download anything: this says how to get MNIST.
+GET_MNIST = ("To see MNIST test digits, run the explorer locally with `python -m explorer --data-dir FOLDER` (a folder "
+             "with the four MNIST .gz files) or `python -m explorer --allow-download`.")
 _download_lock = threading.Lock()
 
 
@@ -100,10 +107,11 @@ def mnist_status(mnist: MnistExamples, card: dict | None) -> str:
 
 
 def download_mnist(ui) -> str | None:
-    """Try to download MNIST into ui.data_dir (or $CAPSNET_DATA, or ./data): None on success, else the reason."""
-    import os
+    """Download MNIST into ui.data_dir (or $CAPSNET_DATA, or ./data) and use it: None on success, else the reason.
 
-    target = ui.data_dir or Path(os.environ.get("CAPSNET_DATA") or "data")
+    Only with `python -m explorer --allow-download`, meant for one local user: it rebinds ui.mnist and ui.data_dir,
+    which every session shares, under a lock so that two clicks download once and readers see the old or the new."""
+    target = ui.data_dir or Path(default_data_dir())
     with _download_lock:
         m = MnistExamples(target, download=True)
         reason = m.try_load()
@@ -121,6 +129,9 @@ def download_mnist(ui) -> str | None:
 def examples_tab(ui) -> None:
     mnist_ok = ui.mnist is not None and ui.mnist.unavailable_reason() is None
     choices = misclassified_choices(ui.mnist, ui.card) if mnist_ok else []
+    status = mnist_status(ui.mnist, ui.card)
+    if not mnist_ok and not ui.allow_download:
+        status += "\n\n" + GET_MNIST
     with gr.Tab("Examples", id="examples", elem_id="examples-tab"):
         gallery = gr.Gallery(
             value=gallery_items(), label="Built-in examples (drawn by code, not MNIST): click one", columns=4,
@@ -128,13 +139,14 @@ def examples_tab(ui) -> None:
             elem_classes=["example-gallery"], buttons=[],
         )
         with gr.Group():
-            mnist_md = gr.Markdown(mnist_status(ui.mnist, ui.card), elem_id="mnist-status")
+            mnist_md = gr.Markdown(status, elem_id="mnist-status")
             with gr.Row(visible=mnist_ok) as mnist_row:
                 random_btn = gr.Button("Random test digit", elem_id="random-mnist", variant="secondary")
                 wrong = gr.Dropdown(choices, value=None, label="Test digits the model gets wrong (model card)",
                                     elem_id="misclassified", scale=2)  # fmt: skip
-            download_btn = gr.Button("Download MNIST (needs network access)", visible=not mnist_ok, size="sm",
-                                     elem_id="download-mnist")  # fmt: skip
+            if ui.allow_download:
+                download_btn = gr.Button("Download MNIST (needs network access)", visible=not mnist_ok, size="sm",
+                                         elem_id="download-mnist")  # fmt: skip
 
     ui.add_input([gallery.select], lambda evt: synthetic_input(evt.index), [], source="example", select=True)
     ui.add_input([random_btn.click], lambda: random_mnist_input(ui.mnist), [], source="mnist")
@@ -143,6 +155,12 @@ def examples_tab(ui) -> None:
                  source="mnist")  # fmt: skip
     if ui.load_example and ui.demo is not None:
         ui.add_input([ui.demo.load], lambda: synthetic_input(STARTUP_EXAMPLE), [], source="example")
+    if ui.allow_download:
+        _wire_download(ui, download_btn, [mnist_md, mnist_row, wrong, download_btn], preds)
+
+
+def _wire_download(ui, button: gr.Button, outputs: list, preds: dict) -> None:
+    """The button's click: download, then show the MNIST row (status, row, dropdown, button) or say why not."""
 
     def do_download():
         reason = download_mnist(ui)
@@ -153,9 +171,8 @@ def examples_tab(ui) -> None:
         return (mnist_status(ui.mnist, ui.card), gr.update(visible=True), gr.update(choices=new),
                 gr.update(visible=False))  # fmt: skip
 
-    download_btn.click(do_download, None, [mnist_md, mnist_row, wrong, download_btn], api_visibility="private",
-                       concurrency_limit=1)  # fmt: skip
+    button.click(do_download, None, outputs, api_visibility="private", concurrency_limit=1)
 
 
-__all__ = ["download_mnist", "examples_tab", "gallery_items", "misclassified_choices", "mnist_input", "mnist_note",
-           "mnist_status", "random_mnist_input", "synthetic_input"]
+__all__ = ["GET_MNIST", "download_mnist", "examples_tab", "gallery_items", "misclassified_choices", "mnist_input",
+           "mnist_note", "mnist_status", "random_mnist_input", "synthetic_input"]

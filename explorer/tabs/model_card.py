@@ -7,13 +7,13 @@ import gradio as gr
 
 from ..views.routing_dynamics import routing_study_markdown
 from ..views.equivariance import equivariance_heatmap, equivariance_markdown
-from ..views.model_card import confusion_matrix_figure, model_card_markdown, per_class_accuracy_figure, training_curves_figure
+from ..views.model_card import confusion_matrix_figure, model_card_sections, per_class_accuracy_figure, training_curves_figure
 
 
 def model_card_tab(ui) -> None:
     card = ui.card
-    with gr.Tab("Model card", id="model-card", elem_id="model-card-tab"):
-        summary, _, config = model_card_markdown(card).partition("#### Model config")
+    with ui.view_tab("Model card", id="model-card", elem_id="model-card-tab"):
+        summary, settings = model_card_sections(card)
         gr.Markdown(summary, elem_id="model-card-summary")
         gr.Plot(training_curves_figure(card), label="Training curves", elem_id="training-curves")
         with gr.Row(equal_height=False):
@@ -26,9 +26,9 @@ def model_card_tab(ui) -> None:
                     + equivariance_markdown(card), elem_id="equivariance-summary")
         gr.Plot(equivariance_heatmap(card), label="Median |Spearman ρ| per pose dimension and transform",
                 elem_id="equivariance-heatmap")
-        if config:
+        if settings:
             with gr.Accordion("Model configuration and training settings", open=False):
-                gr.Markdown("#### Model config" + config, elem_id="model-card-config")
+                gr.Markdown(settings, elem_id="model-card-config")
 
 
 __all__ = ["model_card_tab"]

@@ -11,7 +11,7 @@ from ..views import pose as pose_views
 
 
 def perturbation_tab(ui: ExplorerUI) -> None:
-    with gr.Tab("Perturbations", id="perturbations"):
+    with ui.view_tab("Perturbations", id="perturbations") as tab:
         with ui.analysis_column():
             gr.Markdown(
                 "As in the paper's Figure 4: each **row** is one pose dimension of the selected digit capsule, each "
@@ -34,4 +34,4 @@ def perturbation_tab(ui: ExplorerUI) -> None:
         _prune(ui.tmp_dir, max_age_s=120.0)  # Gradio copies the file to its cache; ours need not pile up
         return [str(path), str(path)]
 
-    ui.on_analysis(on_analysis, [grid, download])
+    tab.on_analysis(on_analysis, [grid, download])

@@ -45,71 +45,99 @@ def publish_decoder(ui: ExplorerUI) -> tuple[str, str]:
 
 def pose_tab(ui: ExplorerUI) -> None:
     weights_path, weights_error = publish_decoder(ui)
-    with gr.Tab("Pose", id="pose"):
+    with ui.view_tab("Pose", id="pose") as tab:
         with ui.analysis_column():
-            gr.Markdown(
-                "The 16 sliders are the **pose** of the selected digit capsule, starting at its actual values; each "
-                "is named by what +0.25 on it does to the digit (measured over 100 test digits per class, see "
-                "`python -m capsnet.dimensions`). Your browser runs the decoder, so the reconstruction follows a "
-                "drag frame by frame; the **2-D pad** moves two dimensions at once. Pick another capsule above to "
-                "reconstruct the input *as that digit*."
-            )
-            with gr.Row():
-                model_view = gr.Image(
-                    label="Model input (28x28)", interactive=False, format="png", height=300,
-                    elem_classes=["model-view"], buttons=[], scale=1,
-                )
-                recon = gr.HTML(
-                    pose_views.empty_payload(), html_template=VIEW_TEMPLATE, js_on_load=DECODER_JS,
-                    elem_id="reconstruction", scale=3, weights_path=weights_path, weights_error=weights_error,
-                    labels=pose_views.all_slider_labels(ui.card) if pose_views.dimension_labels(ui.card) else None,
-                )
-            sliders = []
-            with gr.Row():
-                for col in range(4):
-                    with gr.Column(min_width=160):
-                        for dim in range(col * 4, col * 4 + 4):
-                            sliders.append(
-                                gr.Slider(
-                                    -SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=SLIDER_STEP,
-                                    label=f"dim {dim}", elem_id=f"pose-dim-{dim}", elem_classes=["pose-slider"],
-                                )
-                            )
-            reset = gr.Button("Reset to the actual pose", variant="secondary", elem_id="reset-pose")
-    labelled = pose_views.dimension_labels(ui.card) is not None
+            model_view, recon, sliders, reset = pose_controls(ui, weights_path, weights_error)
+    views = PoseViews(ui)
+    tab.on_analysis(views.on_analysis, [model_view, recon, *sliders])
+    gr.on(
+        [s.release for s in sliders], _safe(views.release, 1), [ui.state, ui.selected_class, *sliders], recon,
+        api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
+        show_progress="hidden", queue=True,
+    )
+    # "multiple": with "always_last", Gradio 6.31 sends a queued custom event with the data of the first one;
+    # the script keeps at most one pose_input in flight itself.
+    recon.pose_input(views.from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
+                     show_progress="hidden")
+    recon.pose_release(views.from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
+                       show_progress="hidden")
+    reset.click(
+        _safe(views.do_reset, 1 + len(sliders)), [ui.state, ui.selected_class], [recon, *sliders],
+        api_visibility="private", show_progress="hidden",
+    )
 
-    def actual(a: capsules.Analysis, k: int) -> list[float]:
+
+def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tuple:
+    """The tab's components: (model input image, the in-browser reconstruction, 16 sliders, reset button)."""
+    gr.Markdown(
+        "The 16 sliders are the **pose** of the selected digit capsule, starting at its actual values; each "
+        "is named by what +0.25 on it does to the digit (measured over 100 test digits per class, see "
+        "`python -m capsnet.dimensions`). Your browser runs the decoder, so the reconstruction follows a "
+        "drag frame by frame; the **2-D pad** moves two dimensions at once. Pick another capsule above to "
+        "reconstruct the input *as that digit*."
+    )
+    with gr.Row():
+        model_view = gr.Image(
+            label="Model input (28x28)", interactive=False, format="png", height=300,
+            elem_classes=["model-view"], buttons=[], scale=1,
+        )
+        recon = gr.HTML(
+            pose_views.empty_payload(), html_template=VIEW_TEMPLATE, js_on_load=DECODER_JS,
+            elem_id="reconstruction", scale=3, weights_path=weights_path, weights_error=weights_error,
+            labels=pose_views.all_slider_labels(ui.card) if pose_views.dimension_labels(ui.card) else None,
+        )
+    sliders = []
+    with gr.Row():
+        for col in range(4):
+            with gr.Column(min_width=160):
+                for dim in range(col * 4, col * 4 + 4):
+                    sliders.append(gr.Slider(
+                        -SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=SLIDER_STEP, label=f"dim {dim}",
+                        elem_id=f"pose-dim-{dim}", elem_classes=["pose-slider"],
+                    ))  # fmt: skip
+    reset = gr.Button("Reset to the actual pose", variant="secondary", elem_id="reset-pose")
+    return model_view, recon, sliders, reset
+
+
+class PoseViews:
+    """The tab's handlers: the pose of a new input or capsule, a released slider, the page's own pose events."""
+
+    def __init__(self, ui: ExplorerUI):
+        self.ui = ui
+        self.labelled = pose_views.dimension_labels(ui.card) is not None
+
+    def actual(self, a: capsules.Analysis, k: int) -> list[float]:
         return [round(float(v), POSE_DECIMALS) for v in a.pose(k)]
 
-    def payload(a: capsules.Analysis, k: int, pose) -> dict:
-        return pose_views.reconstruction_payload(capsules.decode_pose(ui.model, a, k, pose), pose, k)
+    def payload(self, a: capsules.Analysis, k: int, pose) -> dict:
+        return pose_views.reconstruction_payload(capsules.decode_pose(self.ui.model, a, k, pose), pose, k)
 
-    def slider_values(a: capsules.Analysis, k: int, pose) -> list:
-        if not labelled:  # plain values: Gradio rebuilds a component for every gr.update
+    def slider_values(self, k: int, pose) -> list:
+        if not self.labelled:  # plain values: Gradio rebuilds a component for every gr.update
             return list(pose)
-        names = pose_views.slider_labels(ui.card, k)
+        names = pose_views.slider_labels(self.ui.card, k)
         return [gr.update(value=v, label=names[d]) for d, v in enumerate(pose)]
 
+    @staticmethod
     def adopted(p: dict) -> dict:
         """A payload whose pose the page takes over (new input, other capsule, reset); the page keeps its own
         values for every other answer, which may land after newer ones were set."""
         return {**p, "adopt": True}
 
-    def on_analysis(a: capsules.Analysis, k: int):
-        pose = actual(a, k)
-        return [capsules.model_input_image(a, scale=1), adopted(payload(a, k, pose)), *slider_values(a, k, pose)]
+    def on_analysis(self, a: capsules.Analysis, k: int):
+        pose = self.actual(a, k)
+        return [capsules.model_input_image(a, scale=1), self.adopted(self.payload(a, k, pose)),
+                *self.slider_values(k, pose)]  # fmt: skip
 
-    ui.on_analysis(on_analysis, [model_view, recon, *sliders])
-
-    def release(a: capsules.Analysis | None, k, *pose):
+    def release(self, a: capsules.Analysis | None, k, *pose):
         """The values at the end of a drag (also the `pose` endpoint): the server's reconstruction payload."""
         pose = pose_views.clean_pose(pose)
         k = pose_views.clean_class(k)
         if a is None or k is None or pose is None:
             return gr.skip()
-        return payload(a, k, pose)
+        return self.payload(a, k, pose)
 
-    def from_browser(a: capsules.Analysis | None, evt: gr.EventData):
+    def from_browser(self, a: capsules.Analysis | None, evt: gr.EventData):
         """{pose, cls} sent by the page (a value changing while the browser cannot decode, the end of a pad drag,
         a typed value) -> the server's image of it. Only the image: the page already shows these values, and
         the pad writes its two into the sliders itself, so an answer landing after newer values undoes nothing."""
@@ -118,30 +146,14 @@ def pose_tab(ui: ExplorerUI) -> None:
             pose, k = pose_views.clean_pose(data.get("pose")), pose_views.clean_class(data.get("cls"))
             if a is None or k is None or pose is None:
                 return gr.skip()
-            return payload(a, k, [round(v, POSE_DECIMALS) for v in pose])
+            return self.payload(a, k, [round(v, POSE_DECIMALS) for v in pose])
         except Exception:
             log.error("pose event from the page failed:\n%s", traceback.format_exc())
             return gr.skip()
 
-    def do_reset(a: capsules.Analysis | None, k):
+    def do_reset(self, a: capsules.Analysis | None, k):
         if a is None or k is None:
-            return [gr.skip()] * (1 + len(sliders))
+            return [gr.skip()] * (1 + capsules.POSE_DIM)
         k = int(k)
-        pose = actual(a, k)
-        return [adopted(payload(a, k, pose)), *pose]
-
-    gr.on(
-        [s.release for s in sliders], _safe(release, 1), [ui.state, ui.selected_class, *sliders], recon,
-        api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
-        show_progress="hidden", queue=True,
-    )
-    # "multiple": with "always_last", Gradio 6.31 sends a queued custom event with the data of the first one;
-    # the script keeps at most one pose_input in flight itself.
-    recon.pose_input(from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
-                     show_progress="hidden")
-    recon.pose_release(from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
-                       show_progress="hidden")
-    reset.click(
-        _safe(do_reset, 1 + len(sliders)), [ui.state, ui.selected_class], [recon, *sliders],
-        api_visibility="private", show_progress="hidden",
-    )
+        pose = self.actual(a, k)
+        return [self.adopted(self.payload(a, k, pose)), *pose]

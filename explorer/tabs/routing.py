@@ -1,16 +1,16 @@
 """The Routing tab: coupling coefficients of the 1152 primary capsules, iteration by iteration.
 
-Wiring only: every number and figure comes from `views.routing` / `views.capsule_map` applied to the session's
-CapsNetOutput (and to `model(x, routing_iterations=r)` for the comparison of iteration counts). The plain
-functions here (`resolve_capsule`, `routing_outputs`, `capsule_outputs`, `routing_summary`, ...) take an
-Analysis and return the values for the components, so they are tested without Gradio.
+Wiring only: every number and figure comes from `views.couplings`, `views.routing` and `views.capsule_map` applied
+to the session's CapsNetOutput (and to `model(x, routing_iterations=r)` for the comparison of iteration counts).
+The plain functions here (`resolve_capsule`, `routing_outputs`, `capsule_outputs`, `routing_summary`, ...) take
+an Analysis and return the values for the components, so they are tested without Gradio.
 
 Also adds the public `routing` endpoint: image (+ optional digit class) in, JSON out.
 """
 from __future__ import annotations
 
 import logging
-import math
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import gradio as gr
@@ -23,10 +23,12 @@ from ..inputs.upload import GuardedImage
 from ..session import _safe, new_analysis
 from ..views import capsule_map as cm
 from ..views import capsules
+from ..views import couplings as rc
 from ..views import routing as rv
 from ..views import contributions as vc
 from ..views import routing_dynamics as rd
 from .routing_structure import structure_section
+from .values import clamp_iteration, int_or_none
 
 log = logging.getLogger("explorer")
 
@@ -49,40 +51,25 @@ MAP_INTRO = (
 # ---------------------------------------------------------------- plain functions (tested without Gradio)
 
 
-def _int_or_none(v: Any) -> int | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return int(f) if math.isfinite(f) else None
-
-
 def resolve_capsule(analysis: capsules.Analysis, type_: Any = None, row: Any = None, col: Any = None) -> int:
     """The primary-capsule index for (type, row, col), or the most active capsule when any is missing/invalid."""
-    t, r, c = _int_or_none(type_), _int_or_none(row), _int_or_none(col)
-    if None not in (t, r, c) and 0 <= t < rv.NUM_TYPES and 0 <= r < rv.GRID and 0 <= c < rv.GRID:
+    t, r, c = int_or_none(type_), int_or_none(row), int_or_none(col)
+    if None not in (t, r, c) and 0 <= t < rc.NUM_TYPES and 0 <= r < rc.GRID and 0 <= c < rc.GRID:
         return primary_capsule_index(t, r, c)
     return int(analysis.output.primary_lengths[0].argmax())
 
 
-def clamp_iteration(analysis: capsules.Analysis, iteration: Any) -> int:
-    """A valid 1-based iteration for this analysis (default and out-of-range: the last)."""
-    r = rv.num_iterations(analysis.output)
-    it = _int_or_none(iteration)
-    return it if it is not None and 1 <= it <= r else r
-
-
 def map_caption(analysis: capsules.Analysis, digit_class: int, iteration: int) -> str:
     out = analysis.output
-    r = rv.num_iterations(out)
-    c = rv.coupling_grid(out, digit_class, iteration).ravel()
-    act = rv.activity_grid(out).ravel()
-    active = act > rv.DEFAULT_ACTIVITY_FLOOR
+    r = rc.num_iterations(out)
+    c = rc.coupling_grid(out, digit_class, iteration).ravel()
+    act = rc.activity_grid(out).ravel()
+    active = act > rc.DEFAULT_ACTIVITY_FLOOR
     share = float(c[active].mean()) if active.any() else float(c.mean())
     return (
         f"Coupling to digit **{digit_class}** at routing iteration **{iteration} of {r}**. "
         f"{rd.coupling_scale_caption(out, digit_class, iteration)} Mean coupling of the {int(active.sum())} active "
-        f"capsules (length > {rv.DEFAULT_ACTIVITY_FLOOR}): {share:.3f}. Tiles: types 0–7 in the top row, 8–15 below, ..."
+        f"capsules (length > {rc.DEFAULT_ACTIVITY_FLOOR}): {share:.3f}. Tiles: types 0–7 in the top row, 8–15 below, ..."
     )
 
 
@@ -95,8 +82,8 @@ def capsule_markdown(details: dict, digit_class: int) -> str:
         f"length **{details['length']:.3f}**, couples most to digit **{details['strongest_class']}**; "
         f"it sees input rows {top}–{bottom - 1}, columns {left}–{right - 1}.",
         "",
-        "| digit | " + " | ".join(f"**{k}**" if k == digit_class else str(k) for k in range(rv.NUM_CLASSES)) + " |",
-        "|---" * (rv.NUM_CLASSES + 1) + "|",
+        "| digit | " + " | ".join(f"**{k}**" if k == digit_class else str(k) for k in range(rc.NUM_CLASSES)) + " |",
+        "|---" * (rc.NUM_CLASSES + 1) + "|",
         "| coupling, iteration 1 | " + " | ".join(f"{v:.3f}" for v in cbi[0]) + " |",
         f"| coupling, iteration {len(cbi)} | " + " | ".join(f"{v:.3f}" for v in cbi[-1]) + " |",
         "| agreement û·v | " + " | ".join(f"{v:.3f}" for v in details["agreement"]) + " |",
@@ -113,10 +100,10 @@ def capsule_outputs(analysis: capsules.Analysis, digit_class: int, iteration: An
 
 def _panel(analysis: capsules.Analysis, digit_class: int, index: int) -> list:
     """[details figure, field overlay, details markdown, type, row, col] of one selected capsule."""
-    d = rv.capsule_details(analysis.output, index)
+    d = rc.capsule_details(analysis.output, index)
     return [
         rv.capsule_details_figure(analysis.output, index),
-        rv.receptive_field_overlay(analysis.image, index, scale=FIELD_SCALE),
+        rc.receptive_field_overlay(analysis.image, index, scale=FIELD_SCALE),
         capsule_markdown(d, digit_class),
         d["type"], d["row"], d["col"],
     ]  # fmt: skip
@@ -129,7 +116,7 @@ def iteration_outputs(analysis: capsules.Analysis, digit_class: int, iteration: 
     return [
         cm.coupling_map_image(out, digit_class, it, selected=index),
         map_caption(analysis, digit_class, it),
-        rv.routing_evidence_overlay(out, analysis.image, digit_class, it, scale=1),
+        rc.routing_evidence_overlay(out, analysis.image, digit_class, it, scale=1),
     ]
 
 
@@ -140,7 +127,7 @@ def routing_outputs(analysis: capsules.Analysis, digit_class: int, iteration: An
     (details_outputs); the sharpening figure is drawn while its accordion is open (sharpening_output)."""
     index = resolve_capsule(analysis, type_, row, col)
     m, caption, evidence = iteration_outputs(analysis, digit_class, iteration, index)
-    return [m, caption, evidence, (_int_or_none(token) or 0) + 1, None]
+    return [m, caption, evidence, (int_or_none(token) or 0) + 1, None]
 
 
 def details_outputs(analysis: capsules.Analysis, digit_class: int, type_: Any, row: Any, col: Any) -> list:
@@ -152,7 +139,7 @@ def sharpening_output(analysis: capsules.Analysis | None, digit_class: Any):
     """coupling_sharpening_figure for the digit class (None without an input)."""
     if analysis is None:
         return None
-    k = _int_or_none(digit_class)
+    k = int_or_none(digit_class)
     return rv.coupling_sharpening_figure(analysis.output, analysis.digit if k is None else k)
 
 
@@ -160,10 +147,10 @@ def compare_iterations_outputs(model, analysis: capsules.Analysis | None, iterat
     """The comparison figure for the chosen iteration counts (sorted, deduplicated, 1..20), or None."""
     if analysis is None or model is None:
         return None
-    its = sorted({i for i in (_int_or_none(v) for v in iterations or ()) if i is not None and 1 <= i <= 20})
+    its = sorted({i for i in (int_or_none(v) for v in iterations or ()) if i is not None and 1 <= i <= 20})
     if not its:
         its = list(COMPARE_DEFAULT)
-    k = _int_or_none(digit_class)
+    k = int_or_none(digit_class)
     return rv.compare_iterations(model, analysis.image, its, highlight=k)
 
 
@@ -180,15 +167,15 @@ def routing_summary(analysis: capsules.Analysis, digit_class: int | None = None,
     by construction, so only the final grid is sent in full.)"""
     out = analysis.output
     k = analysis.digit if digit_class is None else int(digit_class)
-    if not 0 <= k < rv.NUM_CLASSES:
+    if not 0 <= k < rc.NUM_CLASSES:
         raise ValueError(f"digit class {digit_class} outside 0..9")
-    r = rv.num_iterations(out)
-    act = rv.activity_grid(out)
+    r = rc.num_iterations(out)
+    act = rc.activity_grid(out)
     q = rv.coupling_quantiles(out, k)
-    h = rv.coupling_entropy_by_iteration(out, True)
+    h = rc.coupling_entropy_by_iteration(out, True)
     its = []
     for i in range(1, r + 1):
-        g = rv.coupling_grid(out, k, i)
+        g = rc.coupling_grid(out, k, i)
         order = np.argsort(-(g * act).ravel(), kind="stable")[:top]
         its.append({
             "iteration": i,
@@ -214,7 +201,7 @@ def routing_summary(analysis: capsules.Analysis, digit_class: int | None = None,
     }
     if grids:
         res["layout"] = "couplings[type][row][col]; capsule index = (type*6 + row)*6 + col"
-        res["couplings"] = _r(rv.coupling_grid(out, k, r))
+        res["couplings"] = _r(rc.coupling_grid(out, k, r))
         res["primary_lengths"] = _r(act, 3)
     return res
 
@@ -222,9 +209,9 @@ def routing_summary(analysis: capsules.Analysis, digit_class: int | None = None,
 def routing_api(model, image: Any, digit_class: Any = None, model_error: str | None = None, grids: Any = False) -> dict:
     """The `routing` endpoint: errors come back as {"error": ...}, never raised."""
     if model is None:
-        return {"digit": None, "error": model_error or "No model loaded."}
-    k = _int_or_none(digit_class)
-    if k is not None and not 0 <= k < rv.NUM_CLASSES:
+        return capsules.no_model_answer(model_error, "digit")
+    k = int_or_none(digit_class)
+    if k is not None and not 0 <= k < rc.NUM_CLASSES:
         return {"digit": None, "error": f"digit_class must be 0..9 or empty, got {digit_class!r}"}
     analysis, message = new_analysis(model, image, "api")
     if analysis is None:
@@ -237,77 +224,100 @@ def routing_api(model, image: Any, digit_class: Any = None, model_error: str | N
 
 def routing_tab(ui) -> None:
     r_max = ui.model.config.routing_iterations if ui.model is not None else 3
-    with gr.Tab("Routing", id="routing", elem_id="routing-tab"):
+    with ui.view_tab("Routing", id="routing", elem_id="routing-tab") as tab:
         with ui.analysis_column():
             gr.Markdown(INTRO + " " + rd.EXPLANATION, elem_id="routing-explanation")
             iteration = gr.Slider(1, r_max, value=r_max, step=1, label=f"Routing iteration (1 = before any agreement, {r_max} = final)",
                                   elem_id="routing-iteration")  # fmt: skip
-            structure_section(ui, iteration)
-            gr.Markdown(MAP_INTRO)
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=5, min_width=360):
-                    cmap = gr.Image(
-                        label="Coupling to the chosen digit, per primary capsule (click one)", interactive=False,
-                        format="png", elem_id="coupling-map", buttons=["download"],
-                    )
-                    caption = gr.Markdown(elem_id="coupling-caption")
-                with gr.Column(scale=2, min_width=180):
-                    evidence = gr.Image(
-                        label="Which parts of the input route to the chosen digit", interactive=False, format="png",
-                        height=220, elem_classes=["model-view"], elem_id="routing-evidence", buttons=[],
-                    )
-                    gr.Markdown("<small>Each primary capsule's (coupling − 0.1) × length, spread over its 17x17 "
-                                "receptive field; brighter: more of that region's votes go to the digit.</small>")
-            details_token = gr.State(0)
-            sharpen_open = gr.State(False)
-            gr.Markdown("#### Selected primary capsule")
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=2, min_width=180):
-                    with gr.Row():
-                        cap_type = gr.Number(None, label="type", info="0–31", precision=0, minimum=0, maximum=rv.NUM_TYPES - 1,
-                                             elem_id="capsule-type", min_width=60)  # fmt: skip
-                        cap_row = gr.Number(None, label="row", info="0–5", precision=0, minimum=0, maximum=rv.GRID - 1,
-                                            elem_id="capsule-row", min_width=60)  # fmt: skip
-                        cap_col = gr.Number(None, label="col", info="0–5", precision=0, minimum=0, maximum=rv.GRID - 1,
-                                            elem_id="capsule-col", min_width=60)  # fmt: skip
-                    field = gr.Image(
-                        label="Its receptive field on the input", interactive=False, format="png", height=220,
-                        elem_classes=["model-view"], elem_id="capsule-field", buttons=[],
-                    )
-                with gr.Column(scale=5, min_width=360):
-                    details = gr.Plot(show_label=False, elem_id="capsule-details")
-            details_md = gr.Markdown(elem_id="capsule-summary")
-            with gr.Accordion("How routing sharpens the couplings", open=False) as sharpen_box:
-                sharpen = gr.Plot(show_label=False, elem_id="routing-sharpening")
-            with gr.Accordion("Run routing with a different number of iterations", open=False):
-                gr.Markdown("One forward pass per choice (runs when you press the button).")
-                with gr.Row():
-                    compare_its = gr.CheckboxGroup(list(COMPARE_CHOICES), value=list(COMPARE_DEFAULT),
-                                                   label="routing iterations", elem_id="compare-iterations")  # fmt: skip
-                    compare_btn = gr.Button("Compare lengths", variant="secondary", elem_id="compare-button")
-                compare_plot = gr.Plot(show_label=False, elem_id="compare-plot")
+            structure_section(ui, tab, iteration)
+            c = SimpleNamespace(iteration=iteration, **map_section(), **capsule_section(), **extras_section())
         # The public API's components: hidden, inside the tab (gr.Tabs only holds gr.Tab children).
-        api_image = GuardedImage(type="pil", image_mode=None, visible=False)
-        api_class = gr.Number(None, precision=0, visible=False)
-        api_grids = gr.Checkbox(False, visible=False)
-        api_json = gr.JSON(visible=False)
-
-    ui.on_analysis(
-        lambda a, k, it, t, r, c, tok: routing_outputs(a, k, it, t, r, c, tok),
-        [cmap, caption, evidence, details_token, compare_plot],
-        [iteration, cap_type, cap_row, cap_col, details_token],
+        api = [GuardedImage(type="pil", image_mode=None, visible=False), gr.Number(None, precision=0, visible=False),
+               gr.Checkbox(False, visible=False), gr.JSON(visible=False)]  # fmt: skip
+    tab.on_analysis(
+        lambda a, k, it, t, r, c_, tok: routing_outputs(a, k, it, t, r, c_, tok),
+        [c.cmap, c.caption, c.evidence, c.details_token, c.compare_plot],
+        [c.iteration, c.cap_type, c.cap_row, c.cap_col, c.details_token],
     )
-    details_token.change(
-        _safe(lambda a, k, t, r, c: details_outputs(a, int(k), t, r, c) if a is not None and k is not None
+    wire_capsule_panel(ui, c)
+    wire_extras(ui, c)
+    routing_endpoint(ui, *api)
+
+
+def map_section() -> dict:
+    """The coupling map, its caption and the evidence overlay."""
+    gr.Markdown(MAP_INTRO)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=360):
+            cmap = gr.Image(
+                label="Coupling to the chosen digit, per primary capsule (click one)", interactive=False,
+                format="png", elem_id="coupling-map", buttons=["download"],
+            )
+            caption = gr.Markdown(elem_id="coupling-caption")
+        with gr.Column(scale=2, min_width=180):
+            evidence = gr.Image(
+                label="Which parts of the input route to the chosen digit", interactive=False, format="png",
+                height=220, elem_classes=["model-view"], elem_id="routing-evidence", buttons=[],
+            )
+            gr.Markdown("<small>Each primary capsule's (coupling − 0.1) × length, spread over its 17x17 "
+                        "receptive field; brighter: more of that region's votes go to the digit.</small>")
+    return dict(cmap=cmap, caption=caption, evidence=evidence)
+
+
+def capsule_section() -> dict:
+    """The selected primary capsule: type / row / col, its receptive field, its couplings and summary."""
+    details_token, sharpen_open = gr.State(0), gr.State(False)
+    gr.Markdown("#### Selected primary capsule")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=180):
+            with gr.Row():
+                cap_type = gr.Number(None, label="type", info="0–31", precision=0, minimum=0, maximum=rc.NUM_TYPES - 1,
+                                     elem_id="capsule-type", min_width=60)  # fmt: skip
+                cap_row = gr.Number(None, label="row", info="0–5", precision=0, minimum=0, maximum=rc.GRID - 1,
+                                    elem_id="capsule-row", min_width=60)  # fmt: skip
+                cap_col = gr.Number(None, label="col", info="0–5", precision=0, minimum=0, maximum=rc.GRID - 1,
+                                    elem_id="capsule-col", min_width=60)  # fmt: skip
+            field = gr.Image(
+                label="Its receptive field on the input", interactive=False, format="png", height=220,
+                elem_classes=["model-view"], elem_id="capsule-field", buttons=[],
+            )
+        with gr.Column(scale=5, min_width=360):
+            details = gr.Plot(show_label=False, elem_id="capsule-details")
+    details_md = gr.Markdown(elem_id="capsule-summary")
+    return dict(details_token=details_token, sharpen_open=sharpen_open, cap_type=cap_type, cap_row=cap_row,
+                cap_col=cap_col, field=field, details=details, details_md=details_md)  # fmt: skip
+
+
+def extras_section() -> dict:
+    """Two accordions: how routing sharpens the couplings, and other iteration counts (on request)."""
+    with gr.Accordion("How routing sharpens the couplings", open=False) as sharpen_box:
+        sharpen = gr.Plot(show_label=False, elem_id="routing-sharpening")
+    with gr.Accordion("Run routing with a different number of iterations", open=False):
+        gr.Markdown("One forward pass per choice (runs when you press the button).")
+        with gr.Row():
+            compare_its = gr.CheckboxGroup(list(COMPARE_CHOICES), value=list(COMPARE_DEFAULT),
+                                           label="routing iterations", elem_id="compare-iterations")  # fmt: skip
+            compare_btn = gr.Button("Compare lengths", variant="secondary", elem_id="compare-button")
+        compare_plot = gr.Plot(show_label=False, elem_id="compare-plot")
+    return dict(sharpen_box=sharpen_box, sharpen=sharpen, compare_its=compare_its, compare_btn=compare_btn,
+                compare_plot=compare_plot)  # fmt: skip
+
+
+def wire_capsule_panel(ui, c: SimpleNamespace) -> None:
+    """The capsule panel follows the map's token; the iteration slider redraws the map; a click on the map or
+    the type / row / col boxes choose the capsule."""
+    c.details_token.change(
+        _safe(lambda a, k, t, r, c_: details_outputs(a, int(k), t, r, c_) if a is not None and k is not None
               else [gr.skip()] * 6, 6),
-        [ui.state, ui.selected_class, cap_type, cap_row, cap_col], [details, field, details_md, cap_type, cap_row, cap_col],
+        [ui.state, ui.selected_class, c.cap_type, c.cap_row, c.cap_col],
+        [c.details, c.field, c.details_md, c.cap_type, c.cap_row, c.cap_col],
         api_visibility="private", show_progress="minimal", trigger_mode="always_last",
     )  # fmt: skip
 
-    def on_iteration(a, k, it, t, r, c):
+    def on_iteration(a, k, it, t, r, c_):
         if a is None or k is None:
             return [gr.skip()] * 3
-        return iteration_outputs(a, int(k), it, resolve_capsule(a, t, r, c))
+        return iteration_outputs(a, int(k), it, resolve_capsule(a, t, r, c_))
 
     def on_click(evt: gr.SelectData, a, k, it):  # not wrapped by _safe: Gradio reads the SelectData annotation
         try:
@@ -319,33 +329,40 @@ def routing_tab(ui) -> None:
             log.exception("coupling-map click failed")
             return [gr.skip()] * 7
 
-    def on_controls(a, k, it, t, r, c):
-        if a is None or k is None or None in (_int_or_none(t), _int_or_none(r), _int_or_none(c)):
+    def on_controls(a, k, it, t, r, c_):
+        if a is None or k is None or None in (int_or_none(t), int_or_none(r), int_or_none(c_)):
             return [gr.skip()] * 7
-        return capsule_outputs(a, int(k), it, resolve_capsule(a, t, r, c))
+        return capsule_outputs(a, int(k), it, resolve_capsule(a, t, r, c_))
 
     common = dict(api_visibility="private", trigger_mode="always_last", show_progress="hidden")
-    iteration.input(_safe(on_iteration, 3), [ui.state, ui.selected_class, iteration, cap_type, cap_row, cap_col],
-                    [cmap, caption, evidence], **common)  # fmt: skip
-    selection_outputs = [cmap, details, field, details_md, cap_type, cap_row, cap_col]
-    cmap.select(on_click, [ui.state, ui.selected_class, iteration], selection_outputs, **common)
-    gr.on([cap_type.input, cap_row.input, cap_col.input], _safe(on_controls, 7),
-          [ui.state, ui.selected_class, iteration, cap_type, cap_row, cap_col], selection_outputs, **common)  # fmt: skip
-    # Drawn while its accordion is open: on opening, and after each redraw of the map's caption (new input,
-    # digit class or iteration).
-    sharpen_box.expand(_safe(lambda a, k: [True, sharpening_output(a, k)], 2), [ui.state, ui.selected_class],
-                       [sharpen_open, sharpen], api_visibility="private", show_progress="minimal")  # fmt: skip
-    sharpen_box.collapse(lambda: False, None, sharpen_open, api_visibility="private", show_progress="hidden")
-    caption.change(_safe(lambda a, k, is_open: sharpening_output(a, k) if is_open else gr.skip(), 1),
-                   [ui.state, ui.selected_class, sharpen_open], sharpen, api_visibility="private",
-                   show_progress="minimal", trigger_mode="always_last")  # fmt: skip
-    compare_btn.click(
+    position = [c.cap_type, c.cap_row, c.cap_col]
+    c.iteration.input(_safe(on_iteration, 3), [ui.state, ui.selected_class, c.iteration, *position],
+                      [c.cmap, c.caption, c.evidence], **common)  # fmt: skip
+    selection_outputs = [c.cmap, c.details, c.field, c.details_md, *position]
+    c.cmap.select(on_click, [ui.state, ui.selected_class, c.iteration], selection_outputs, **common)
+    gr.on([x.input for x in position], _safe(on_controls, 7),
+          [ui.state, ui.selected_class, c.iteration, *position], selection_outputs, **common)  # fmt: skip
+
+
+def wire_extras(ui, c: SimpleNamespace) -> None:
+    """The sharpening figure is drawn while its accordion is open: on opening, and after each redraw of the map's
+    caption (new input, digit class or iteration). The comparison runs on its button."""
+    c.sharpen_box.expand(_safe(lambda a, k: [True, sharpening_output(a, k)], 2), [ui.state, ui.selected_class],
+                         [c.sharpen_open, c.sharpen], api_visibility="private", show_progress="minimal")  # fmt: skip
+    c.sharpen_box.collapse(lambda: False, None, c.sharpen_open, api_visibility="private", show_progress="hidden")
+    c.caption.change(_safe(lambda a, k, is_open: sharpening_output(a, k) if is_open else gr.skip(), 1),
+                     [ui.state, ui.selected_class, c.sharpen_open], c.sharpen, api_visibility="private",
+                     show_progress="minimal", trigger_mode="always_last")  # fmt: skip
+    c.compare_btn.click(
         _safe(lambda a, its, k: compare_iterations_outputs(ui.model, a, its, k), 1),
-        [ui.state, compare_its, ui.selected_class], compare_plot,
+        [ui.state, c.compare_its, ui.selected_class], c.compare_plot,
         api_visibility="private", show_progress="minimal", concurrency_limit=2,
     )
 
-    # Public API: image (+ optional digit class) in, JSON out; independent of the UI's state.
+
+def routing_endpoint(ui, api_image, api_class, api_grids, api_json) -> None:
+    """The public `routing` API: image (+ optional digit class) in, JSON out; independent of the UI's state."""
+
     def routing(image, digit_class=None, grids=False):
         """Routing of one image: per iteration, the quantiles, mean entropy and top capsules of the couplings to
         `digit_class` (default: the prediction); with `grids`, also every primary capsule's final coupling and
@@ -363,7 +380,6 @@ def routing_tab(ui) -> None:
 __all__ = [
     "capsule_markdown",
     "capsule_outputs",
-    "clamp_iteration",
     "compare_iterations_outputs",
     "details_outputs",
     "sharpening_output",

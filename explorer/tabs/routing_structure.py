@@ -16,17 +16,8 @@ from ..gradio_compat import plot_value
 from ..session import _safe
 from ..views import capsules
 from ..views import contributions as vc
-from ..views import couplings
 from ..views import routing_dynamics as rd
-
-
-def _iteration(analysis: capsules.Analysis, iteration: Any) -> int:
-    r = couplings.num_iterations(analysis.output)
-    try:
-        it = int(float(iteration))
-    except (TypeError, ValueError):
-        return r
-    return it if 1 <= it <= r else r
+from .values import clamp_iteration
 
 
 def overlay_caption(analysis: capsules.Analysis, iteration: int, span: float) -> str:
@@ -39,7 +30,7 @@ def overlay_caption(analysis: capsules.Analysis, iteration: int, span: float) ->
 def iteration_structure_outputs(analysis: capsules.Analysis, iteration: Any) -> list:
     """[contribution grids, pixel overlay, its caption, per-type table, links] at `iteration`."""
     out = analysis.output
-    it = _iteration(analysis, iteration)
+    it = clamp_iteration(analysis, iteration)
     overlay, span = vc.contribution_overlay(out, analysis.image, it)
     return [plot_value(vc.contribution_grids_figure(out, it)), overlay, overlay_caption(analysis, it, span),
             plot_value(vc.type_summary_figure(out, it)), plot_value(vc.links_figure(out, it))]  # fmt: skip
@@ -60,9 +51,9 @@ N_ITERATION_OUTPUTS = 5
 N_OUTPUTS = 10
 
 
-def structure_section(ui, iteration: gr.Slider) -> gr.State:
-    """Build the structure views where called (inside the Routing tab's column); returns the token state whose
-    change draws them (the tab's first event increments it)."""
+def structure_section(ui, tab, iteration: gr.Slider) -> gr.State:
+    """Build the structure views where called (inside the Routing tab's column, `tab` its ViewTab); returns the
+    token state whose change draws them (the tab's first event increments it)."""
     token = gr.State(0)
     gr.Markdown("#### Signed vote contributions a_ij = c_ij (û_j|i · v_j/|v_j|)\n"
                 "They add up exactly to the pre-squash length: Σ_i a_ij = |s_j|, and squash(|s_j|) is the digit "
@@ -92,7 +83,7 @@ def structure_section(ui, iteration: gr.Slider) -> gr.State:
     outputs = [grids, overlay, overlay_md, types, links, counter, counter_md, blank, polar, logits]
     assert len(outputs) == N_OUTPUTS
 
-    ui.on_analysis(lambda a, k, tok: (int(tok or 0) + 1), [token], [token])
+    tab.on_analysis(lambda a, k, tok: (int(tok or 0) + 1), [token], [token])
     token.change(
         _safe(lambda a, it: structure_outputs(a, it) if a is not None else [gr.skip()] * N_OUTPUTS, N_OUTPUTS),
         [ui.state, iteration], outputs, api_name="views_routing_structure", api_visibility="undocumented",
@@ -107,4 +98,4 @@ def structure_section(ui, iteration: gr.Slider) -> gr.State:
     return token
 
 
-__all__ = ["iteration_structure_outputs", "overlay_caption", "plot", "structure_outputs", "structure_section"]
+__all__ = ["iteration_structure_outputs", "overlay_caption", "structure_outputs", "structure_section"]

@@ -7,7 +7,6 @@ in a follow-up event when the original or the chosen transform changes, so the i
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gradio as gr
@@ -17,6 +16,7 @@ from ..inputs.transforms import transform_image
 from ..session import Labelled
 from ..views import capsules
 from . import equivariance as eq_tab
+from .values import finite_float
 
 ANGLE_RANGE = (-45, 45)
 SCALE_RANGE = (0.5, 1.5)
@@ -27,21 +27,13 @@ IDENTITY = (0.0, 1.0, 0.0, 0.0)
 # ---------------------------------------------------------------- plain functions (tested without Gradio)
 
 
-def _f(v: Any, default: float) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return default
-    return f if math.isfinite(f) else default
-
-
 def transform_params(angle: Any, scale: Any, dx: Any, dy: Any) -> tuple[float, float, float, float]:
     """Slider values -> (angle, scale, dx, dy) clipped to the sliders' ranges (missing / NaN: identity)."""
     return (
-        float(np.clip(_f(angle, 0.0), *ANGLE_RANGE)),
-        float(np.clip(_f(scale, 1.0), *SCALE_RANGE)),
-        float(np.clip(_f(dx, 0.0), *SHIFT_RANGE)),
-        float(np.clip(_f(dy, 0.0), *SHIFT_RANGE)),
+        float(np.clip(finite_float(angle, 0.0), *ANGLE_RANGE)),
+        float(np.clip(finite_float(scale, 1.0), *SCALE_RANGE)),
+        float(np.clip(finite_float(dx, 0.0), *SHIFT_RANGE)),
+        float(np.clip(finite_float(dy, 0.0), *SHIFT_RANGE)),
     )
 
 
@@ -75,7 +67,7 @@ def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: A
     the trajectories follow in their own event); a transformed one keeps the original and only moves the marker."""
     lengths = capsules.lengths_figure(a, selected=k)
     if a.source != "transform" or original is None:
-        orig = a.image.reshape(28, 28).numpy().copy()
+        orig = a.image.reshape(capsules.IMAGE_SIZE, capsules.IMAGE_SIZE).numpy().copy()
         return [orig, capsules.upscale(orig, scale=1), *IDENTITY, lengths, gr.skip(), describe(*IDENTITY)]
     return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), lengths,
             eq_tab.redraw(trajectories, card, angle, scale, dx, dy), describe(angle, scale, dx, dy)]  # fmt: skip
@@ -85,7 +77,7 @@ def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: A
 
 
 def transforms_tab(ui) -> None:
-    with gr.Tab("Transforms", id="transforms", elem_id="transforms-tab"):
+    with ui.view_tab("Transforms", id="transforms", elem_id="transforms-tab") as tab:
         with ui.analysis_column():
             gr.Markdown(
                 "Rotate, scale or shift the current input (drawn, uploaded or an example): the transformed image "
@@ -111,7 +103,7 @@ def transforms_tab(ui) -> None:
             sliders = [angle, scale, dx, dy]
             trajectories, trajectory_plot = eq_tab.pose_trajectories(ui, original, sliders)
 
-    ui.on_analysis(
+    tab.on_analysis(
         lambda a, k, orig, *rest: transform_view_outputs(a, k, orig, *rest, card=ui.card),
         [original, original_view, *sliders, lengths, trajectory_plot, status],
         [original, *sliders, trajectories],

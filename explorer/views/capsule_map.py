@@ -1,10 +1,9 @@
 """The coupling map as a clickable image (pure: numpy in, uint8 RGB out; no Gradio).
 
-`views.routing.coupling_map` is a plotly heatmap, but Gradio's gr.Plot has no click event, so the app shows the
-same map as an image (gr.Image has `.select`, which reports the clicked pixel) and maps the pixel back to the
-primary capsule with `capsule_at_pixel`. Layout, colours and veil follow `views.routing.coupling_map`: the 32
-capsule types as 6x6 tiles in a 4x8 grid (one empty cell between tiles), red above the uniform coupling 0.1,
-blue below, white at 0.1, and barely active capsules veiled in grey.
+Gradio's gr.Plot has no click event, so the app draws the map as an image (gr.Image has `.select`, which reports
+the clicked pixel) and maps the pixel back to the primary capsule with `capsule_at_pixel`. The 32 capsule types
+are 6x6 tiles in a 4x8 grid (one empty cell between tiles, `views.couplings`' tiled layout); red above the uniform
+coupling 0.1, blue below, white at 0.1, and barely active capsules veiled in grey.
 
 Every number comes from the CapsNetOutput through views.couplings (couplings, primary lengths); this module only
 draws.
@@ -23,10 +22,10 @@ from . import couplings as rv
 CELL = 12  # pixels per map cell (11 px of colour + 1 px gap), so the map is 660 x 324
 GAP = 1
 VEIL_RGB = np.array([120, 120, 120], np.float32)
-VEIL_MAX = 0.92  # veil opacity at primary length <= the activity floor (as in coupling_map)
+VEIL_MAX = 0.92  # veil opacity at primary length <= the activity floor
 BACKGROUND = 255
 SELECT_RGB = np.array([17, 17, 17], np.float32)
-# RdBu (reversed: red = high), the same diverging scale plotly draws for coupling_map.
+# ColorBrewer's 7-class RdBu, reversed (red = high). plotly.colors has only the 11-class RdBu, whose colours differ.
 _RDBU = np.array(
     [[33, 102, 172], [103, 169, 207], [209, 229, 240], [247, 247, 247], [253, 219, 199], [239, 138, 98], [178, 24, 43]],
     np.float32,
@@ -118,8 +117,8 @@ def coupling_map_image(
 def cell_of(index: int) -> tuple[int, int]:
     """(map row, map col) of primary capsule `index` in the tiled layout."""
     t, r, c = primary_capsule_position(int(index))
-    tr, tc = divmod(t, rv.TILE_COLS)
-    return tr * (rv.GRID + rv.TILE_GAP) + r, tc * (rv.GRID + rv.TILE_GAP) + c
+    y0, x0 = rv.tile_origin(t)
+    return y0 + r, x0 + c
 
 
 def capsule_at_pixel(x: float, y: float, cell: int = CELL) -> int | None:

@@ -16,11 +16,12 @@ import torch
 from PIL import Image
 
 from capsnet import CapsNet, CapsNetOutput
+from capsnet.losses import M_MINUS, M_PLUS  # margin-loss targets (paper, eq. 4), drawn as guides
 
-NUM_CLASSES = 10
-POSE_DIM = 16
-IMAGE_SIZE = 28
-M_PLUS, M_MINUS = 0.9, 0.1  # margin-loss targets (paper, eq. 4)
+from .couplings import CFG, IMAGE_SIZE, NUM_CLASSES
+
+POSE_DIM = CFG.digit_dim  # 16
+NO_MODEL = "No model loaded."  # what every endpoint answers without a model (and no load error to tell)
 PERTURBATIONS = tuple(round(-0.25 + 0.05 * i, 2) for i in range(11))  # -0.25 .. +0.25, the paper's Figure 4
 DISPLAY_SCALE = 8  # 28 px -> 224 px, nearest neighbour
 
@@ -65,6 +66,11 @@ def analyse(model: CapsNet, image28: torch.Tensor, source: str = "input", note: 
     return Analysis(image=x[0].clone(), output=out, source=source, note=note)
 
 
+def no_model_answer(model_error: str | None, *fields: str) -> dict:
+    """An endpoint's answer when no model is loaded: each of `fields` None, "error" the load error (or NO_MODEL)."""
+    return {**dict.fromkeys(fields), "error": model_error or NO_MODEL}
+
+
 def summary(analysis: Analysis) -> dict:
     """JSON-able summary (the `predict` endpoint's answer)."""
     lengths = [round(float(v), 6) for v in analysis.lengths]
@@ -98,11 +104,6 @@ def upscale(image, scale: int = DISPLAY_SCALE) -> np.ndarray:
 def model_input_image(analysis: Analysis, scale: int = DISPLAY_SCALE) -> np.ndarray:
     """The 28x28 image the model actually sees, upscaled for display."""
     return upscale(analysis.image, scale)
-
-
-def reconstruction_image(analysis: Analysis, scale: int = DISPLAY_SCALE) -> np.ndarray:
-    """The decoder's reconstruction from the predicted class's capsule."""
-    return upscale(analysis.output.reconstructions[0], scale)
 
 
 def edited_poses(poses: torch.Tensor, digit_class: int, pose: Sequence[float]) -> torch.Tensor:
@@ -202,7 +203,7 @@ def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = No
         hovertemplate="digit capsule %{x}<br>length ||v|| = %{y:.4f}<br>%{customdata}<extra></extra>",
         name="capsule length",
     )
-    guides = ((M_PLUS, "m+ = 0.9", "dash"), (0.5, "0.5", "dot"), (M_MINUS, "m- = 0.1", "dash"))
+    guides = ((M_PLUS, f"m+ = {M_PLUS:g}", "dash"), (0.5, "0.5", "dot"), (M_MINUS, f"m- = {M_MINUS:g}", "dash"))
     # Guides as plain layout shapes (one validation pass; add_hline is ~10x slower).
     shapes = [
         dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color="#888", width=1, dash=dash))
@@ -230,29 +231,22 @@ def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = No
     return fig
 
 
-def empty_figure(message: str, height: int = 340) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=14))
-    fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
-    return fig
-
-
 __all__ = [
     "Analysis",
     "M_MINUS",
     "M_PLUS",
+    "NO_MODEL",
     "PERTURBATIONS",
     "analyse",
     "decode_pose",
     "edited_poses",
-    "empty_figure",
     "grid_size",
     "lengths_figure",
     "model_input_image",
+    "no_model_answer",
     "perturbation_grid",
     "perturbation_poses",
     "perturbation_reconstructions",
-    "reconstruction_image",
     "save_png",
     "summary",
     "tile_grid",

@@ -4,7 +4,7 @@ Couplings of the trained model stay close to the uniform 0.1, so drawing c_ij sh
 contributions do not: they add up exactly to the pre-squash length (sum_i a_ij = |s_j|), so they say which
 primary capsules make a digit capsule long and which pull against it. Every number is read from a
 CapsNetOutput made with `trace_routing=True` (`contributions`, `pre_squash_norms`); this module only selects,
-sums for display and draws. Iterations are 1..r (negative: from the end), as in routing_views.
+sums for display and draws. Iterations are 1..r (negative: from the end), as in views.couplings.
 """
 from __future__ import annotations
 
@@ -26,32 +26,33 @@ DIVERGING = [[0.0, "rgb(33,102,172)"], [0.25, "rgb(103,169,207)"], [0.5, "rgb(24
              [0.75, "rgb(239,138,98)"], [1.0, "rgb(178,24,43)"]]  # fmt: skip
 
 
-def _traced(out: CapsNetOutput) -> None:
+def require_traced(out: CapsNetOutput) -> None:
+    """Raise ValueError unless `out` comes from a forward pass with trace_routing=True."""
     if out.projections is None:
         raise ValueError("routing-structure views need a forward pass with trace_routing=True")
 
 
 def contributions(out: CapsNetOutput, iteration: int = -1) -> np.ndarray:
     """(1152, 10) signed contributions a_ij of every primary capsule to every digit capsule at `iteration`."""
-    _traced(out)
-    return rv._np(out.contributions[0, rv.resolve_iteration(out, iteration)])
+    require_traced(out)
+    return rv.as_numpy(out.contributions[0, rv.resolve_iteration(out, iteration)])
 
 
 def pre_squash_norms(out: CapsNetOutput, iteration: int = -1) -> np.ndarray:
     """(10,) |s_j| at `iteration` (what the contributions add up to)."""
-    _traced(out)
-    return rv._np(out.pre_squash[0, rv.resolve_iteration(out, iteration)].norm(dim=-1))
+    require_traced(out)
+    return rv.as_numpy(out.pre_squash[0, rv.resolve_iteration(out, iteration)].norm(dim=-1))
 
 
 def contribution_grid(out: CapsNetOutput, digit_class: int, iteration: int = -1) -> np.ndarray:
-    """(32, 6, 6) a_ij of every primary capsule to `digit_class`, laid out like routing_views.coupling_grid."""
-    k = rv._check_class(digit_class)
+    """(32, 6, 6) a_ij of every primary capsule to `digit_class`, laid out like couplings.coupling_grid."""
+    k = rv.check_class(digit_class)
     return contributions(out, iteration)[:, k].reshape(rv.NUM_TYPES, rv.GRID, rv.GRID)
 
 
 def ranked_classes(out: CapsNetOutput) -> tuple[int, int]:
     """(predicted class, runner-up): the longest and second-longest digit capsules."""
-    order = np.argsort(-rv._np(out.lengths[0]), kind="stable")
+    order = np.argsort(-rv.as_numpy(out.lengths[0]), kind="stable")
     return int(order[0]), int(order[1])
 
 
@@ -101,11 +102,6 @@ def contribution_overlay(out: CapsNetOutput, image28, iteration: int = -1, scale
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8), span
 
 
-def figure(data: list[dict], layout: dict) -> LightFigure:
-    """A plotly figure spec from plain dicts (see fastfig: plotly's validation would cost more than the budget)."""
-    return LightFigure(data, layout)
-
-
 def _sym(values) -> float:
     return max(float(np.abs(np.nan_to_num(np.asarray(values, np.float64))).max()), 1e-9)
 
@@ -123,7 +119,7 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
     for n, (g, name) in enumerate(zip(p["grids"], names)):
         z = rv.tile_layout(g)
         traces.append(dict(
-            type="heatmap", z=np.round(z, 5), customdata=rv._MAP_INDEX, colorscale=DIVERGING, zmin=-span, zmax=span,
+            type="heatmap", z=np.round(z, 5), customdata=rv.MAP_INDEX, colorscale=DIVERGING, zmin=-span, zmax=span,
             xgap=1, ygap=1, xaxis=ref("x", n + 1), yaxis=ref("y", n + 1), showscale=n == 2, name=name,
             colorbar=dict(title=dict(text="a_ij", side="right"), thickness=10, len=0.9),
             hovertemplate=f"{name}<br>capsule %{{customdata}}: a = %{{z:.4f}}<extra></extra>",
@@ -141,7 +137,7 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
         layout[key("x", n + 1)] = dict(domain=d, showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
         layout[key("y", n + 1)] = dict(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
                                        scaleanchor=ref("x", n + 1), anchor=ref("x", n + 1), constrain="domain")  # fmt: skip
-    return figure(traces, layout)
+    return LightFigure(traces, layout)
 
 
 def type_summary_figure(out: CapsNetOutput, iteration: int = -1) -> LightFigure:
@@ -155,7 +151,7 @@ def type_summary_figure(out: CapsNetOutput, iteration: int = -1) -> LightFigure:
         colorbar=dict(title=dict(text="Σ a_ij", side="right"), thickness=10),
         hovertemplate="type %{y} → digit %{x}: %{z:.4f}<extra></extra>",
     )]  # fmt: skip
-    return figure(data, dict(
+    return LightFigure(data, dict(
         title=dict(text=f"Per capsule type, iteration {it} (limits ±{span:.3f})", font=dict(size=13)),
         xaxis=dict(title=dict(text="digit capsule"), side="top"),
         yaxis=dict(title=dict(text="primary capsule type"), autorange="reversed", dtick=4),
@@ -177,7 +173,7 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
     a = contributions(out, iteration)
     top = top_capsules(out, iteration, k)
     it = rv.resolve_iteration(out, iteration) + 1
-    lengths = rv._np(out.lengths[0])
+    lengths = rv.as_numpy(out.lengths[0])
     pred = int(lengths.argmax())
     n = len(top)
     y_left = np.linspace(0, 1, n) if n > 1 else np.array([0.5])
@@ -217,7 +213,7 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
         hovertemplate="digit capsule %{customdata[0]}: length %{customdata[1]:.3f}<br>these links add up to "
                       "%{customdata[2]:.4f}<extra></extra>",
     ))  # fmt: skip
-    return figure(traces, dict(
+    return LightFigure(traces, dict(
         title=dict(text=f"Top {n} primary capsules → digit capsules, iteration {it}<br><sup>width ∝ |a_ij| (widest "
                         f"{wmax:.4f}), grey: negative; hover or click a digit capsule to isolate its links</sup>",
                    font=dict(size=13)),

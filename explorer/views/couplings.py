@@ -1,8 +1,8 @@
 """Routing numbers on the primary-capsule grid: pure functions from one CapsNetOutput (batch index 0).
 
 Coupling coefficients, primary-capsule activity, per-capsule details, the routing evidence map, the image
-overlays and the 4x8 tile layout that the coupling map and the clickable capsule map share. Figures built
-from them are in `views.routing`, which re-exports everything here.
+overlays and the 4x8 tile layout of the coupling map (`views.capsule_map`) and the other tiled maps. Figures
+built from them are in `views.routing`, `views.contributions` and `views.routing_dynamics`.
 
 Nothing here re-implements model math: every number is read from the
 CapsNetOutput the model returned (couplings, primary capsules, agreements,
@@ -32,7 +32,7 @@ NUM_PRIMARY = CFG.num_primary  # 1152
 NUM_CLASSES = CFG.num_classes  # 10
 IMAGE_SIZE = CFG.image_size  # 28
 
-# coupling_map layout: 4 rows x 8 columns of 6x6 tiles, one empty cell between tiles.
+# The tiled map layout: 4 rows x 8 columns of 6x6 tiles, one empty cell between tiles.
 TILE_ROWS, TILE_COLS, TILE_GAP = 4, 8, 1
 MAP_H = TILE_ROWS * GRID + (TILE_ROWS - 1) * TILE_GAP  # 27
 MAP_W = TILE_COLS * GRID + (TILE_COLS - 1) * TILE_GAP  # 55
@@ -47,8 +47,8 @@ CLASS_COLORS = (
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
 
-# Inferno colour map stops (value -> RGB), for the evidence heatmap.
-_INFERNO = np.array(
+# Inferno colour map stops (value -> RGB), for the evidence overlay and routing_dynamics' blank-change map.
+INFERNO_STOPS = np.array(
     [
         [0, 0, 4], [22, 11, 57], [66, 10, 104], [106, 23, 110], [147, 38, 103], [188, 55, 84],
         [221, 81, 58], [243, 120, 25], [252, 165, 10], [246, 215, 70], [252, 255, 164],
@@ -60,7 +60,8 @@ _INFERNO = np.array(
 # ---------------------------------------------------------------- numbers
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    """A tensor as a float32 numpy array (detached, on the CPU)."""
     return t.detach().cpu().float().numpy()
 
 
@@ -80,7 +81,8 @@ def resolve_iteration(out: CapsNetOutput, iteration: int = -1) -> int:
     raise ValueError(f"routing iteration {iteration} outside 1..{r} (or -1..-{r} from the end)")
 
 
-def _check_class(digit_class: int) -> int:
+def check_class(digit_class: int) -> int:
+    """`digit_class` as an int in 0..9 (ValueError outside)."""
     k = int(digit_class)
     if not 0 <= k < NUM_CLASSES:
         raise ValueError(f"digit class {digit_class} outside 0..{NUM_CLASSES - 1}")
@@ -89,13 +91,13 @@ def _check_class(digit_class: int) -> int:
 
 def coupling_grid(out: CapsNetOutput, digit_class: int, iteration: int = -1) -> np.ndarray:
     """(32, 6, 6) coupling coefficients c_ij of every primary capsule to `digit_class` at `iteration`."""
-    it, k = resolve_iteration(out, iteration), _check_class(digit_class)
-    return _np(out.couplings[0, it, :, k]).reshape(NUM_TYPES, GRID, GRID)
+    it, k = resolve_iteration(out, iteration), check_class(digit_class)
+    return as_numpy(out.couplings[0, it, :, k]).reshape(NUM_TYPES, GRID, GRID)
 
 
 def activity_grid(out: CapsNetOutput) -> np.ndarray:
     """(32, 6, 6) primary-capsule lengths (activities), laid out like coupling_grid."""
-    return _np(out.primary_lengths[0]).reshape(NUM_TYPES, GRID, GRID)
+    return as_numpy(out.primary_lengths[0]).reshape(NUM_TYPES, GRID, GRID)
 
 
 def coupling_entropy_by_iteration(out: CapsNetOutput, weighted: bool = True) -> np.ndarray:
@@ -104,11 +106,11 @@ def coupling_entropy_by_iteration(out: CapsNetOutput, weighted: bool = True) -> 
     Starts at ln(10) (uniform couplings) and falls as routing sharpens. With
     `weighted`, capsules count in proportion to their length, so inactive ones do not dominate.
     """
-    c = _np(out.couplings[0]).astype(np.float64)  # (r, I, 10)
+    c = as_numpy(out.couplings[0]).astype(np.float64)  # (r, I, 10)
     h = -(c * np.log(np.clip(c, 1e-12, None))).sum(-1)  # (r, I)
     if not weighted:
         return h.mean(1)
-    w = _np(out.primary_lengths[0]).astype(np.float64)
+    w = as_numpy(out.primary_lengths[0]).astype(np.float64)
     if w.sum() <= 0:
         return h.mean(1)
     return (h * w).sum(1) / w.sum()
@@ -129,15 +131,15 @@ def capsule_details(out: CapsNetOutput, index: int) -> dict:
     """Everything about one primary capsule: position, length, pose, couplings (final and per iteration),
     agreement with each digit capsule and receptive field (top, left, bottom, right; exclusive)."""
     t, r, c = primary_capsule_position(int(index))
-    couplings = _np(out.couplings[0, :, int(index), :])  # (r, 10)
-    agreement = _np(out.agreement[0, int(index)])
+    couplings = as_numpy(out.couplings[0, :, int(index), :])  # (r, 10)
+    agreement = as_numpy(out.agreement[0, int(index)])
     return {
         "index": int(index),
         "type": t,
         "row": r,
         "col": c,
         "length": float(out.primary_lengths[0, int(index)]),
-        "pose": _np(out.primary[0, int(index)]),
+        "pose": as_numpy(out.primary[0, int(index)]),
         "couplings": couplings[-1],
         "couplings_by_iteration": couplings,
         "agreement": agreement,
@@ -183,11 +185,11 @@ def routing_evidence_map(
 
 def colormap(values: np.ndarray) -> np.ndarray:
     """Values in [0,1] -> float RGB in [0,255] with the inferno colour map."""
-    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0) * (len(_INFERNO) - 1)
+    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0) * (len(INFERNO_STOPS) - 1)
     lo = np.floor(v).astype(np.int64)
-    hi = np.minimum(lo + 1, len(_INFERNO) - 1)
+    hi = np.minimum(lo + 1, len(INFERNO_STOPS) - 1)
     f = (v - lo)[..., None]
-    return _INFERNO[lo] * (1 - f) + _INFERNO[hi] * f
+    return INFERNO_STOPS[lo] * (1 - f) + INFERNO_STOPS[hi] * f
 
 
 def _upscale(a: np.ndarray, scale: int) -> np.ndarray:
@@ -235,57 +237,32 @@ def routing_evidence_overlay(
 # ---------------------------------------------------------------- the tile layout
 
 
-def _tile_origin(t: int) -> tuple[int, int]:
+def tile_origin(t: int) -> tuple[int, int]:
+    """(map row, map col) of the top-left cell of capsule type `t`'s 6x6 tile in the tiled map."""
     tr, tc = divmod(t, TILE_COLS)
     return tr * (GRID + TILE_GAP), tc * (GRID + TILE_GAP)
 
 
 # For every cell of the (27, 55) tiled map, the primary capsule index there (-1 in the gaps).
-_MAP_INDEX = np.full((MAP_H, MAP_W), -1, np.int64)
+MAP_INDEX = np.full((MAP_H, MAP_W), -1, np.int64)
 for _t in range(NUM_TYPES):
-    _y, _x = _tile_origin(_t)
-    _MAP_INDEX[_y : _y + GRID, _x : _x + GRID] = np.arange(_t * GRID * GRID, (_t + 1) * GRID * GRID).reshape(GRID, GRID)
-_MAP_VALID = _MAP_INDEX >= 0
-_MAP_TRC = np.stack(np.unravel_index(np.maximum(_MAP_INDEX, 0), (NUM_TYPES, GRID, GRID)), -1)  # (27, 55, 3)
+    _y, _x = tile_origin(_t)
+    MAP_INDEX[_y : _y + GRID, _x : _x + GRID] = np.arange(_t * GRID * GRID, (_t + 1) * GRID * GRID).reshape(GRID, GRID)
+_MAP_VALID = MAP_INDEX >= 0
 
 
 def tile_layout(values: np.ndarray, fill: float = np.nan) -> np.ndarray:
-    """(32, 6, 6) or (1152,) values -> the (27, 55) tiled map used by coupling_map (types in a 4x8 grid of
-    6x6 tiles with one-cell gaps filled with `fill`)."""
+    """(32, 6, 6) or (1152,) values -> the (27, 55) tiled map (types in a 4x8 grid of 6x6 tiles with one-cell
+    gaps filled with `fill`), as the coupling map draws it."""
     flat = np.asarray(values, np.float64).reshape(NUM_PRIMARY)
     m = np.full((MAP_H, MAP_W), fill, np.float64)
-    m[_MAP_VALID] = flat[_MAP_INDEX[_MAP_VALID]]
+    m[_MAP_VALID] = flat[MAP_INDEX[_MAP_VALID]]
     return m
 
 
 def capsule_at(map_row: int, map_col: int) -> int | None:
-    """Primary capsule index under a cell of coupling_map's tiled grid (None in a gap)."""
+    """Primary capsule index under a cell of the tiled map (None in a gap)."""
     if not (0 <= map_row < MAP_H and 0 <= map_col < MAP_W):
         return None
-    i = int(_MAP_INDEX[map_row, map_col])
+    i = int(MAP_INDEX[map_row, map_col])
     return i if i >= 0 else None
-
-
-def capsule_from_click(point: dict | None) -> int | None:
-    """The capsule index from a plotly click/selection point of coupling_map ({'customdata': ...} or {'x', 'y'})."""
-    if not point:
-        return None
-    cd = point.get("customdata")
-    if isinstance(cd, (list, tuple)):
-        cd = cd[0] if cd else None
-    if cd is not None:
-        try:
-            i = int(cd)
-        except (TypeError, ValueError):
-            i = -1
-        return i if 0 <= i < NUM_PRIMARY else None
-    if "x" in point and "y" in point:
-        return capsule_at(int(point["y"]), int(point["x"]))
-    return None
-
-
-def coupling_color_range(out: CapsNetOutput, digit_class: int) -> float:
-    """Largest |c - 0.1| to `digit_class` over all iterations and capsules: coupling_map's default colour range,
-    shared by every iteration so that stepping through them shows the sharpening on one scale."""
-    c = _np(out.couplings[0, :, :, _check_class(digit_class)])
-    return max(float(np.abs(c - 1.0 / NUM_CLASSES).max()), 1e-3)

@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 from capsnet.equivariance import IDENTITY, TRANSFORMS, UNITS, TransformResponse, tracking_order
 
 from .fastfig import LightFigure
+from .model_card import empty_figure
 
 TITLES = {"rotation": "rotation", "scale": "scale", "shift_x": "shift in x", "shift_y": "shift in y",
           "thickness": "stroke thickness"}  # fmt: skip
@@ -59,16 +60,11 @@ def tracking_markdown(name: str, rho: Sequence[float], digit_class: int, card: d
     return text + ". Click a dimension to open its pose slider."
 
 
-def trajectory_figure(r: TransformResponse, card: dict | None = None, top: int = TOP,
-                      current: float | None = None) -> go.Figure:  # fmt: skip
-    """`trajectory_spec` as a validated plotly Figure."""
-    return trajectory_spec(r, card, top, current).to_plotly()
-
-
 def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = TOP,
                     current: float | None = None) -> LightFigure:  # fmt: skip
-    """The figure as a LightFigure (plain dicts, no per-property validation): the Transforms tab redraws it on
-    every slider move, and a validated go.Figure of 26 traces costs more than the model. Left: the 16 pose dimensions of the predicted digit capsule against the transform value, the `top`
+    """The pose trajectories as a LightFigure (plain dicts, no per-property validation): the Transforms tab redraws
+    it on every slider move, and a validated go.Figure of 26 traces costs more than the model. Left: the 16 pose
+    dimensions of the predicted digit capsule against the transform value, the `top`
     tracking dimensions (largest |Spearman rho|) in colour and bold, the rest grey. Right: every digit
     capsule's length (the predicted one bold). Each pose trace carries its dimension in customdata, so a
     click can open that dimension's slider."""
@@ -161,15 +157,12 @@ def equivariance_heatmap(card: dict | None) -> go.Figure:
     """The model card's median |rho| per (class, pose dimension, transform): one 16 x 5 heat map per class,
     one colour scale (0 = no monotone tracking, 1 = perfect) for all; hover shows the signed median and any
     decoder label of the dimension."""
-    from .model_card import empty_figure
-
     got = _matrix(card)
     if got is None:
         return empty_figure(NO_MATRIX.replace(": run", ":<br>run"), height=200)
     m, e = got
     names = list(e["transforms"])
     signed = np.asarray(e.get("median_rho") or np.full(m.shape, np.nan), np.float64)
-    counts = list(e.get("digits_per_class") or [None] * m.shape[0])
     n_cls, n_dim = m.shape[0], m.shape[1]
     cols = 5
     rows = math.ceil(n_cls / cols)
@@ -222,5 +215,5 @@ def equivariance_markdown(card: dict | None) -> str:
     return "\n\n".join(lines)
 
 
-__all__ = ["trajectory_spec", "dimension_chips_html", "dimension_label", "equivariance_heatmap", "equivariance_markdown",
-           "response_summary", "tracking_dims", "tracking_markdown", "trajectory_figure"]  # fmt: skip
+__all__ = ["dimension_chips_html", "dimension_label", "equivariance_heatmap", "equivariance_markdown",
+           "response_summary", "tracking_dims", "tracking_markdown", "trajectory_spec"]  # fmt: skip

@@ -13,7 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PAPER_TEST_ACCURACY = 0.9975
+from capsnet.model import PAPER_TEST_ACCURACY
+
 NO_CARD = (
     "No model card found (checkpoints/capsnet.json). Train the model with `python -m capsnet.train` "
     "(it writes checkpoints/capsnet.safetensors and the card beside it)."
@@ -163,11 +164,13 @@ def _kv_table(d: dict) -> str:
     return "\n".join(rows)
 
 
-def model_card_markdown(card: dict | None) -> str:
-    """Markdown summary of the checkpoint: test accuracy next to the paper's 99.75%, epochs, wall time, hardware,
-    config, the training command and the provenance of the weights (trained from scratch by this repo)."""
+def model_card_sections(card: dict | None) -> tuple[str, str]:
+    """The model card as Markdown, in two parts: (summary, settings). The summary: test accuracy next to the
+    paper's 99.75%, epochs, wall time, hardware, the training command and the provenance of the weights (trained
+    from scratch by this repo); the settings: the model config and training settings tables ("" without them).
+    Joined, they are the whole card."""
     if not card:
-        return f"### No model card\n\n{NO_CARD}\n"
+        return f"### No model card\n\n{NO_CARD}\n", ""
     acc = _num(card.get("test_accuracy"))
     paper = _num(card.get("paper_test_accuracy", PAPER_TEST_ACCURACY))
     n = card.get("test_images")
@@ -210,8 +213,13 @@ def model_card_markdown(card: dict | None) -> str:
         "- **Weights:** "
         + str(card.get("weights") or "trained from scratch by this repository's `capsnet.train`; no external weights")
     )
-    if card.get("config"):
-        lines += ["", "#### Model config", "", _kv_table(card["config"])]
-    if card.get("training"):
-        lines += ["", "#### Training settings", "", _kv_table(card["training"])]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", _settings_markdown(card)
+
+
+def _settings_markdown(card: dict) -> str:
+    """The model config and training settings as tables, each under its heading ("" when the card has neither)."""
+    lines = []
+    for key, heading in (("config", "Model config"), ("training", "Training settings")):
+        if card.get(key):
+            lines += ["", f"#### {heading}", "", _kv_table(card[key])]
+    return "\n".join(lines) + "\n" if lines else ""

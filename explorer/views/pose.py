@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from capsnet.dimensions import slider_label
 
-from .capsules import NUM_CLASSES, POSE_DIM, to_uint8
+from .capsules import POSE_DIM, to_uint8
+from .couplings import NUM_CLASSES
 
 LABEL_FONT_SIZE = 12
 LABEL_BACKGROUND = 255

@@ -1,8 +1,7 @@
-"""Routing inspector figures: coupling map, sharpening over iterations, iteration counts compared, capsule details.
+"""Routing inspector figures: sharpening over iterations, iteration counts compared, capsule details.
 
 Pure functions from one CapsNetOutput (batch index 0) to plotly figures and JSON-able dicts. The numbers they
-draw come from `views.couplings` (re-exported here, so `views.routing` is the one namespace for routing views);
-nothing re-implements model math.
+draw come from `views.couplings` (the coupling map itself is `views.capsule_map`); nothing re-implements model math.
 """
 from __future__ import annotations
 
@@ -13,96 +12,18 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from capsnet import primary_capsule_position
 from capsnet.model import CapsNetOutput
 
-from .couplings import (  # noqa: F401 (re-exported: views.routing is the routing views' one namespace)
-    activity_grid, capsule_at, capsule_details, capsule_from_click, CFG, CLASS_COLORS, colormap,
-    coupling_color_range, COUPLING_LIMIT, coupling_entropy_by_iteration, coupling_grid, DEFAULT_ACTIVITY_FLOOR, GRID,
-    IMAGE_SIZE, MAP_H, MAP_W, NUM_CLASSES, num_iterations, NUM_PRIMARY, NUM_TYPES, receptive_field_overlay,
-    resolve_iteration, routing_evidence_map, routing_evidence_overlay, TILE_COLS, TILE_GAP, tile_layout,
-    TILE_ROWS, _check_class, _MAP_INDEX, _MAP_TRC, _MAP_VALID, _np, _tile_origin,
+from .couplings import (
+    CLASS_COLORS, IMAGE_SIZE, NUM_CLASSES, as_numpy, capsule_details, check_class, coupling_entropy_by_iteration,
+    num_iterations,
 )
-
-def coupling_map(
-    out: CapsNetOutput,
-    digit_class: int,
-    iteration: int = -1,
-    activity_floor: float = DEFAULT_ACTIVITY_FLOOR,
-    color_range: float | None = None,
-    selected: int | None = None,
-) -> go.Figure:
-    """Heatmap of the 1152 primary capsules where they live (32 types as 6x6 tiles in a 4x8 grid), coloured by
-    their coupling to `digit_class` at `iteration`: red above the uniform 1/10, blue below, white at 1/10
-    (`color_range` = the deviation from 1/10 drawn at full colour; default the fixed COUPLING_LIMIT).
-
-    Barely active capsules are veiled in grey: opaque at primary length <= `activity_floor`, fading out linearly
-    to fully visible at length 1. Every cell's customdata is its primary-capsule index (see capsule_from_click);
-    hover shows type/row/col, coupling and length. `selected` outlines one capsule.
-    """
-    k, it = _check_class(digit_class), resolve_iteration(out, iteration)
-    r_total = num_iterations(out)
-    coup = tile_layout(coupling_grid(out, k, iteration))
-    act = tile_layout(activity_grid(out))
-    uniform = 1.0 / NUM_CLASSES
-    span = float(color_range) if color_range else COUPLING_LIMIT
-    floor = float(np.clip(activity_floor, 0.0, 0.999))
-
-    custom = _MAP_INDEX
-    text = np.full((MAP_H, MAP_W), "", dtype=object)
-    valid_idx = np.nonzero(_MAP_VALID)
-    text[valid_idx] = [
-        f"capsule {i} (type {t}, row {r}, col {c})<br>coupling to {k}: {cv:.4f}<br>length: {lv:.3f}"
-        for i, (t, r, c), cv, lv in zip(
-            custom[valid_idx].tolist(), _MAP_TRC[valid_idx].tolist(), coup[valid_idx].tolist(), act[valid_idx].tolist()
-        )
-    ]
-    hover = "%{text}<extra></extra>"
-    traces = [
-        go.Heatmap(
-            z=coup, customdata=custom, text=text, hovertemplate=hover, colorscale="RdBu", reversescale=True,
-            zmin=uniform - span, zmax=uniform + span, xgap=1, ygap=1, name="coupling",
-            colorbar=dict(title=dict(text=f"c(i→{k})", side="right"), thickness=12, len=0.9),
-        ),
-        # The veil: grey whose opacity falls from 0.92 at length <= floor to 0 at length 1.
-        go.Heatmap(
-            z=act, customdata=custom, text=text, hovertemplate=hover, zmin=floor, zmax=1.0, showscale=False,
-            colorscale=[[0, "rgba(120,120,120,0.92)"], [1, "rgba(120,120,120,0)"]], xgap=1, ygap=1, name="activity",
-        ),
-    ]  # fmt: skip
-    shapes = []
-    if selected is not None and 0 <= int(selected) < NUM_PRIMARY:
-        t, r, c = primary_capsule_position(int(selected))
-        y0, x0 = _tile_origin(t)
-        shapes.append(
-            dict(type="rect", x0=x0 + c - 0.5, x1=x0 + c + 0.5, y0=y0 + r - 0.5, y1=y0 + r + 0.5,
-                 line=dict(color="#111111", width=3))
-        )  # fmt: skip
-    xt = [_tile_origin(t)[1] + (GRID - 1) / 2 for t in range(TILE_COLS)]
-    yt = [_tile_origin(t * TILE_COLS)[0] + (GRID - 1) / 2 for t in range(TILE_ROWS)]
-    fig = go.Figure(traces)
-    fig.update_layout(
-        title=dict(
-            text=f"Coupling to digit {k}, iteration {it + 1}/{r_total}<br>"
-            f"<sup>fixed scale {uniform - span:.2f} (blue) – 0.10 (white, uniform) – {uniform + span:.2f} (red); "
-            f"grey veil: short (inactive) capsules</sup>",
-            font=dict(size=13),
-        ),
-        xaxis=dict(tickvals=xt, ticktext=[f"+{t}" for t in range(TILE_COLS)], showgrid=False, zeroline=False,
-                   constrain="domain", title=dict(text="capsule type = 8·tile row + tile column", font=dict(size=11))),
-        yaxis=dict(tickvals=yt, ticktext=[f"types {8 * t}–{8 * t + 7}" for t in range(TILE_ROWS)], autorange="reversed",
-                   showgrid=False, zeroline=False, scaleanchor="x", constrain="domain"),
-        shapes=shapes, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white", clickmode="event",
-        height=360,
-    )  # fmt: skip
-    return fig
-
 
 def coupling_quantiles(out: CapsNetOutput, digit_class: int, min_length: float = 0.0) -> np.ndarray:
     """(r, 5) quantiles (min, 25%, median, 75%, max) of the couplings to `digit_class` at each iteration, over the
     primary capsules at least `min_length` long (all of them if none is)."""
-    c = _np(out.couplings[0, :, :, _check_class(digit_class)])  # (r, I)
-    keep = _np(out.primary_lengths[0]) >= min_length
+    c = as_numpy(out.couplings[0, :, :, check_class(digit_class)])  # (r, I)
+    keep = as_numpy(out.primary_lengths[0]) >= min_length
     if keep.any():
         c = c[:, keep]
     return np.quantile(c, [0.0, 0.25, 0.5, 0.75, 1.0], axis=1).T
@@ -112,7 +33,7 @@ def coupling_sharpening_figure(out: CapsNetOutput, digit_class: int, min_length:
     """How routing sharpens, per iteration: left, box plots of every capsule's coupling to `digit_class`
     (all exactly 0.1 at iteration 1, spreading out after); right, the length-weighted mean entropy of the
     couplings as its drop below the uniform ln 10 (nats)."""
-    k = _check_class(digit_class)
+    k = check_class(digit_class)
     r = num_iterations(out)
     its = list(range(1, r + 1))
     q = coupling_quantiles(out, k, min_length)
@@ -159,7 +80,7 @@ def lengths_by_iterations(model, x, iterations: Sequence[int] = (1, 2, 3, 5)) ->
     rows = []
     with torch.inference_mode():
         for r in iterations:
-            rows.append(_np(model(xb.to(device), routing_iterations=int(r)).lengths[0]))
+            rows.append(as_numpy(model(xb.to(device), routing_iterations=int(r)).lengths[0]))
     return np.stack(rows)
 
 
@@ -237,21 +158,13 @@ def capsule_details_figure(out: CapsNetOutput, index: int) -> go.Figure:
     return fig
 
 
-def routing_views(out: CapsNetOutput, image28, digit_class: int | None = None, iteration: int = -1,
-                  selected: int | None = None) -> dict:
-    """Every per-input routing view at once (what the app shows for a new input): coupling map, sharpening
-    figure, evidence overlay and, when `selected` is given, that capsule's details figure and field overlay.
-    `digit_class` defaults to the prediction; `selected` to the most active capsule."""
-    k = int(out.predictions[0]) if digit_class is None else _check_class(digit_class)
-    if selected is None:
-        selected = int(out.primary_lengths[0].argmax())
-    return {
-        "digit_class": k,
-        "selected": selected,
-        "coupling_map": coupling_map(out, k, iteration, selected=selected),
-        "sharpening": coupling_sharpening_figure(out, k),
-        "evidence": routing_evidence_overlay(out, image28, k, iteration),
-        "capsule_figure": capsule_details_figure(out, selected),
-        "capsule_field": receptive_field_overlay(image28, selected),
-        "capsule": capsule_details(out, selected),
-    }
+
+__all__ = [
+    "capsule_details_figure",
+    "class_lengths_figure",
+    "compare_iterations",
+    "compare_iterations_figure",
+    "coupling_quantiles",
+    "coupling_sharpening_figure",
+    "lengths_by_iterations",
+]

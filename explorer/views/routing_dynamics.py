@@ -14,11 +14,13 @@ from capsnet.model import CapsNetOutput
 from . import couplings as rv
 from .couplings import COUPLING_LIMIT
 from .fastfig import LightFigure, key, ref
-from .contributions import DIVERGING, _traced, figure  # noqa: F401 (DIVERGING re-exported for the tab)
+from .contributions import require_traced
 
 POLARIZATION_BINS = np.concatenate([[0.0], np.logspace(-7, 0, 29)])  # first bin: exactly uniform (0)
 HIST_BINS = 40
-INFERNO = [[i / (len(rv._INFERNO) - 1), "rgb({},{},{})".format(*map(int, c))] for i, c in enumerate(rv._INFERNO)]
+# views.couplings' inferno stops as a plotly colour scale (the blank-change map)
+INFERNO = [[i / (len(rv.INFERNO_STOPS) - 1), "rgb({},{},{})".format(*map(int, c))]
+           for i, c in enumerate(rv.INFERNO_STOPS)]
 
 EXPLANATION = (
     "**Near-uniform couplings are what this architecture does.** In the paper's own Table 1 (Sabour, Frosst & "
@@ -51,7 +53,7 @@ def coupling_scale_caption(out: CapsNetOutput, digit_class: int, iteration: int 
 
 def polarization(out: CapsNetOutput) -> np.ndarray:
     """(r, 1152) 1 - H_i / ln 10 per iteration: 0 for uniform couplings, 1 when a capsule couples to one digit only."""
-    c = rv._np(out.couplings[0]).astype(np.float64)
+    c = rv.as_numpy(out.couplings[0]).astype(np.float64)
     h = -(c * np.log(np.clip(c, 1e-30, None))).sum(-1)
     return np.clip(1.0 - h / math.log(rv.NUM_CLASSES), 0.0, 1.0)
 
@@ -75,7 +77,7 @@ def polarization_figure(out: CapsNetOutput) -> LightFigure:
                            opacity=0.4 + 0.6 * (i + 1) / r, hovertemplate="%{y} capsules<extra>iteration " + str(i + 1)
                            + "</extra>"))  # fmt: skip
     med = np.median(p[-1])
-    return figure(traces, dict(
+    return LightFigure(traces, dict(
         title=dict(text=f"Polarization 1 − H_i / ln 10 of each primary capsule's couplings, per iteration<br><sup>0 = "
                         f"uniform over the 10 digit capsules, 1 = all to one; iteration 1: all {p.shape[1]} capsules at "
                         f"{p[0].max():.0f} (uniform); final median {med:.1e}, max {p[-1].max():.3f}</sup>",
@@ -89,15 +91,15 @@ def polarization_figure(out: CapsNetOutput) -> LightFigure:
 def centred_logits(out: CapsNetOutput) -> np.ndarray:
     """(r, 1152, 10) b_ij - mean_j b_ij: the logits each iteration's couplings are the softmax of, centred per
     primary capsule (the softmax ignores the mean)."""
-    _traced(out)
-    b = rv._np(out.logits[0])
+    require_traced(out)
+    b = rv.as_numpy(out.logits[0])
     return b - b.mean(-1, keepdims=True)
 
 
 def agreement_by_iteration(out: CapsNetOutput) -> np.ndarray:
     """(r, 1152, 10) u_hat_j|i . v_j/|v_j| at each iteration."""
-    _traced(out)
-    return rv._np(out.projections[0])
+    require_traced(out)
+    return rv.as_numpy(out.projections[0])
 
 
 def _hist_pair(values: np.ndarray, k: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +112,7 @@ def _hist_pair(values: np.ndarray, k: int, edges: np.ndarray) -> tuple[np.ndarra
 def logits_figure(out: CapsNetOutput, digit_class: int | None = None) -> LightFigure:
     """Two rows of histograms, one column per iteration: centred logits b_ij - mean_j b_ij (top) and û·v̂ (bottom),
     for `digit_class` (default: the prediction) against the other nine digit capsules (as fractions)."""
-    k = int(out.predictions[0]) if digit_class is None else rv._check_class(digit_class)
+    k = int(out.predictions[0]) if digit_class is None else rv.check_class(digit_class)
     rows = (("centred logit b − mean b", centred_logits(out)), ("û·v̂", agreement_by_iteration(out)))
     r = rows[0][1].shape[0]
     traces, layout = [], {}
@@ -136,13 +138,13 @@ def logits_figure(out: CapsNetOutput, digit_class: int | None = None) -> LightFi
                    font=dict(size=13)),
         margin=dict(l=10, r=10, t=50, b=40), height=440, legend=dict(orientation="h", y=1.08, x=0.6),
     )
-    return figure(traces, layout)
+    return LightFigure(traces, layout)
 
 
 def counterfactual(out: CapsNetOutput) -> dict:
     """Routed lengths against the lengths with every coupling fixed at 0.1, and whether routing flips the prediction."""
-    _traced(out)
-    routed, uniform = rv._np(out.lengths[0]), rv._np(out.uniform_lengths[0])
+    require_traced(out)
+    routed, uniform = rv.as_numpy(out.lengths[0]), rv.as_numpy(out.uniform_lengths[0])
     return {"routed": routed, "uniform": uniform, "routed_digit": int(routed.argmax()),
             "uniform_digit": int(uniform.argmax()), "flipped": int(routed.argmax()) != int(uniform.argmax())}  # fmt: skip
 
@@ -169,7 +171,7 @@ def counterfactual_figure(out: CapsNetOutput) -> LightFigure:
              hovertemplate="digit %{x}: %{y:.3f} (routed)<extra></extra>"),
     ]  # fmt: skip
     flip = "routing flips the prediction" if c["flipped"] else "same prediction"
-    return figure(traces, dict(
+    return LightFigure(traces, dict(
         title=dict(text=f"Uniform couplings vs routing: {c['uniform_digit']} → {c['routed_digit']} ({flip})",
                    font=dict(size=13)),
         barmode="group", xaxis=dict(title=dict(text="digit capsule")),
@@ -181,13 +183,13 @@ def counterfactual_figure(out: CapsNetOutput) -> LightFigure:
 def blank_change_figure(out: CapsNetOutput) -> LightFigure:
     """Two tiled 32 x 6 x 6 maps side by side: each primary capsule's length |u_i| and its change from a blank
     image |u_i - u_i,blank| (the lengths are high almost everywhere; the change shows what the digit did)."""
-    _traced(out)
+    require_traced(out)
     maps = ((rv.activity_grid(out), "length |u_i|", "Viridis"),
-            (rv._np(out.blank_distance[0]).reshape(rv.NUM_TYPES, rv.GRID, rv.GRID), "|u_i − u_i,blank|", INFERNO))  # fmt: skip
+            (rv.as_numpy(out.blank_distance[0]).reshape(rv.NUM_TYPES, rv.GRID, rv.GRID), "|u_i − u_i,blank|", INFERNO))  # fmt: skip
     traces, layout = [], {}
     for n, (g, name, scale) in enumerate(maps):
         traces.append(dict(
-            type="heatmap", z=np.round(rv.tile_layout(g), 4), customdata=rv._MAP_INDEX, colorscale=scale, zmin=0,
+            type="heatmap", z=np.round(rv.tile_layout(g), 4), customdata=rv.MAP_INDEX, colorscale=scale, zmin=0,
             zmax=1.0 if n == 0 else max(float(g.max()), 1e-6), xgap=1, ygap=1, xaxis=ref("x", n + 1), yaxis=ref("y", n + 1),
             colorbar=dict(x=0.47 if n == 0 else 1.0, thickness=10, len=0.8), name=name,
             hovertemplate=f"capsule %{{customdata}}: {name} = %{{z:.3f}}<extra></extra>",
@@ -204,7 +206,7 @@ def blank_change_figure(out: CapsNetOutput) -> LightFigure:
                      for t, x in (("|u_i|", 0.22), ("|u_i − u_i,blank|", 0.74))],
         margin=dict(l=10, r=10, t=60, b=10), height=260, plot_bgcolor="white",
     )  # fmt: skip
-    return figure(traces, layout)
+    return LightFigure(traces, layout)
 
 
 def routing_study_markdown(card: dict | None) -> str:

@@ -1,0 +1,57 @@
+"""The tab API a new tab uses (docs/explorer.md, "Adding a tab"): `ui.view_tab` makes a view tab and its handle,
+`ViewTab.on_analysis` a view drawn lazily while that tab is open, `ui.on_analysis` a view run with every input,
+`ui.add_input` an input source; `events.wire` turns them into the page's events."""
+import gradio as gr
+import torch
+
+from capsnet import CapsNet
+from explorer.app import build_demo
+from explorer.session import ExplorerUI, Labelled
+from explorer.tabs.capsules import capsules_tab
+
+
+def custom_tabs():
+    seen = {}
+
+    def my_tab(ui: ExplorerUI) -> None:
+        with ui.view_tab("Mine", id="mine") as tab:
+            with ui.analysis_column():
+                box = gr.Textbox(elem_id="mine-box")
+                scale = gr.Number(2)
+            everywhere = gr.Textbox(visible=False)  # inside the tab: gr.Tabs holds only tabs
+        tab.on_analysis(lambda a, k, s: f"digit {k} x{s}", [box], [scale])
+        ui.on_analysis(lambda a, k: f"always {k}", [everywhere])
+        seen.update(tab=tab, box=box, everywhere=everywhere)
+
+    def my_input(ui: ExplorerUI) -> None:
+        with gr.Tab("Blob"):
+            button = gr.Button("blob")
+        image = torch.zeros(1, 28, 28)
+        image[0, 6:22, 12:16] = 1.0
+        ui.add_input([button.click], lambda: Labelled(image, "a bar"), [], api_name="blob", source="mine")
+
+    return my_tab, my_input, seen
+
+
+def handler(demo, api_name):
+    return next(f.fn for f in demo.fns.values() if f.api_name == api_name)
+
+
+def test_view_tabs_record_their_own_views():
+    my_tab, my_input, seen = custom_tabs()
+    demo = build_demo(model=CapsNet().eval(), tabs=(capsules_tab, my_tab), input_tabs=(my_input,),
+                      load_example=False)  # fmt: skip
+    ui = demo.explorer
+    assert [t.label for t in ui.view_tabs] == ["Digit capsules", "Mine"] and seen["tab"].group == 1
+    assert [(ln.group, len(ln.outputs)) for ln in ui.listeners] == [(0, 1), (1, 1), (None, 1)]
+    assert [s.source for s in ui.sources] == ["mine", "sketch", "upload"] and len(ui.columns) == 3  # selector + 2
+
+    # the input event: analysis, prediction, the open tab's token (the other tab's: no change) and the
+    # every-input view; the tab's own view is not drawn until its token changes
+    out = handler(demo, "blob")()
+    analysis, k = out[0], out[2]
+    assert analysis.note == "a bar" and out[-1] == f"always {k}"
+    tokens = out[5:7]
+    assert isinstance(tokens[0], int) and not isinstance(tokens[1], int)  # gr.skip() for the closed tab
+    drawn, text = handler(demo, "views_mine")(analysis, k, {}, 3)
+    assert text == f"digit {k} x3" and drawn == {1: (analysis, k)}
