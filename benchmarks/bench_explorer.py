@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from explorer.serving import free_port, served  # noqa: E402
+from explorer.app import explorer_ui  # noqa: E402
 
 
 def stats(samples_s: list[float]) -> str:
@@ -78,14 +79,14 @@ def handler(demo, api_name: str):
 
 
 def tab_id(demo, label: str) -> str:
-    for tab in demo.explorer.view_tabs:
+    for tab in explorer_ui(demo).view_tabs:
         if tab.label == label:
             return tab.id
     raise KeyError(label)
 
 
 def server_side(demo, repeats: int) -> dict:
-    ui = demo.explorer
+    ui = explorer_ui(demo)
     imgs = [sketch_value(a) for a in digit_images()]
     new_drawing = handler(demo, "analyse_sketch")
     it = iter(range(10**9))
@@ -253,8 +254,8 @@ def main() -> None:
     import torch
 
     demo = build_demo()
-    if demo.explorer.model is None:
-        sys.exit(f"no checkpoint: {demo.explorer.model_error}")
+    if explorer_ui(demo).model is None:
+        sys.exit(f"no checkpoint: {explorer_ui(demo).model_error}")
     print(f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}")
     print("\n== server side (handler functions) ==")
     for name, s in server_side(demo, args.repeats).items():

@@ -61,10 +61,10 @@ def main(argv=None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from explorer.app import LAUNCH_OPTIONS, build_demo
+    from explorer.app import LAUNCH_OPTIONS, build_demo, explorer_ui
 
     demo = build_demo()
-    model = demo.explorer.model
+    model = explorer_ui(demo).model
     if model is None:
         print("no checkpoint: train one first (python -m capsnet.train)")
         return 2

@@ -1,11 +1,4 @@
 """A paper-faithful CapsNet (Sabour, Frosst & Hinton 2017) for MNIST."""
-import os
-
-# Before torch loads: PyTorch puts CPU tensors of 2 MB and more on transparent huge pages. A training step
-# allocates several 40-80 MB temporaries, and faulting them in 4 KB pages took about half of the time spent
-# on them (1.2-1.3x more training images/s on a 2-core AVX2 EPYC). THP_MEM_ALLOC_ENABLE=0 turns it off.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-
 from .losses import capsule_loss, margin_loss, reconstruction_sse
 from .model import (
     CapsNet,

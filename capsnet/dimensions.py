@@ -257,11 +257,11 @@ def slider_label(dim: int, entry: dict | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError, default_checkpoint, load_model_card, load_pretrained, update_model_card
-    from .data import DEFAULT_DATA_DIR, MNISTUnavailable, load_mnist
+    from .cli import checkpoint_flags
+    from .data import MNISTUnavailable, load_mnist
 
-    ap = argparse.ArgumentParser(prog="python -m capsnet.dimensions", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default=None, help="weights (.safetensors); default: the shipped checkpoint")
-    ap.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="MNIST folder (torchvision root or the four .gz files)")
+    ap = argparse.ArgumentParser(prog="python -m capsnet.dimensions", description=__doc__.split("\n\n")[0],
+                                 parents=[checkpoint_flags()])
     ap.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS, help="test digits per class (default 100)")
     args = ap.parse_args(argv)
     if args.per_class < 1:

@@ -348,11 +348,11 @@ def _sha256(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError, default_checkpoint, load_pretrained, update_model_card
-    from .data import DEFAULT_DATA_DIR, MNISTUnavailable, load_mnist
+    from .cli import checkpoint_flags
+    from .data import MNISTUnavailable, load_mnist
 
-    ap = argparse.ArgumentParser(prog="python -m capsnet.equivariance", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default=None, help="weights (.safetensors); default: the shipped checkpoint")
-    ap.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="MNIST folder (torchvision root or the four .gz files)")
+    ap = argparse.ArgumentParser(prog="python -m capsnet.equivariance", description=__doc__.split("\n\n")[0],
+                                 parents=[checkpoint_flags()])
     ap.add_argument("--per-class", type=int, default=100, help="test digits per class (>= 100 for the model card)")
     ap.add_argument("--points", type=int, default=OFFLINE_POINTS, help="values per transform sweep")
     ap.add_argument("--batch-size", type=int, default=360, help="images per forward pass")

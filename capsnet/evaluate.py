@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from .data import DEFAULT_DATA_DIR, MNISTSplit, MNISTUnavailable, load_mnist
+from .data import MNISTSplit, MNISTUnavailable, load_mnist
 from .losses import reconstruction_sse
 from .model import CapsNet
 from .routing import dynamic_routing
@@ -101,10 +101,9 @@ def print_routing_study(s: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError, load_pretrained
+    from .cli import checkpoint_flags
 
-    ap = argparse.ArgumentParser(prog="python -m capsnet.evaluate", description=__doc__)
-    ap.add_argument("--checkpoint", default=None, help="weights (.safetensors); default: the shipped checkpoint")
-    ap.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="MNIST folder (torchvision root or the four .gz files)")
+    ap = argparse.ArgumentParser(prog="python -m capsnet.evaluate", description=__doc__, parents=[checkpoint_flags()])
     ap.add_argument("--routing-iterations", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
     ap.add_argument("--batch-size", type=int, default=500)

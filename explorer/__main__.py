@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)  # first, and without torch or Gradio: --help answers at once
     from capsnet.settings import SettingsError
 
-    from .app import build_demo
+    from .app import build_demo, explorer_ui
     from .limits import serve
     from .serving import server_environment
 
@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     except SettingsError as e:  # a bad CAPSNET_* number: its one sentence, not a traceback
         sys.exit(f"python -m explorer: {e}")
     # prints "Running on local URL: ..."; SIGINT / SIGTERM stop it and delete its uploads and temporary files
-    serve(demo, extra_dirs=[demo.explorer.tmp_dir], **launch_kwargs(args))
+    serve(demo, extra_dirs=[explorer_ui(demo).tmp_dir], **launch_kwargs(args))
 
 
 if __name__ == "__main__":

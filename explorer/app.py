@@ -25,6 +25,7 @@ Where things live (the data flows down this list; imports point up it, never dow
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -71,6 +72,8 @@ BRUSH_RADIUS = 15
 CSS = (STATIC / "explorer.css").read_text(encoding="utf-8")
 # Selects the brush after every clear and makes #clear-canvas run the sketchpad's own clear (see the file).
 SKETCHPAD_JS = (STATIC / "sketchpad.js").read_text(encoding="utf-8")
+# The plots' scripts run when Gradio changes a plot (its .change js); this waits for plotly to have drawn it.
+WHEN_PLOT_JS = (STATIC / "when_plot.js").read_text(encoding="utf-8")
 ROUTING_LINKS_JS = (STATIC / "routing_links.js").read_text(encoding="utf-8")
 # A click on a pose dimension in the Transforms tab's trajectories opens the Pose tab at its slider.
 POSE_LINK_JS = (STATIC / "pose_link.js").read_text(encoding="utf-8")
@@ -99,6 +102,15 @@ DEFAULT_INPUT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (examples_tab,)
 
 def _identity(value):
     return value
+
+
+_UIS: "weakref.WeakKeyDictionary[gr.Blocks, ExplorerUI]" = weakref.WeakKeyDictionary()
+
+
+def explorer_ui(demo: gr.Blocks) -> ExplorerUI:
+    """The ExplorerUI a demo was built with (its model, tabs, temporary folder): for `serve`, tests and
+    extensions. Kept here, not as an attribute on gr.Blocks."""
+    return _UIS[demo]
 
 
 def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], None]]) -> tuple:
@@ -215,13 +227,15 @@ def build_demo(
                      queue=False)
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire(ui)
-        for js in (SKETCHPAD_JS, upload_reuse_js(cache[1]), ROUTING_LINKS_JS, POSE_LINK_JS, TRAJECTORIES_NARROW_JS):
+        page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
+                   TRAJECTORIES_NARROW_JS)  # fmt: skip
+        for js in page_js:
             demo.load(None, None, None, js=js)
         predict_api(model, model_error)
     demo.queue(default_concurrency_limit=concurrency_limit or event_concurrency(), max_size=QUEUE_MAX)
     guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
     harden_server(demo, max_file_size=MAX_FILE_SIZE)  # fair queue, body limit, private events not callable by name
-    demo.explorer = ui  # for tests and extensions
+    _UIS[demo] = ui
     return demo
 
 
@@ -231,4 +245,5 @@ __all__ = [
     "DEFAULT_TABS",
     "LAUNCH_OPTIONS",
     "build_demo",
+    "explorer_ui",
 ]

@@ -14,7 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The Space's file set, matched by huggingface_hub (fnmatch on paths relative to ROOT; `*` crosses `/`).
-DEPLOY_PATTERNS = ["app.py", "README.md", "requirements.txt", "capsnet/**", "explorer/**", "checkpoints/**"]
+README_IMAGES = ["docs/explorer.png"]  # shown by the README, which is the Space's page
+DEPLOY_PATTERNS = ["app.py", "README.md", *README_IMAGES, "requirements.txt", "capsnet/**", "explorer/**",
+                   "checkpoints/**"]
 # ".*" and "*/.*" also cover what upload_folder always leaves out (.git, .cache/huggingface).
 IGNORE_PATTERNS = ["*__pycache__*", "*.pyc", "*.resume.safetensors", "*.tmp", ".*", "*/.*"]
 REQUIRED = ["app.py", "README.md", "requirements.txt", "checkpoints/capsnet.safetensors"]

@@ -2,9 +2,9 @@
 //
 // Runs as the js_on_load of the gr.HTML #reconstruction (Gradio passes element, trigger, props, server,
 // upload, watch). It fetches the decoder's weights once (a safetensors file the app exported at startup,
-// served by Gradio's file route under window.gradio_config.root), then, on every animation frame in which
-// a pose value changed, runs the three layers with Float32Array / Float64Array loops and paints the
-// 28x28 canvas: grey = round(255 x sigmoid output). Dragging a slider or the 2-D pad sends nothing; the
+// served by Gradio's file route under window.gradio_config.root), then, in the animation frame after a pose
+// value changed (the events that change one ask for it: no loop runs while nothing changes), runs the three
+// layers with Float32Array / Float64Array loops and paints the 28x28 canvas: grey = round(255 x sigmoid output). Dragging a slider or the 2-D pad sends nothing; the
 // server hears the values when the drag ends (the sliders' .release, or the 'pose_release' event below);
 // its answers only bring its image, never values, so a late answer cannot undo a newer change.
 // If the weights cannot be loaded or decoding throws, it falls back to the server: every change is sent
@@ -17,6 +17,7 @@
     mode: "loading",   // "loading" | "client" | "server"
     reason: "",
     frames: 0,         // canvas repaints from the client-side decoder
+    wakeups: 0,        // animation frames the script ran in (none while nothing changes)
     decodeMs: [],      // time of each of the last 600 decodes
     decode: null,      // (pose[16], cls) -> Uint8ClampedArray(784) grey levels, once the weights are in
   });
@@ -263,7 +264,12 @@
   function isUserSlider(target) {
     return target && target.closest && target.closest("[id^='pose-dim-']");
   }
-  document.addEventListener("input", (e) => { if (isUserSlider(e.target)) st.userMoved = true; }, true);
+  document.addEventListener("input", (e) => {
+    if (isUserSlider(e.target)) {
+      st.userMoved = true;
+      requestFrame();
+    }
+  }, true);
   // A typed number is committed on change (Enter / blur); Gradio fires no release for it, so tell the server.
   document.addEventListener("change", (e) => {
     if (isUserSlider(e.target) && e.target.type === "number" && st.cls !== null) {
@@ -280,6 +286,7 @@
     st.pose[st.padY] = Math.round(y * 1000) / 1000;
     st.dirty = true;
     st.userMoved = true;
+    requestFrame();
   }
   element.addEventListener("pointerdown", (e) => {
     const pad = e.target.closest && e.target.closest("canvas.pose-pad");
@@ -297,6 +304,7 @@
     if (!st.padDrag) return;
     st.padDrag = false;
     syncPadSliders();
+    requestFrame();
     trigger("pose_release", payload());
   };
   element.addEventListener("pointerup", endPad);
@@ -307,6 +315,7 @@
     else if (t.matches && t.matches("select.pose-pad-y")) st.padY = Number(t.value);
     else return;
     st.dirty = true;
+    requestFrame();
   });
   element.addEventListener("click", (e) => {
     const a = e.target.closest && e.target.closest("a.pose-download");
@@ -319,26 +328,42 @@
     api.reason = reason;
     st.dirty = true;
     decorate();
+    requestFrame();
     console.warn(`CapsNet pose: ${reason}; using the server`);
   }
 
-  function frame() {
+  // One frame per burst of changes, asked for by the events that change something (slider input, the pad,
+  // a new value from the server, the weights arriving, the tab being shown); none while nothing changes.
+  let frameAsked = false;
+  function requestFrame() {
+    if (frameAsked) return;
+    frameAsked = true;
     requestAnimationFrame(frame);
-    if (!element.isConnected || element.offsetParent === null) return;  // tab not shown
+  }
+
+  function frame() {
+    frameAsked = false;
+    api.wakeups += 1;
+    if (!element.isConnected || element.offsetParent === null) return;  // tab not shown: drawn when it is
     if (st.padDrag) syncPadSliders();
     else pollSliders();
     // Fallback: at most one request in flight (or one a second if answers go missing), always the latest values.
     const now = performance.now();
-    if (api.mode === "server" && st.userMoved && st.cls !== null && now - st.inFlight > 1000) {
-      st.userMoved = false;
-      st.inFlight = now;
-      trigger("pose_input", payload());  // the server draws; its answer comes back as a new value
+    if (api.mode === "server" && st.userMoved && st.cls !== null) {
+      if (now - st.inFlight > 1000) {
+        st.userMoved = false;
+        st.inFlight = now;
+        trigger("pose_input", payload());  // the server draws; its answer comes back as a new value
+      } else {
+        setTimeout(requestFrame, 1000 - (now - st.inFlight));  // or when its answer comes (watch below)
+      }
     }
     if (st.dirty) {
       st.dirty = false;
       draw();
     }
   }
+  new IntersectionObserver(() => requestFrame()).observe(element);  // the Pose tab shown again
 
   // A new value from the server (new input, other capsule, reset: adopted; the end of a drag: its image only):
   // Gradio has re-rendered the template, so label and repaint the new canvas now.
@@ -347,12 +372,13 @@
     decorate();
     st.dirty = false;
     draw();
+    requestFrame();  // the fallback may have newer values waiting for this answer
   });
 
   adoptValue();
   decorate();
   loadWeights()
-    .then(() => { api.mode = "client"; st.dirty = true; decorate(); })
+    .then(() => { api.mode = "client"; st.dirty = true; decorate(); requestFrame(); })
     .catch((e) => fallBack(e && e.message ? e.message : String(e)));
-  requestAnimationFrame(frame);
+  requestFrame();
 })();

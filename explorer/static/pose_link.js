@@ -25,10 +25,7 @@
   };
   const openPoseDim = (d, k) => {
     pickClass(k);
-    const tabs = document.querySelectorAll("#view-tabs [role='tab']");
-    for (const t of tabs) {
-      if (t.textContent.trim() === "Pose") { t.click(); break; }
-    }
+    document.getElementById("pose-tab-button")?.click(); // the Pose tab's button (elem_id "pose-tab")
     focusSlider(d, 50);
   };
   window.capsnetOpenPoseDim = openPoseDim;
@@ -43,12 +40,11 @@
     const meta = gd && gd.layout && gd.layout.meta;
     openPoseDim(Array.isArray(p.customdata) ? p.customdata[0] : p.customdata, meta ? meta.digit_class : undefined);
   };
-  const bind = () => {
-    const gd = document.querySelector("#eq-trajectories .js-plotly-plot");
-    if (gd && typeof gd.on === "function" && gd._poseLinkFor !== gd._ev) {
+  // Called by the trajectories plot's .change (tabs/equivariance.py) once per new figure.
+  window.capsnetBindPoseLinks = () => window.capsnetWhenPlot("#eq-trajectories .js-plotly-plot", (gd) => {
+    if (gd._poseLinkFor !== gd._ev) {
       gd.on("plotly_click", onPlotClick);
       gd._poseLinkFor = gd._ev;  // a new plot (new emitter) gets the handler again
     }
-  };
-  setInterval(bind, 400);
+  });
 }

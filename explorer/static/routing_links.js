@@ -5,8 +5,8 @@
   // needed. The isolated digit is exposed as data-isolated on the plot (read by the browser test).
   const DIM = 0.05;
   const bind = (gd) => {
-    if (gd.__routingLinks || typeof gd.on !== "function") return;
-    gd.__routingLinks = true;
+    if (gd.__routingLinks === gd._ev) return; // bound already (a new figure brings a new emitter)
+    gd.__routingLinks = gd._ev;
     let locked = null;
     const show = (digit) => {
       const groups = gd.querySelectorAll(".scatterlayer .trace");
@@ -30,7 +30,6 @@
     });
     gd.on("plotly_afterplot", () => show(locked));
   };
-  const scan = () => document.querySelectorAll("#routing-links .js-plotly-plot").forEach(bind);
-  new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
-  scan();
+  // Called by the link diagram's .change (tabs/routing_structure.py) once per new figure.
+  window.capsnetBindRoutingLinks = () => window.capsnetWhenPlot("#routing-links .js-plotly-plot", bind);
 }

@@ -7,7 +7,7 @@
 // time (drawing sends strokes to the server without changing the component's value, so the next None is no
 // change), and each later digit is drawn on top of the earlier ones.
 //
-// So: whenever the sketchpad shows that placeholder, press its Brush; and the app's own "Clear canvas"
+// So: whenever the sketchpad shows that placeholder (watched inside #sketchpad), press its Brush; and the app's own "Clear canvas"
 // button (#clear-canvas) presses the sketchpad's clear tool, so both controls run Gradio's one clear
 // (every layer and the undo history emptied, one change event to the server) and behave the same.
 // Buttons are found by their place in Gradio's toolbars, not by aria-label, which Gradio translates into
@@ -32,7 +32,7 @@
     });
   };
   new MutationObserver(() => { if (idle()) selectBrush(); })
-    .observe(document.body, { childList: true, subtree: true });
+    .observe(pad() ?? document.body, { childList: true, subtree: true }); // the Draw tab is open at load
   document.addEventListener("click", (event) => {
     if (event.target instanceof Element && event.target.closest("#clear-canvas")) clearTool()?.click();
   });

@@ -128,6 +128,9 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     state = gr.State(None)
     sweeps = gr.State(None)  # every sweep computed for the current original (see sweeps_for)
     plot = gr.Plot(show_label=False, elem_id="eq-trajectories")
+    # Each new figure: clicks on a trajectory open its pose slider (static/pose_link.js), and on a phone the
+    # two panels are stacked (static/trajectories_narrow.js).
+    plot.change(None, None, None, js="() => { window.capsnetBindPoseLinks?.(); window.capsnetFitTrajectories?.(); }")
     tracking = gr.Markdown(elem_id="eq-tracking")
     chips = gr.HTML(elem_id="eq-dim-buttons")
     api_image = GuardedImage(type="pil", image_mode=None, visible=False)

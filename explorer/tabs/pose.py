@@ -45,7 +45,7 @@ def publish_decoder(ui: ExplorerUI) -> tuple[str, str]:
 
 def pose_tab(ui: ExplorerUI) -> None:
     weights_path, weights_error = publish_decoder(ui)
-    with ui.view_tab("Pose", id="pose") as tab:
+    with ui.view_tab("Pose", id="pose", elem_id="pose-tab") as tab:  # static/pose_link.js opens it by this id
         with ui.analysis_column():
             model_view, recon, sliders, reset = pose_controls(ui, weights_path, weights_error)
     views = PoseViews(ui)

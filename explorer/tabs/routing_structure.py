@@ -65,6 +65,7 @@ def structure_section(ui, tab, iteration: gr.Slider) -> gr.State:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=360):
             links = gr.Plot(show_label=False, elem_id="routing-links")
+            links.change(None, None, None, js="() => window.capsnetBindRoutingLinks?.()")  # static/routing_links.js
         with gr.Column(scale=2, min_width=260):
             types = gr.Plot(show_label=False, elem_id="type-summary")
     gr.Markdown("#### Routing against uniform couplings")

@@ -8,29 +8,8 @@ it to check that every view follows plotly's schema).
 """
 from __future__ import annotations
 
-import json
-import math
-
-import numpy as np
-
-
-def _plain(obj):
-    """numpy arrays and scalars -> lists and Python numbers; NaN / inf -> None (JSON null: a gap for plotly.js)."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind == "f" and not np.isfinite(obj).all():
-            return np.where(np.isfinite(obj), obj, None).tolist()
-        if obj.dtype.kind == "O":
-            return _plain(obj.tolist())
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+import orjson
+import plotly.io as pio
 
 
 def ref(axis: str, n: int) -> str:
@@ -51,10 +30,14 @@ class LightFigure:
         self.layout = layout
 
     def to_dict(self) -> dict:
-        return {"data": _plain(self.data), "layout": _plain(self.layout)}
+        """The spec as plotly.js receives it (lists, Python numbers, None for NaN / inf): `to_json()` read back."""
+        return orjson.loads(self.to_json())
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+        """Compact JSON; numpy arrays and scalars as numbers, NaN / inf as null (a gap for plotly.js). plotly's
+        orjson engine (orjson comes with Gradio): on the routing tab's figures 2.3 ms where json.dumps over a
+        converted copy took 11 ms and plotly's json engine 22 ms."""
+        return pio.to_json({"data": self.data, "layout": self.layout}, validate=False, engine="orjson")
 
     def to_plotly(self):
         """The validated plotly.graph_objects.Figure (raises on any property plotly does not know)."""
