@@ -20,7 +20,7 @@ from explorer.inputs.preprocess import (
     preprocess,
 )
 
-from . import hostile_inputs as H
+from . import hostile_inputs
 from .conftest import SHIPPED
 
 TIME_LIMIT_S = 2.0
@@ -66,13 +66,13 @@ def timed(fn, *args, **kwargs):
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    return H.write_all(tmp_path_factory.mktemp("hostile"))
+    return hostile_inputs.write_all(tmp_path_factory.mktemp("hostile"))
 
 
 # --------------------------------------------------------------------------- preprocessing
 
 
-@pytest.mark.parametrize("name", sorted(H.hostile_files()))
+@pytest.mark.parametrize("name", sorted(hostile_inputs.hostile_files()))
 def test_hostile_file_preprocess(hostile, name):
     path, expect = hostile[name]
     have_peak = reset_peak()
@@ -90,13 +90,13 @@ def test_hostile_file_preprocess(hostile, name):
         assert r.message == UNREADABLE_MESSAGE
 
 
-@pytest.mark.parametrize("mode", H.ALL_MODES)
+@pytest.mark.parametrize("mode", hostile_inputs.ALL_MODES)
 def test_every_pil_mode_in_memory(mode):
-    im = H.in_mode(H.digit_image(), mode)
+    im = hostile_inputs.in_mode(hostile_inputs.digit_image(), mode)
     assert im.mode == mode
     r = timed(preprocess, im)
     check_result(r, "result")
-    ref = preprocess(H.digit_image()).image
+    ref = preprocess(hostile_inputs.digit_image()).image
     # the same digit whatever the mode (lossy colour spaces allowed a little slack)
     assert float((r.image - ref).abs().mean()) < 0.05, mode
 
@@ -111,7 +111,7 @@ def test_animated_gif_uses_first_frame(hostile):
     with Image.open(hostile["animated.gif"][0]) as im:
         assert getattr(im, "n_frames", 1) > 1
     r = preprocess(str(hostile["animated.gif"][0]))
-    first = preprocess(H.digit_image(seed=0)).image
+    first = preprocess(hostile_inputs.digit_image(seed=0)).image
     check_result(r, "result")
     assert float((r.image - first).abs().mean()) < 0.05
 
@@ -132,7 +132,7 @@ def test_degenerate_arrays(array):
 
 
 def test_nan_inf_around_a_digit():
-    a = np.asarray(H.digit_image(), np.float64) / 255.0
+    a = np.asarray(hostile_inputs.digit_image(), np.float64) / 255.0
     a[:5] = np.nan
     a[-5:] = np.inf
     a[:, :3] = -np.inf
@@ -174,7 +174,7 @@ def test_random_bytes_never_raise(data, magic):
 @given(st.integers(1, 40000), st.integers(1, 40000))
 def test_declared_sizes(width, height):
     """A header declaring any size: refused with a message above MAX_PIXELS, never decoded whole."""
-    r = timed(_as_file, H.png_declaring(width, height))
+    r = timed(_as_file, hostile_inputs.png_declaring(width, height))
     check_result(r, "any")
     if width * height > MAX_PIXELS:
         assert "too large" in r.message
@@ -204,7 +204,8 @@ def test_sketch_dicts():
 
 
 @pytest.fixture(scope="module")
-def served():
+def demo_client():
+    """(demo, client): the shipped app served in this process, and a gradio_client on it."""
     if not SHIPPED.exists():
         pytest.skip(f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
     from explorer.app import LAUNCH_OPTIONS, build_demo
@@ -218,11 +219,11 @@ def served():
         yield demo, Client(url, verbose=False, download_files=False)
 
 
-def test_predict_barrage_then_normal_predict(served, hostile):
+def test_predict_barrage_then_normal_predict(demo_client, hostile):
     """Every hostile file through /predict: a JSON answer with a clear error or a digit, < 2 s each."""
     from gradio_client import handle_file
 
-    _, client = served
+    _, client = demo_client
     base = vm_kb("VmRSS")
     for name, (path, expect) in sorted(hostile.items()):
         res = timed(client.predict, handle_file(str(path)), api_name="/predict")
@@ -240,7 +241,7 @@ def test_predict_barrage_then_normal_predict(served, hostile):
     assert ok["error"] is None and isinstance(ok["digit"], int)
 
 
-def test_ui_upload_event_shows_the_message(served, hostile):
+def test_ui_upload_event_shows_the_message(demo_client, hostile):
     """The Upload tab's event (what the browser triggers): its prompt output carries the message (checked
     in-process: gradio_client drops the values of updates); the /analyse_upload API answers with the message."""
     import json
@@ -249,7 +250,7 @@ def test_ui_upload_event_shows_the_message(served, hostile):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    demo, client = served
+    demo, client = demo_client
     info = json.load(urllib.request.urlopen(client.src.rstrip("/") + "/gradio_api/info?all_endpoints=true"))
     params = info["named_endpoints"]["/analyse_upload"]["parameters"]
     upload = next(f for f in demo.fns.values() if f.api_name == "analyse_upload").inputs[0]
@@ -267,7 +268,7 @@ def test_ui_upload_event_shows_the_message(served, hostile):
         assert expected in text, (name, text[:300])
 
 
-def test_oversized_upload_is_refused(served, tmp_path):
+def test_oversized_upload_is_refused(demo_client, tmp_path):
     """A file over max_file_size (10 MB): gradio_client refuses it with a message (it reads the limit from the
     server's config), and the server's upload route answers 413 to a client that sends it anyway."""
     import urllib.error
@@ -277,10 +278,11 @@ def test_oversized_upload_is_refused(served, tmp_path):
 
     from explorer.inputs.upload import MAX_FILE_SIZE
 
-    _, client = served
+    _, client = demo_client
     limit = int(MAX_FILE_SIZE.rstrip("mb")) * 1024 * 1024
     big = tmp_path / "big.png"
-    big.write_bytes(H.encode(H.digit_image(), "PNG") + os.urandom(limit + 1024))  # a PNG with 10 MB of trailing junk
+    png = hostile_inputs.encode(hostile_inputs.digit_image(), "PNG")
+    big.write_bytes(png + os.urandom(limit + 1024))  # a PNG with 10 MB of trailing junk
     with pytest.raises(ValueError, match=r"exceeds the maximum file size of 10485760 bytes"):
         client.predict(handle_file(str(big)), api_name="/predict")
     # bypassing the client's check: the server refuses the upload itself
@@ -298,5 +300,5 @@ def test_oversized_upload_is_refused(served, tmp_path):
 
 def _digit_png(folder):
     p = folder / "ok.png"
-    H.digit_image().save(p)
+    hostile_inputs.digit_image().save(p)
     return p

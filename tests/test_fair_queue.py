@@ -106,7 +106,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits(server):
+def uploaded_digits(server):
     api = Api(server.url)
     return {"slow": api.upload(stroke_rgba(2000)), "canvas": api.upload(stroke_rgba(336))}
 
@@ -127,7 +127,7 @@ def timed_call(api: Api, name: str, data: list) -> tuple[float, str, object]:
 
 @needs_checkpoint
 @pytest.mark.parametrize("behind_proxy", [False, True], ids=["direct", "behind-proxy"])
-def test_a_visitor_flooding_predict_leaves_another_answered(server, digits, behind_proxy):
+def test_a_visitor_flooding_predict_leaves_another_answered(server, uploaded_digits, behind_proxy):
     """8 connections post /predict hundreds of times; another visitor's single /predict is answered within
     ANSWER_LIMIT_S while the flood waits; the flooder gets the one-sentence refusal. Behind the proxy both come
     from one peer address and differ only in the address the proxy appended to X-Forwarded-For; the flooder
@@ -139,7 +139,7 @@ def test_a_visitor_flooding_predict_leaves_another_answered(server, digits, behi
     else:
         flooder, forger = Api(server.url, local_address="127.0.0.3"), Api(server.url, local_address="127.0.0.3")
         visitor = Api(server.url, local_address="127.0.0.4")
-    slow, canvas = [file_ref(digits["slow"])], [file_ref(digits["canvas"])]
+    slow, canvas = [file_ref(uploaded_digits["slow"])], [file_ref(uploaded_digits["canvas"])]
     with ThreadPoolExecutor(1) as ex:
         flooding = ex.submit(flood, flooder, "predict", slow)
         time.sleep(0.5)  # the flood is under way
@@ -173,9 +173,9 @@ def drain(api: Api, name: str, accepted: list) -> None:
 @needs_checkpoint
 @pytest.mark.parametrize("forwarded", ["garbage", "", ",,,", "1.1.1.1," * 1000, "[::1", "2a00:1450:4001::1",
                                        "9.9.9.9, " + "x" * 4000, "\u00e9\u00e9"])  # fmt: skip
-def test_malformed_forwarded_for_is_still_served(server, digits, forwarded):
+def test_malformed_forwarded_for_is_still_served(server, uploaded_digits, forwarded):
     api = Api(server.url, local_address=PROXY, headers={"X-Forwarded-For": forwarded.encode("utf-8")})
-    event, out = api.call("predict", [file_ref(digits["canvas"])])
+    event, out = api.call("predict", [file_ref(uploaded_digits["canvas"])])
     assert event == "complete" and out[0]["digit"] == 1, out
 
 
@@ -190,14 +190,14 @@ HEAVY = {  # the heavy events a page or an API client can flood (a first-in-firs
 @needs_checkpoint
 @pytest.mark.parametrize("name", sorted(HEAVY))
 @pytest.mark.parametrize("behind_proxy", [False, True], ids=["direct", "behind-proxy"])
-def test_a_visitor_flooding_a_heavy_event_leaves_another_answered(server, digits, name, behind_proxy):
+def test_a_visitor_flooding_a_heavy_event_leaves_another_answered(server, uploaded_digits, name, behind_proxy):
     headers = (lambda ip: {"X-Forwarded-For": ip}) if behind_proxy else (lambda ip: None)
     flooder = Api(server.url, local_address=PROXY if behind_proxy else "127.0.0.5", headers=headers("8.8.8.8"))
     visitor = Api(server.url, local_address=PROXY if behind_proxy else "127.0.0.6", headers=headers("9.9.9.9"))
     with ThreadPoolExecutor(1) as ex:
-        flooding = ex.submit(flood, flooder, name, HEAVY[name](digits["canvas"]), 120)
+        flooding = ex.submit(flood, flooder, name, HEAVY[name](uploaded_digits["canvas"]), 120)
         time.sleep(0.5)
-        elapsed, event, out = timed_call(visitor, name, HEAVY[name](digits["canvas"]))
+        elapsed, event, out = timed_call(visitor, name, HEAVY[name](uploaded_digits["canvas"]))
         responses, _ = flooding.result()
     accepted = [r for r in responses if r.status_code == 200]
     print(f"\n{name} {'proxy' if behind_proxy else 'direct'}: other visitor answered in {elapsed:.2f} s; "

@@ -10,7 +10,7 @@ from PIL import Image
 from explorer.limits import QUEUE_PER_CLIENT
 from explorer.serving import free_port
 
-from . import hostile_inputs as H
+from . import hostile_inputs
 from .conftest import SHIPPED
 from .raw_http import Api, Server, blank_1bit, file_ref, peak_mb, png, stroke_rgba
 
@@ -43,7 +43,7 @@ def refs(api):
         "canvas": api.upload(stroke_rgba(336)),
         "large": api.upload(stroke_rgba(2000)),
         "other_size": api.upload(stroke_rgba(400)),
-        "digit": api.upload(png(H.digit_image())),
+        "digit": api.upload(png(hostile_inputs.digit_image())),
     }
 
 

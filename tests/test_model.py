@@ -20,7 +20,7 @@ from capsnet import (
 
 
 @pytest.fixture(scope="module")
-def model():
+def untrained_model():
     torch.manual_seed(0)
     return CapsNet().eval()
 
@@ -31,9 +31,9 @@ def images():
     return torch.rand(3, 1, 28, 28, generator=g)
 
 
-def test_output_shapes(model, images):
+def test_output_shapes(untrained_model, images):
     with torch.no_grad():
-        out = model(images)
+        out = untrained_model(images)
     assert out.lengths.shape == (3, 10)
     assert out.poses.shape == (3, 10, 16)
     assert out.couplings.shape == (3, 3, 1152, 10)
@@ -54,9 +54,9 @@ def test_paper_sizes():
     assert m.decoder[0].in_features == 160
 
 
-def test_rejects_wrong_input_shape(model):
+def test_rejects_wrong_input_shape(untrained_model):
     with pytest.raises(ValueError, match="expected images of shape"):
-        model(torch.zeros(1, 28, 28))
+        untrained_model(torch.zeros(1, 28, 28))
 
 
 def test_squash_direction_and_norm():
@@ -78,9 +78,9 @@ def test_squash_zero_vector_is_finite_with_finite_grad():
     assert torch.isfinite(s.grad).all()
 
 
-def test_couplings_sum_to_one_and_start_uniform(model, images):
+def test_couplings_sum_to_one_and_start_uniform(untrained_model, images):
     with torch.no_grad():
-        out = model(images, routing_iterations=4)
+        out = untrained_model(images, routing_iterations=4)
     c = out.couplings
     assert c.shape[1] == 4
     assert torch.allclose(c.sum(-1), torch.ones(c.shape[:-1]), atol=1e-5)
@@ -144,11 +144,11 @@ def test_margin_loss_hand_values():
     assert torch.allclose(margin_loss(lengths, labels), torch.tensor([0.16 + 0.36625]))
 
 
-def test_reconstruction_loss_is_per_image_sum_times_0005(model):
+def test_reconstruction_loss_is_per_image_sum_times_0005(untrained_model):
     images = torch.zeros(2, 1, 28, 28)
     images[0, 0, :10, :10] = 1.0
     with torch.no_grad():
-        out = model(images, torch.tensor([1, 2]))
+        out = untrained_model(images, torch.tensor([1, 2]))
     recon = out.reconstructions
     sse = ((recon - images) ** 2).sum(dim=(1, 2, 3))
     assert torch.allclose(reconstruction_sse(recon, images), sse)
@@ -156,12 +156,12 @@ def test_reconstruction_loss_is_per_image_sum_times_0005(model):
     assert torch.allclose(capsule_loss(out, images, torch.tensor([1, 2])), expected)
 
 
-def test_masking_by_label_prediction_and_class(model, images):
+def test_masking_by_label_prediction_and_class(untrained_model, images):
     with torch.no_grad():
-        by_pred = model(images)
+        by_pred = untrained_model(images)
         labels = (by_pred.predictions + 1) % 10
-        by_label = model(images, labels)
-        by_class = model(images, mask_class=7)
+        by_label = untrained_model(images, labels)
+        by_class = untrained_model(images, mask_class=7)
     assert torch.equal(by_pred.masked_class, by_pred.predictions)
     assert torch.equal(by_label.masked_class, labels)
     assert (by_class.masked_class == 7).all()
@@ -169,33 +169,33 @@ def test_masking_by_label_prediction_and_class(model, images):
         for out, cls in ((by_pred, by_pred.predictions), (by_label, labels), (by_class, torch.full((3,), 7))):
             masked = torch.zeros_like(out.poses)
             masked[torch.arange(3), cls] = out.poses[torch.arange(3), cls]
-            ref = model.decoder(masked.flatten(1)).view(3, 1, 28, 28)
+            ref = untrained_model.decoder(masked.flatten(1)).view(3, 1, 28, 28)
             assert torch.allclose(out.reconstructions, ref, atol=1e-6)
 
 
-def test_decode_edited_poses(model, images):
+def test_decode_edited_poses(untrained_model, images):
     with torch.no_grad():
-        out = model(images)
+        out = untrained_model(images)
         cls = out.predictions
-        same = model.decode(out.poses, cls)
+        same = untrained_model.decode(out.poses, cls)
         assert torch.allclose(same, out.reconstructions, atol=1e-6)
         edited = out.poses.clone()
         edited[:, :, 3] += 0.25
-        changed = model.decode(edited, cls)
+        changed = untrained_model.decode(edited, cls)
         assert changed.shape == (3, 1, 28, 28)
         assert not torch.allclose(changed, same)
         # editing a capsule that is masked out changes nothing
         other = out.poses.clone()
         other[torch.arange(3), (cls + 1) % 10] += 1.0
-        assert torch.allclose(model.decode(other, cls), same, atol=1e-6)
-        assert torch.allclose(model.decode(out.poses, 4), model(images, mask_class=4).reconstructions, atol=1e-6)
+        assert torch.allclose(untrained_model.decode(other, cls), same, atol=1e-6)
+        assert torch.allclose(untrained_model.decode(out.poses, 4), untrained_model(images, mask_class=4).reconstructions, atol=1e-6)
 
 
-def test_capsule_index_mapping_matches_conv_layout(model, images):
+def test_capsule_index_mapping_matches_conv_layout(untrained_model, images):
     """Primary capsule i must be the 8 channels of its type at its (row, col) of the PrimaryCaps conv output."""
     with torch.no_grad():
-        out = model(images)
-        conv = model.primary_caps(F.relu(model.conv1(images)))  # (B, 256, 6, 6), channel = type*8 + dim
+        out = untrained_model(images)
+        conv = untrained_model.primary_caps(F.relu(untrained_model.conv1(images)))  # (B, 256, 6, 6), channel = type*8 + dim
         for i in [0, 1, 5, 6, 35, 36, 37, 500, 1151]:
             t, r, c = primary_capsule_position(i)
             assert primary_capsule_index(t, r, c) == i
@@ -206,14 +206,14 @@ def test_capsule_index_mapping_matches_conv_layout(model, images):
         primary_capsule_position(1152)
 
 
-def test_receptive_field_matches_convolution(model):
+def test_receptive_field_matches_convolution(untrained_model):
     """Changing a pixel changes exactly the primary capsules whose field contains it."""
     base = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(5)) * 0.5
     y, x = 13, 3
     bumped = base.clone()
     bumped[0, 0, y, x] = 1.0
     with torch.no_grad():
-        diff = (model(bumped).primary - model(base).primary).abs().sum(-1)[0]
+        diff = (untrained_model(bumped).primary - untrained_model(base).primary).abs().sum(-1)[0]
     for i in range(0, 1152):
         t, r, c = primary_capsule_position(i)
         top, left, bottom, right = receptive_field(r, c)
@@ -247,10 +247,10 @@ def test_traced_routing_matches_plain_routing_and_paper_loop():
         assert torch.allclose(trace.logits[:, r + 1] - trace.logits[:, r], agree)
 
 
-def test_traced_forward_adds_fields_without_changing_the_result(model, images):
+def test_traced_forward_adds_fields_without_changing_the_result(untrained_model, images):
     with torch.no_grad():
-        plain = model(images)
-        traced = model(images, trace_routing=True)
+        plain = untrained_model(images)
+        traced = untrained_model(images, trace_routing=True)
     assert plain.votes is None and plain.projections is None
     with pytest.raises(ValueError, match="trace_routing"):
         plain.contributions
@@ -262,13 +262,13 @@ def test_traced_forward_adds_fields_without_changing_the_result(model, images):
     assert traced.projections.shape == traced.contributions.shape == (3, 3, 1152, 10)
     assert traced.uniform_lengths.shape == (3, 10)
     assert traced.blank_distance.shape == (3, 1152)
-    assert torch.allclose(traced.votes, torch.einsum("ijdk,bik->bijd", model.W, traced.primary), atol=1e-6)
+    assert torch.allclose(traced.votes, torch.einsum("ijdk,bik->bijd", untrained_model.W, traced.primary), atol=1e-6)
 
 
-def test_vote_contributions_decompose_the_pre_squash_length(model, images):
+def test_vote_contributions_decompose_the_pre_squash_length(untrained_model, images):
     """sum_i c_ij (u_hat_j|i . v_j/|v_j|) = |s_j| for every digit capsule and iteration, and squash(|s_j|) = |v_j|."""
     with torch.no_grad():
-        out = model(images, routing_iterations=4, trace_routing=True)
+        out = untrained_model(images, routing_iterations=4, trace_routing=True)
     a = out.contributions
     norms = out.pre_squash.norm(dim=-1)  # (B, r, 10)
     assert torch.allclose(a.sum(dim=2), norms, rtol=1e-4, atol=1e-6)
@@ -282,21 +282,21 @@ def test_vote_contributions_decompose_the_pre_squash_length(model, images):
     assert torch.allclose(out.projections[:, -1], torch.einsum("bijd,bjd->bij", out.votes, v_hat), atol=1e-5)
 
 
-def test_uniform_lengths_are_routing_with_one_iteration(model, images):
+def test_uniform_lengths_are_routing_with_one_iteration(untrained_model, images):
     """Every coupling fixed at 0.1 is what one routing iteration does (the logits start at zero)."""
     with torch.no_grad():
-        out = model(images, trace_routing=True)
-        one = model(images, routing_iterations=1)
+        out = untrained_model(images, trace_routing=True)
+        one = untrained_model(images, routing_iterations=1)
         v = squash(0.1 * out.votes.sum(dim=1))
     assert torch.allclose(out.uniform_lengths, one.lengths, atol=1e-6)
     assert torch.allclose(out.uniform_lengths, v.norm(dim=-1), atol=1e-6)
 
 
-def test_blank_distance_is_the_change_from_a_blank_image(model, images):
+def test_blank_distance_is_the_change_from_a_blank_image(untrained_model, images):
     blank = torch.zeros(1, 1, 28, 28)
     with torch.no_grad():
-        out = model(torch.cat([images, blank]), trace_routing=True)
-        u_blank = model.primary_capsules(blank)[0]
+        out = untrained_model(torch.cat([images, blank]), trace_routing=True)
+        u_blank = untrained_model.primary_capsules(blank)[0]
     assert torch.allclose(out.blank_distance[-1], torch.zeros(1152), atol=1e-6)
     assert torch.allclose(out.blank_distance[:-1], (out.primary[:-1] - u_blank).norm(dim=-1), atol=1e-6)
     # the cache follows the weights

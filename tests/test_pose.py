@@ -10,7 +10,7 @@ import torch
 
 from capsnet import CapsNet
 from capsnet.export import decoder_bytes, export_decoder, read_decoder_file
-from explorer.views import pose as pv
+from explorer.views import pose as pose_views
 
 from .conftest import SHIPPED
 
@@ -65,7 +65,7 @@ def test_file_name_follows_the_weights(model, tmp_path):
 
 
 def test_app_serves_the_weights_it_exported():
-    from explorer.app import LAUNCH_OPTIONS, build_demo
+    from explorer.app import LAUNCH_OPTIONS, build_demo, explorer_ui
     from explorer.serving import served
 
     if not SHIPPED.exists():
@@ -77,7 +77,7 @@ def test_app_serves_the_weights_it_exported():
     with served(demo, **LAUNCH_OPTIONS) as url:
         with urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=30) as r:
             body = r.read()
-        assert body == decoder_bytes(demo.explorer.model)
+        assert body == decoder_bytes(explorer_ui(demo).model)
         with pytest.raises(urllib.error.HTTPError):  # its folder is not opened wider than the one file
             urllib.request.urlopen(f"{url}gradio_api/file={SHIPPED}", timeout=30)
 
@@ -86,26 +86,26 @@ CARD = {"dimension_labels": [[{"label": "wider", "effect": "width", "sign": 1, "
 
 
 def test_slider_labels_come_from_the_card():
-    assert pv.slider_labels(CARD, 4)[3] == "dim 3 · wider (+1.2 px)"
-    assert pv.slider_labels(None, 4)[3] == "dim 3"
-    assert pv.slider_labels({"dimension_labels": [[]]}, 4)[0] == "dim 0"  # malformed: plain names
-    assert pv.dimension_labels({"dimension_labels": "x"}) is None
-    assert len(pv.all_slider_labels(CARD)) == 10
+    assert pose_views.slider_labels(CARD, 4)[3] == "dim 3 · wider (+1.2 px)"
+    assert pose_views.slider_labels(None, 4)[3] == "dim 3"
+    assert pose_views.slider_labels({"dimension_labels": [[]]}, 4)[0] == "dim 0"  # malformed: plain names
+    assert pose_views.dimension_labels({"dimension_labels": "x"}) is None
+    assert len(pose_views.all_slider_labels(CARD)) == 10
 
 
 def test_browser_values_are_checked():
-    assert pv.clean_pose([0.1] * 16) == [0.1] * 16
-    assert pv.clean_pose([5.0] + [0.0] * 15)[0] == 1.0
+    assert pose_views.clean_pose([0.1] * 16) == [0.1] * 16
+    assert pose_views.clean_pose([5.0] + [0.0] * 15)[0] == 1.0
     for bad in (None, [0.1] * 15, ["x"] * 16, [float("nan")] * 16, 3):
-        assert pv.clean_pose(bad) is None
-    assert pv.clean_class(3) == 3 and pv.clean_class("7") == 7
+        assert pose_views.clean_pose(bad) is None
+    assert pose_views.clean_class(3) == 3 and pose_views.clean_class("7") == 7
     for bad in (None, -1, 10, 2.5, "a"):
-        assert pv.clean_class(bad) is None
+        assert pose_views.clean_class(bad) is None
 
 
 def test_payload_is_the_server_decode():
     img = np.linspace(0, 1, 784).reshape(28, 28)
-    p = pv.reconstruction_payload(img, [0.5] * 16, 3)
+    p = pose_views.reconstruction_payload(img, [0.5] * 16, 3)
     assert p["cls"] == 3 and p["pose"] == [0.5] * 16 and p["src"].startswith("data:image/png;base64,")
     import base64
     import io
@@ -119,7 +119,7 @@ def test_payload_is_the_server_decode():
 
 def test_labelled_grid_adds_a_text_column():
     grid = np.full((16 * 56 + 15 * 2, 11 * 56 + 10 * 2), 64, np.uint8)
-    out = pv.labelled_grid(grid, pv.slider_labels(CARD, 0))
+    out = pose_views.labelled_grid(grid, pose_views.slider_labels(CARD, 0))
     assert out.shape[0] == grid.shape[0] and out.shape[1] > grid.shape[1] + 50
     assert np.array_equal(out[:, -grid.shape[1]:], grid)
     column = out[:, : out.shape[1] - grid.shape[1]]

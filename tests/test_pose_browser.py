@@ -1,42 +1,29 @@
-"""The Pose tab in Debian's chromium: the browser-side decoder matches CapsNet.decode, a drag under 150 ms of
+"""The Pose tab in chromium: the browser-side decoder matches CapsNet.decode, a drag under 150 ms of
 added latency draws frames without a single request, the 2-D pad moves two sliders, and without the weights
 the page falls back to the server and says so."""
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from explorer.serving import served
 
-from . import pose_drag as pd
+from . import pose_drag
+from .browser_helpers import require
 from .conftest import SHIPPED
-from .test_browser import _require
 
 pytestmark = pytest.mark.browser
 TOLERANCE = 2  # grey levels out of 255
 
 
 @pytest.fixture(scope="module")
-def app():
-    _require(Path(pd.CHROMIUM).exists() or shutil.which("chromium") is not None, f"{pd.CHROMIUM} is missing")
-    _require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
-    from explorer.app import LAUNCH_OPTIONS, build_demo
+def pose_app():
+    """(url, model): the shipped app served as `python -m explorer` serves it, and the model it runs."""
+    require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
+    from explorer.app import LAUNCH_OPTIONS, build_demo, explorer_ui
 
     demo = build_demo(SHIPPED)
     with served(demo, **LAUNCH_OPTIONS) as url:
-        yield url, demo.explorer.model
-
-
-@pytest.fixture(scope="module")
-def browser():
-    pw_sync = pytest.importorskip("playwright.sync_api")
-    with pw_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=pd.CHROMIUM, args=pd.CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield url, explorer_ui(demo).model
 
 
 def _page(browser):
@@ -54,7 +41,7 @@ def _until(page, ok, seconds: float = 30.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         _settle(page)
-        if ok(page.evaluate(pd.READ_POSE_JS)):
+        if ok(page.evaluate(pose_drag.READ_POSE_JS)):
             return
         page.wait_for_timeout(200)
 
@@ -81,73 +68,73 @@ def _set_number(page, dim: int, value: float):
     box.press("Enter")
 
 
-def test_canvas_is_the_decoder_output(app, browser):
-    url, model = app
+def test_canvas_is_the_decoder_output(pose_app, browser):
+    url, model = pose_app
     page = _page(browser)
     try:
-        assert pd.open_pose_tab(page, url) == "client"
+        assert pose_drag.open_pose_tab(page, url) == "client"
         canvas = page.locator("#reconstruction canvas.pose-canvas")
         assert canvas.evaluate("c => [c.width, c.height]") == [28, 28]
         assert canvas.evaluate("c => getComputedStyle(c).imageRendering") == "pixelated"
         assert canvas.bounding_box()["width"] >= 4 * 28  # scaled up by CSS
         _settle(page)
-        assert pd.canvas_error(page, model) <= TOLERANCE
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
         # values typed into three sliders, quickly, as a remote visitor: the canvas follows without the server
-        pd.set_latency(page, 150)
+        pose_drag.set_latency(page, 150)
         typed = {0: 0.45, 5: -0.6, 11: 0.9}
         for dim, value in typed.items():
             _set_number(page, dim, value)
-        page.evaluate(pd.RECORD_POSE_JS, list(typed))
+        page.evaluate(pose_drag.RECORD_POSE_JS, list(typed))
         _settle(page)
-        assert pd.canvas_error(page, model) <= TOLERANCE
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
         # each typed value also went to the server; its answers land after the later values were typed (150 ms
         # each way), and must leave them alone. Answers come in order: the last one decodes the typed values.
-        _until(page, lambda shown: pd.server_error(page, model) <= TOLERANCE)
+        _until(page, lambda shown: pose_drag.server_error(page, model) <= TOLERANCE)
         log = page.evaluate("window.__poseLogStop()")
-        assert pd.server_error(page, model) <= TOLERANCE
+        assert pose_drag.server_error(page, model) <= TOLERANCE
         assert len(log) > 5 and all(v == pytest.approx(list(typed.values())) for v in log), log
-        assert pd.canvas_error(page, model) <= TOLERANCE
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
         # another digit capsule: the server sends its pose, the canvas decodes it as that digit
         before = page.locator("#pose-dim-0 input[type='number']").input_value()
         page.locator("#selected-class label", has_text="3").click()
         page.wait_for_function(
             "b => document.querySelector(\"#pose-dim-0 input[type='number']\").value !== b", arg=before)
-        _until(page, lambda shown: shown["cls"] == 3 and pd.canvas_error(page, model) <= TOLERANCE)
-        assert page.evaluate(pd.READ_POSE_JS)["cls"] == 3
-        assert pd.canvas_error(page, model) <= TOLERANCE
+        _until(page, lambda shown: shown["cls"] == 3 and pose_drag.canvas_error(page, model) <= TOLERANCE)
+        assert page.evaluate(pose_drag.READ_POSE_JS)["cls"] == 3
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
         label = page.locator("#pose-dim-0 [data-testid='block-info']").inner_text()
         assert label.startswith("dim 0 · ")  # named from the model card
     finally:
         page.close()
 
 
-def test_drag_under_latency_draws_frames_without_requests(app, browser):
-    url, model = app
+def test_drag_under_latency_draws_frames_without_requests(pose_app, browser):
+    url, model = pose_app
     page = _page(browser)
     try:
-        assert pd.open_pose_tab(page, url) == "client"
-        pd.set_latency(page, 150)
-        r = pd.drag(page, dim=0, seconds=1.5)
+        assert pose_drag.open_pose_tab(page, url) == "client"
+        pose_drag.set_latency(page, 150)
+        r = pose_drag.drag(page, dim=0, seconds=1.5)
         assert r["requests"] == []  # not one request, let alone a queue call, while the slider moves
         assert r["events"] > 10 and r["distinct"] > 10, r
         _settle(page)
-        assert pd.canvas_error(page, model) <= TOLERANCE
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
         # the server hears the value when a real drag ends (release), and agrees with the canvas
         _mouse_drag_slider(page, dim=7, start=0.5, end=0.85, steps=8)
         _settle(page)
-        server = page.evaluate(pd.SERVER_GREY_JS)
+        server = page.evaluate(pose_drag.SERVER_GREY_JS)
         assert server is not None
-        shown = page.evaluate(pd.CANVAS_JS)
+        shown = page.evaluate(pose_drag.CANVAS_JS)
         assert max(abs(a - b) for a, b in zip(server, shown)) <= TOLERANCE
     finally:
         page.close()
 
 
-def test_pad_moves_two_dimensions(app, browser):
-    url, model = app
+def test_pad_moves_two_dimensions(pose_app, browser):
+    url, model = pose_app
     page = _page(browser)
     try:
-        assert pd.open_pose_tab(page, url) == "client"
+        assert pose_drag.open_pose_tab(page, url) == "client"
         page.locator("#reconstruction select.pose-pad-x").select_option("2")
         page.locator("#reconstruction select.pose-pad-y").select_option("9")
         pad_canvas = page.locator("#reconstruction canvas.pose-pad")
@@ -160,36 +147,36 @@ def test_pad_moves_two_dimensions(app, browser):
         page.mouse.move(pad["x"] + pad["width"] * 0.8, pad["y"] + pad["height"] * 0.3, steps=10)
         _settle(page)
         assert requests == []  # drawn in the browser while the pad is dragged
-        drawn = page.evaluate(pd.CANVAS_JS)
+        drawn = page.evaluate(pose_drag.CANVAS_JS)
         # the two sliders follow the pad while it moves: x = 0.6, y = 0.4 (the pad spans -1..1, y up)
-        shown = page.evaluate(pd.READ_POSE_JS)
+        shown = page.evaluate(pose_drag.READ_POSE_JS)
         assert shown["pose"][2] == pytest.approx(0.6, abs=0.02)
         assert shown["pose"][9] == pytest.approx(0.4, abs=0.02)
         page.mouse.up()
         _settle(page)
-        assert pd.canvas_error(page, model) <= TOLERANCE
-        assert max(abs(a - b) for a, b in zip(drawn, page.evaluate(pd.CANVAS_JS))) <= TOLERANCE
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
+        assert max(abs(a - b) for a, b in zip(drawn, page.evaluate(pose_drag.CANVAS_JS))) <= TOLERANCE
         # the pad's release: the server draws the same values
-        _until(page, lambda shown: pd.server_error(page, model) <= TOLERANCE)
-        assert pd.server_error(page, model) <= TOLERANCE
+        _until(page, lambda shown: pose_drag.server_error(page, model) <= TOLERANCE)
+        assert pose_drag.server_error(page, model) <= TOLERANCE
         # Gradio holds the pad's values too: a mouse drag on another slider sends, when it ends, all 16 sliders'
         # values as Gradio has them (the `pose` endpoint), and the server's image is of the pad's values
         _mouse_drag_slider(page, dim=7, start=0.5, end=0.2, steps=6)
-        _until(page, lambda shown: pd.server_error(page, model) <= TOLERANCE)
-        shown = page.evaluate(pd.READ_POSE_JS)
+        _until(page, lambda shown: pose_drag.server_error(page, model) <= TOLERANCE)
+        shown = page.evaluate(pose_drag.READ_POSE_JS)
         assert [shown["pose"][d] for d in (2, 9)] == pytest.approx([0.6, 0.4], abs=0.02)
         assert shown["pose"][7] < 0
-        assert pd.server_error(page, model) <= TOLERANCE
+        assert pose_drag.server_error(page, model) <= TOLERANCE
     finally:
         page.close()
 
 
-def test_without_weights_the_server_draws_and_the_page_says_so(app, browser):
-    url, model = app
+def test_without_weights_the_server_draws_and_the_page_says_so(pose_app, browser):
+    url, model = pose_app
     page = _page(browser)
     try:
         page.route("**/decoder-*.safetensors", lambda route: route.abort())
-        assert pd.open_pose_tab(page, url) == "server"
+        assert pose_drag.open_pose_tab(page, url) == "server"
         note = page.locator("#reconstruction .pose-note")
         assert note.is_visible()
         assert "Live preview off" in note.inner_text() and "through the server" in note.inner_text()
@@ -197,11 +184,12 @@ def test_without_weights_the_server_draws_and_the_page_says_so(app, browser):
         deadline = time.time() + 30
         while time.time() < deadline:  # the server's image arrives after a round trip
             _settle(page)
-            if page.evaluate(pd.READ_POSE_JS)["pose"][4] == pytest.approx(0.8) and pd.canvas_error(page, model) <= TOLERANCE:
+            shown = page.evaluate(pose_drag.READ_POSE_JS)
+            if shown["pose"][4] == pytest.approx(0.8) and pose_drag.canvas_error(page, model) <= TOLERANCE:
                 break
             page.wait_for_timeout(200)
-        assert pd.canvas_error(page, model) <= TOLERANCE
-        r = pd.drag(page, dim=0, seconds=1.0)
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
+        r = pose_drag.drag(page, dim=0, seconds=1.0)
         assert any("/queue/" in u for u in r["requests"])  # the fallback does go through the server
     finally:
         page.close()

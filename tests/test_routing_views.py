@@ -7,8 +7,8 @@ import torch
 
 from capsnet import primary_capsule_index, primary_capsule_position, receptive_field
 from explorer.inputs.examples import synthetic_examples
-from explorer.views import couplings as rc
-from explorer.views import routing as rv
+from explorer.views import couplings
+from explorer.views import routing as routing_views
 
 
 
@@ -27,13 +27,13 @@ def test_grids_match_capsule_positions(out):
     rng = np.random.default_rng(0)
     for k in (0, 3, 9):
         for it in (1, 2, 3, -1):
-            grid = rc.coupling_grid(out, k, it)
+            grid = couplings.coupling_grid(out, k, it)
             assert grid.shape == (32, 6, 6)
-            i0 = rc.resolve_iteration(out, it)
+            i0 = couplings.resolve_iteration(out, it)
             for idx in rng.integers(0, 1152, 20).tolist() + [0, 1151]:
                 t, r, c = primary_capsule_position(idx)
                 assert grid[t, r, c] == pytest.approx(out.couplings[0, i0, idx, k].item())
-    act = rc.activity_grid(out)
+    act = couplings.activity_grid(out)
     for idx in (0, 37, 500, 1151):
         t, r, c = primary_capsule_position(idx)
         assert act[t, r, c] == pytest.approx(out.primary_lengths[0, idx].item())
@@ -41,35 +41,35 @@ def test_grids_match_capsule_positions(out):
 
 def test_first_iteration_uniform_then_sharpens(out):
     for k in range(10):
-        np.testing.assert_allclose(rc.coupling_grid(out, k, 1), 0.1, atol=1e-6)
-    h = rc.coupling_entropy_by_iteration(out)
+        np.testing.assert_allclose(couplings.coupling_grid(out, k, 1), 0.1, atol=1e-6)
+    h = couplings.coupling_entropy_by_iteration(out)
     assert h.shape == (3,)
     assert h[0] == pytest.approx(math.log(10), abs=1e-5)
     assert np.all(h[1:] <= h[0] + 1e-6)
-    assert rc.coupling_entropy_by_iteration(out, weighted=False)[0] == pytest.approx(math.log(10), abs=1e-5)
+    assert couplings.coupling_entropy_by_iteration(out, weighted=False)[0] == pytest.approx(math.log(10), abs=1e-5)
 
 
 def test_iteration_numbering(out):
-    assert rc.resolve_iteration(out, 1) == 0
-    assert rc.resolve_iteration(out, 3) == rc.resolve_iteration(out, -1) == 2
+    assert couplings.resolve_iteration(out, 1) == 0
+    assert couplings.resolve_iteration(out, 3) == couplings.resolve_iteration(out, -1) == 2
     for bad in (0, 4, -4):
         with pytest.raises(ValueError):
-            rc.resolve_iteration(out, bad)
+            couplings.resolve_iteration(out, bad)
     with pytest.raises(ValueError):
-        rc.coupling_grid(out, 10)
+        couplings.coupling_grid(out, 10)
 
 
 def test_tiled_layout_and_click_mapping(out):
-    m = rc.tile_layout(np.arange(1152))
-    assert m.shape == (rc.MAP_H, rc.MAP_W) == (27, 55)
+    m = couplings.tile_layout(np.arange(1152))
+    assert m.shape == (couplings.MAP_H, couplings.MAP_W) == (27, 55)
     assert np.isnan(m).sum() == 27 * 55 - 1152
     for idx in (0, 35, 36, 300, 1151):
         t, r, c = primary_capsule_position(idx)
         tr, tc = divmod(t, 8)
         y, x = tr * 7 + r, tc * 7 + c
         assert m[y, x] == idx
-        assert rc.capsule_at(y, x) == idx
-    assert rc.capsule_at(6, 0) is None  # gap row between tile rows
+        assert couplings.capsule_at(y, x) == idx
+    assert couplings.capsule_at(6, 0) is None  # gap row between tile rows
 
 
 def test_receptive_field_matches_convolution(model):
@@ -100,7 +100,7 @@ def test_receptive_field_matches_convolution(model):
 
 def test_capsule_details(out):
     idx = primary_capsule_index(5, 2, 4)
-    d = rc.capsule_details(out, idx)
+    d = couplings.capsule_details(out, idx)
     assert (d["type"], d["row"], d["col"]) == (5, 2, 4)
     assert d["couplings"].shape == (10,) and d["couplings_by_iteration"].shape == (3, 10)
     np.testing.assert_allclose(d["couplings_by_iteration"][0], 0.1, atol=1e-6)
@@ -109,37 +109,37 @@ def test_capsule_details(out):
     np.testing.assert_allclose(d["agreement"], out.agreement[0, idx].numpy(), rtol=1e-6)
     assert d["length"] == pytest.approx(out.primary_lengths[0, idx].item())
     assert d["receptive_field"] == receptive_field(2, 4) == (4, 8, 21, 25)
-    fig = rv.capsule_details_figure(out, idx)
+    fig = routing_views.capsule_details_figure(out, idx)
     assert len(fig.data) == 4  # 3 iterations of couplings + agreement
 
 
 def test_overlays(out, image):
     idx = primary_capsule_index(0, 1, 2)
-    rf = rc.receptive_field_overlay(image, idx)
+    rf = couplings.receptive_field_overlay(image, idx)
     assert rf.shape == (224, 224, 3) and rf.dtype == np.uint8
     top, left, bottom, right = (8 * v for v in receptive_field(1, 2))
     assert tuple(rf[top, left + 20]) == (0, 200, 255)  # rectangle edge
-    assert rc.receptive_field_overlay(image.numpy(), idx, scale=4).shape == (112, 112, 3)
+    assert couplings.receptive_field_overlay(image.numpy(), idx, scale=4).shape == (112, 112, 3)
 
-    m = rc.routing_evidence_map(out, 3)
+    m = couplings.routing_evidence_map(out, 3)
     assert m.shape == (28, 28) and m.dtype == np.float32
     assert m.min() >= 0 and m.max() == pytest.approx(1.0)
-    raw = rc.routing_evidence_map(out, 3, normalize=False, relative=False)
-    w = (rc.coupling_grid(out, 3) * rc.activity_grid(out)).sum(0)
+    raw = couplings.routing_evidence_map(out, 3, normalize=False, relative=False)
+    w = (couplings.coupling_grid(out, 3) * couplings.activity_grid(out)).sum(0)
     assert raw[0, 0] == pytest.approx(w[0, 0], rel=1e-5)  # only capsule position (0,0) sees the corner
     assert raw[26, 26] == pytest.approx(w[5, 5], rel=1e-5)
     assert not raw[27].any() and not raw[:, 27].any()  # no receptive field reaches the last row/column
     assert raw[14, 14] == pytest.approx(w.sum(), rel=1e-5)  # the centre is seen by every position
-    ev = rc.routing_evidence_overlay(out, image, 3)
+    ev = couplings.routing_evidence_overlay(out, image, 3)
     assert ev.shape == (224, 224, 3) and ev.dtype == np.uint8
 
 
 def test_relative_evidence(out):
     # before routing every coupling is the uniform 0.1: no pixel routes *towards* any class
     for k in range(10):
-        assert not rc.routing_evidence_map(out, k, iteration=1).any()
-    m = rc.routing_evidence_map(out, 3, normalize=False)
-    w = ((rc.coupling_grid(out, 3) - 0.1) * rc.activity_grid(out)).sum(0)
+        assert not couplings.routing_evidence_map(out, k, iteration=1).any()
+    m = couplings.routing_evidence_map(out, 3, normalize=False)
+    w = ((couplings.coupling_grid(out, 3) - 0.1) * couplings.activity_grid(out)).sum(0)
     assert m[0, 0] == pytest.approx(max(0.0, w[0, 0]), rel=1e-4, abs=1e-6)
     assert m[14, 14] == pytest.approx(max(0.0, w.sum()), rel=1e-4, abs=1e-6)
     assert m.min() >= 0
@@ -147,20 +147,20 @@ def test_relative_evidence(out):
 
 def test_evidence_overlay_leaves_zero_evidence_untouched(out):
     blank = np.zeros((28, 28), np.float32)
-    img = rc.routing_evidence_overlay(out, blank, 3, alpha=0.0)
+    img = couplings.routing_evidence_overlay(out, blank, 3, alpha=0.0)
     assert img.max() == 0
 
 
 def test_sharpening_and_compare_iterations(model, out, image):
-    fig = rv.coupling_sharpening_figure(out, 3)
+    fig = routing_views.coupling_sharpening_figure(out, 3)
     assert len(fig.data) == 2
     assert list(fig.data[0].x) == [1, 2, 3]
-    q = rv.coupling_quantiles(out, 3)
+    q = routing_views.coupling_quantiles(out, 3)
     assert q.shape == (3, 5)
     np.testing.assert_allclose(q[0], 0.1, atol=1e-6)  # uniform before routing
     assert np.all(np.diff(q, axis=1) >= 0)
-    lengths = rv.lengths_by_iterations(model, image, (1, 3))
+    lengths = routing_views.lengths_by_iterations(model, image, (1, 3))
     assert lengths.shape == (2, 10)
     np.testing.assert_allclose(lengths[1], out.lengths[0].numpy(), rtol=1e-4, atol=1e-6)
-    fig = rv.compare_iterations(model, image, iterations=(1, 2, 3, 5))
+    fig = routing_views.compare_iterations(model, image, iterations=(1, 2, 3, 5))
     assert len(fig.data) == 10 and list(fig.data[0].x) == [1, 2, 3, 5]

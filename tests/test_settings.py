@@ -15,7 +15,7 @@ from capsnet.checkpoint import DEFAULT_CHECKPOINT, default_checkpoint
 from capsnet.data import GZ_FILES, default_data_dir, resolve_root
 from capsnet.settings import Settings, SettingsError, settings
 from explorer.session import Pruner, _prune, cache_policy, configure_torch
-from explorer.tabs import examples as te
+from explorer.tabs import examples as examples_tab
 
 from .conftest import REPO
 
@@ -142,7 +142,7 @@ def test_no_download_without_the_flag():
     demo = _demo(False)
     ids = _elem_ids(demo)
     assert "download-mnist" not in ids
-    assert te.GET_MNIST in ids["mnist-status"]["value"] and "--allow-download" in te.GET_MNIST
+    assert examples_tab.GET_MNIST in ids["mnist-status"]["value"] and "--allow-download" in examples_tab.GET_MNIST
     assert "do_download" not in {f.api_name for f in demo.fns.values()}
 
 
@@ -150,7 +150,7 @@ def test_download_button_with_the_flag():
     demo = _demo(True)
     ids = _elem_ids(demo)
     assert ids["download-mnist"]["visible"] is True
-    assert te.GET_MNIST not in ids["mnist-status"]["value"]
+    assert examples_tab.GET_MNIST not in ids["mnist-status"]["value"]
     (fn,) = [f for f in demo.fns.values() if f.api_name == "do_download"]
     assert fn.api_visibility == "private" and fn.concurrency_limit == 1
 
@@ -164,7 +164,7 @@ def test_allow_download_flag():
 
 def test_download_rebinds_the_shared_mnist(mnist_dir):
     ui = SimpleNamespace(data_dir=mnist_dir, mnist=None)  # an offline "download": the .gz files are already there
-    assert te.download_mnist(ui) is None
+    assert examples_tab.download_mnist(ui) is None
     assert ui.data_dir == Path(mnist_dir) and ui.mnist.unavailable_reason() is None
 
 

@@ -20,7 +20,7 @@ def card():
 
 
 @pytest.fixture(scope="module")
-def model():
+def shipped_model():
     return load_pretrained()
 
 
@@ -46,15 +46,15 @@ def test_card_belongs_to_these_weights(card):
     assert card["test_reconstruction_sse"] > 0
 
 
-def test_accuracy_on_fixed_slice_matches_card(model, card, mnist_test):
+def test_accuracy_on_fixed_slice_matches_card(shipped_model, card, mnist_test):
     part = MNISTSplit(mnist_test.images[:SLICE], mnist_test.labels[:SLICE])
-    r = evaluate(model, part)
+    r = evaluate(shipped_model, part)
     assert abs(r["accuracy"] - card["test_slice_accuracy"]) <= 1 / SLICE + 1e-9
     assert r["accuracy"] >= 0.99
 
 
 @pytest.mark.slow
-def test_accuracy_on_whole_test_set_matches_card(model, card, mnist_test):
-    r = evaluate(model, mnist_test)
+def test_accuracy_on_whole_test_set_matches_card(shipped_model, card, mnist_test):
+    r = evaluate(shipped_model, mnist_test)
     assert abs(r["accuracy"] - card["test_accuracy"]) <= 2 / 10000 + 1e-9
     assert abs(r["reconstruction_sse"] - card["test_reconstruction_sse"]) < 0.05 * card["test_reconstruction_sse"]

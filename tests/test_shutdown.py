@@ -8,7 +8,7 @@ import pytest
 
 from explorer.serving import free_port
 
-from . import hostile_inputs as H
+from . import hostile_inputs
 from .conftest import SHIPPED
 from .raw_http import Api, Server, file_ref, png, stroke_rgba
 
@@ -17,7 +17,7 @@ STOP_LIMIT_S = 10.0
 
 def use_every_kind_of_file(server: Server, api: Api) -> None:
     """Uploads, output images, the gallery's kept thumbnails and the app's own perturbation PNG all exist."""
-    digit = api.upload(png(H.digit_image()))
+    digit = api.upload(png(hostile_inputs.digit_image()))
     assert api.call("predict", [file_ref(digit)])[0] == "complete"
     assert api.call("analyse_upload", [file_ref(digit)])[0] == "complete"
     deps = {d["api_name"]: d for d in api.config()["dependencies"]}

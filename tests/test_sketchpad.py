@@ -18,7 +18,7 @@ from explorer.inputs.preprocess import preprocess, stroke_width
 
 from .conftest import SHIPPED
 from .sketch_digits import DIGITS, render, scaled
-from .test_browser import SCREENSHOT, _require, app_url, chromium  # noqa: F401 (app_url: the launched app)
+from .browser_helpers import SCREENSHOT, require
 
 
 def model_input(strokes) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_brush_strokes_are_as_wide_as_mnist(mnist_test):
 
 def test_test_digits_are_read_right():
     """The drawings the browser tests make are recognisable (so a failure there is the page's, not the shapes')."""
-    _require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
+    require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}: run `python -m capsnet.train` first")
     from capsnet import load_pretrained
 
     images = torch.stack([torch.from_numpy(model_input(DIGITS[k]))[None] for k in range(10)])
@@ -88,12 +88,6 @@ def mismatch(actual: np.ndarray, expected: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- the browser
-
-
-@pytest.fixture(scope="module")
-def browser(app_url):
-    with chromium() as b:
-        yield b
 
 
 class Sketchpad:
@@ -218,12 +212,12 @@ def _check_widths(inputs):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("control, latency_ms", [("app", 0.0), ("tool", 150.0)])
-def test_ten_digits_with_clears_by_mouse(browser, app_url, control, latency_ms):
+def test_ten_digits_with_clears_by_mouse(explorer_url, browser, control, latency_ms):
     """Ten digits in a row by mouse, cleared each time with one control and never re-selecting the brush (the
     sketchpad's own tool as a remote visitor, 150 ms away); then undo and redo within a drawing, never past a clear."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="en-US")
     try:
-        pad = Sketchpad(page, app_url, latency_ms=latency_ms)
+        pad = Sketchpad(page, explorer_url, latency_ms=latency_ms)
         top = page.locator("#sketchpad .top-panel button")
         # the controls static/sketchpad.js finds by position are the ones it means
         assert top.last.get_attribute("aria-label") == "Clear canvas"
@@ -253,14 +247,14 @@ def test_ten_digits_with_clears_by_mouse(browser, app_url, control, latency_ms):
 
 
 @pytest.mark.browser
-def test_ten_digits_with_clears_by_touch(browser, app_url):
+def test_ten_digits_with_clears_by_touch(explorer_url, browser):
     """On a phone-sized touch screen, in another language (the script must not rely on English labels): strokes
     by touch, clears by tapping each control in turn."""
     context = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True, is_mobile=True,
                                   device_scale_factor=2, locale="es-ES")  # fmt: skip
     try:
         page = context.new_page()
-        pad = Sketchpad(page, app_url, touch=True)
+        pad = Sketchpad(page, explorer_url, touch=True)
         assert page.locator("#sketchpad .top-panel button").last.get_attribute("aria-label") != "Clear canvas"
         try:
             _check_widths(_ten_digits(pad, ["app", "tool"]))
@@ -297,7 +291,7 @@ window.fetch = async (input, init) => {
 
 
 @pytest.mark.browser
-def test_each_drawing_is_uploaded_once(browser, app_url):
+def test_each_drawing_is_uploaded_once(explorer_url, browser):
     """Gradio 6.31's page posts the drawing's three images again at every status message of every event (15 per
     pose release, 90 per clear, before static/upload_reuse.js). Now, through digits, clears, tab changes and pose
     releases, no image is sent twice within the reuse window, each canvas state (a stroke, a clear) costs at most
@@ -307,7 +301,7 @@ def test_each_drawing_is_uploaded_once(browser, app_url):
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and UPLOAD in r.url else None)
     try:
-        pad = Sketchpad(page, app_url)
+        pad = Sketchpad(page, explorer_url)
         states = 0
         for i, digit in enumerate((3, 8, 1)):
             if i:

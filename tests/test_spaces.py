@@ -7,6 +7,7 @@ import glob
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -130,7 +131,10 @@ def test_deploy_files_are_what_the_space_runs():
     sources = [*(REPO / "explorer" / "static").iterdir(), *REPO.glob("capsnet/**/*.py"), *REPO.glob("explorer/**/*.py")]
     needed += [p.relative_to(REPO).as_posix() for p in sources if p.is_file() and "__pycache__" not in p.parts]
     assert not set(needed) - set(files)
-    assert not [f for f in files if f.startswith(OUTSIDE) or "__pycache__" in f or f.endswith((".pyc", ".tmp"))]
+    outside = [f for f in files if f.startswith(OUTSIDE) and f not in deploy.README_IMAGES]
+    assert not outside and not [f for f in files if "__pycache__" in f or f.endswith((".pyc", ".tmp"))]
+    shown = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", (REPO / "README.md").read_text(encoding="utf-8"))
+    assert shown and set(shown) <= set(files), "every picture the README (the Space's page) shows is uploaded"
     assert not [f for f in files if f.endswith(".resume.safetensors")]
 
 

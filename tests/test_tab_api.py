@@ -5,7 +5,7 @@ import gradio as gr
 import torch
 
 from capsnet import CapsNet
-from explorer.app import build_demo
+from explorer.app import build_demo, explorer_ui
 from explorer.session import ExplorerUI, Labelled
 from explorer.tabs.capsules import capsules_tab
 
@@ -41,7 +41,7 @@ def test_view_tabs_record_their_own_views():
     my_tab, my_input, seen = custom_tabs()
     demo = build_demo(model=CapsNet().eval(), tabs=(capsules_tab, my_tab), input_tabs=(my_input,),
                       load_example=False)  # fmt: skip
-    ui = demo.explorer
+    ui = explorer_ui(demo)
     assert [t.label for t in ui.view_tabs] == ["Digit capsules", "Mine"] and seen["tab"].group == 1
     assert [(ln.group, len(ln.outputs)) for ln in ui.listeners] == [(0, 1), (1, 1), (None, 1)]
     assert [s.source for s in ui.sources] == ["mine", "sketch", "upload"] and len(ui.columns) == 3  # selector + 2

@@ -6,53 +6,53 @@ import torch
 from capsnet import CapsNet, primary_capsule_index
 from explorer.inputs.examples import MnistExamples, synthetic_examples
 from explorer.session import Labelled, new_analysis
-from explorer.tabs import examples as te
-from explorer.tabs import routing as tr
-from explorer.tabs import transforms as tt
-from explorer.views import capsule_map as cm
-from explorer.views import capsules as views
-from explorer.views import couplings as rc
+from explorer.tabs import examples as examples_tab
+from explorer.tabs import routing as routing_tab
+from explorer.tabs import transforms as transforms_tab
+from explorer.views import capsule_map
+from explorer.views import capsules as capsule_views
+from explorer.views import couplings
 
 
 @pytest.fixture(scope="module")
-def model():
+def untrained_model():
     torch.manual_seed(0)
     return CapsNet().eval()
 
 
 @pytest.fixture(scope="module")
-def analysis(model):
-    return views.analyse(model, torch.tensor(synthetic_examples()[3][2])[None], "example")
+def analysis(untrained_model):
+    return capsule_views.analyse(untrained_model, torch.tensor(synthetic_examples()[3][2])[None], "example")
 
 
 # ---------------------------------------------------------------- capsule map
 
 
 def test_coupling_map_image_shape_and_click_roundtrip(analysis):
-    img = cm.coupling_map_image(analysis.output, 3, selected=500)
-    assert img.dtype == np.uint8 and img.shape == (*cm.map_size(), 3)
+    img = capsule_map.coupling_map_image(analysis.output, 3, selected=500)
+    assert img.dtype == np.uint8 and img.shape == (*capsule_map.map_size(), 3)
     for index in (0, 35, 36, 500, 1151):
-        y, x = cm.cell_of(index)
-        assert cm.capsule_at_pixel((x + 0.5) * cm.CELL, (y + 0.5) * cm.CELL) == index
-        assert cm.capsule_from_select([(x + 0.2) * cm.CELL, (y + 0.8) * cm.CELL]) == index
-    gap_x = rc.GRID * cm.CELL + 2  # the empty column between the first two tiles
-    assert cm.capsule_at_pixel(gap_x, 5) is None
-    assert cm.capsule_at_pixel(-1, 5) is None and cm.capsule_at_pixel(10**5, 5) is None
-    assert cm.capsule_from_select(None) is None and cm.capsule_from_select("x") is None
+        y, x = capsule_map.cell_of(index)
+        assert capsule_map.capsule_at_pixel((x + 0.5) * capsule_map.CELL, (y + 0.5) * capsule_map.CELL) == index
+        assert capsule_map.capsule_from_select([(x + 0.2) * capsule_map.CELL, (y + 0.8) * capsule_map.CELL]) == index
+    gap_x = couplings.GRID * capsule_map.CELL + 2  # the empty column between the first two tiles
+    assert capsule_map.capsule_at_pixel(gap_x, 5) is None
+    assert capsule_map.capsule_at_pixel(-1, 5) is None and capsule_map.capsule_at_pixel(10**5, 5) is None
+    assert capsule_map.capsule_from_select(None) is None and capsule_map.capsule_from_select("x") is None
 
 
 def test_coupling_map_image_iteration_one_is_white_and_selection_outlined(analysis):
     out = analysis.output
-    first = cm.coupling_map_image(out, 3, 1, activity_floor=0.0)
+    first = capsule_map.coupling_map_image(out, 3, 1, activity_floor=0.0)
     # uniform couplings are white (veil fully off only at length 1, so allow the veil's grey)
-    y, x = cm.cell_of(0)
-    px = first[y * cm.CELL + 3, x * cm.CELL + 3].astype(int)
+    y, x = capsule_map.cell_of(0)
+    px = first[y * capsule_map.CELL + 3, x * capsule_map.CELL + 3].astype(int)
     assert abs(px[0] - px[1]) < 3 and abs(px[1] - px[2]) < 3  # neutral (white or grey), not red/blue
-    a = cm.coupling_map_image(out, 3, selected=None)
-    b = cm.coupling_map_image(out, 3, selected=200)
+    a = capsule_map.coupling_map_image(out, 3, selected=None)
+    b = capsule_map.coupling_map_image(out, 3, selected=200)
     assert (a != b).any()
-    assert np.allclose(cm.diverging(np.array([0.0]))[0], [247, 247, 247])
-    assert cm.veil_opacity(np.array([0.1, 1.0]), 0.5).tolist() == pytest.approx([cm.VEIL_MAX, 0.0])
+    assert np.allclose(capsule_map.diverging(np.array([0.0]))[0], [247, 247, 247])
+    assert capsule_map.veil_opacity(np.array([0.1, 1.0]), 0.5).tolist() == pytest.approx([capsule_map.VEIL_MAX, 0.0])
 
 
 # ---------------------------------------------------------------- routing tab
@@ -60,92 +60,92 @@ def test_coupling_map_image_iteration_one_is_white_and_selection_outlined(analys
 
 def test_resolve_capsule_and_iteration(analysis):
     most = int(analysis.output.primary_lengths[0].argmax())
-    assert tr.resolve_capsule(analysis) == most
-    assert tr.resolve_capsule(analysis, 5, 2, 3) == primary_capsule_index(5, 2, 3)
-    assert tr.resolve_capsule(analysis, 40, 2, 3) == most  # out of range
-    assert tr.resolve_capsule(analysis, float("nan"), 2, 3) == most
-    assert tr.clamp_iteration(analysis, None) == 3 and tr.clamp_iteration(analysis, 1) == 1
-    assert tr.clamp_iteration(analysis, 9) == 3
+    assert routing_tab.resolve_capsule(analysis) == most
+    assert routing_tab.resolve_capsule(analysis, 5, 2, 3) == primary_capsule_index(5, 2, 3)
+    assert routing_tab.resolve_capsule(analysis, 40, 2, 3) == most  # out of range
+    assert routing_tab.resolve_capsule(analysis, float("nan"), 2, 3) == most
+    assert routing_tab.clamp_iteration(analysis, None) == 3 and routing_tab.clamp_iteration(analysis, 1) == 1
+    assert routing_tab.clamp_iteration(analysis, 9) == 3
 
 
 def test_routing_outputs(analysis):
-    m, caption, evidence, token, compare = tr.routing_outputs(analysis, 3, 2, None, None, None, 4)
-    assert m.shape == (*cm.map_size(), 3) and evidence.shape == (28, 28, 3)
+    m, caption, evidence, token, compare = routing_tab.routing_outputs(analysis, 3, 2, None, None, None, 4)
+    assert m.shape == (*capsule_map.map_size(), 3) and evidence.shape == (28, 28, 3)
     assert "iteration **2 of 3**" in caption and token == 5 and compare is None
-    fig, field, md, t, r, c = tr.details_outputs(analysis, 3, 5, 2, 3)
-    assert (t, r, c) == (5, 2, 3) and field.shape == (28 * tr.FIELD_SCALE, 28 * tr.FIELD_SCALE, 3)
+    fig, field, md, t, r, c = routing_tab.details_outputs(analysis, 3, 5, 2, 3)
+    assert (t, r, c) == (5, 2, 3) and field.shape == (28 * routing_tab.FIELD_SCALE, 28 * routing_tab.FIELD_SCALE, 3)
     assert f"Capsule {primary_capsule_index(5, 2, 3)}" in md and "agreement" in md
     assert fig.layout.title.text.startswith("Capsule")
-    m1, c1, _ = tr.iteration_outputs(analysis, 3, 1, 0)
-    m3, c3, _ = tr.iteration_outputs(analysis, 3, 3, 0)
+    m1, c1, _ = routing_tab.iteration_outputs(analysis, 3, 1, 0)
+    m3, c3, _ = routing_tab.iteration_outputs(analysis, 3, 3, 0)
     assert m1.shape == m3.shape and "1 of 3" in c1 and "3 of 3" in c3
     # (an untrained model's primary capsules are all short, hence veiled; without the veil the iterations differ)
     out = analysis.output
     # (on the fixed scale an untrained model's tiny deviations from 0.1 round to white; zoomed in they differ)
     span = max(float(np.abs(out.couplings[0, :, :, 3].numpy() - 0.1).max()), 1e-3)  # the largest deviation
-    assert (cm.coupling_map_image(out, 3, 1, activity_floor=0, color_range=span)
-            != cm.coupling_map_image(out, 3, 3, activity_floor=0, color_range=span)).any()
-    assert tr.sharpening_output(None, 3) is None and tr.sharpening_output(analysis, None) is not None
+    assert (capsule_map.coupling_map_image(out, 3, 1, activity_floor=0, color_range=span)
+            != capsule_map.coupling_map_image(out, 3, 3, activity_floor=0, color_range=span)).any()
+    assert routing_tab.sharpening_output(None, 3) is None and routing_tab.sharpening_output(analysis, None) is not None
 
 
 def test_routing_summary(analysis):
-    s = tr.routing_summary(analysis)
+    s = routing_tab.routing_summary(analysis)
     assert s["digit_class"] == analysis.digit and s["routing_iterations"] == 3
     assert np.asarray(s["couplings"]).shape == (32, 6, 6) and np.asarray(s["primary_lengths"]).shape == (32, 6, 6)
     assert s["iterations"][0]["quantiles"]["median"] == pytest.approx(0.1)
     assert [it["iteration"] for it in s["iterations"]] == [1, 2, 3]
     top = s["iterations"][-1]["top_capsules"][0]
     assert top["index"] == primary_capsule_index(top["type"], top["row"], top["col"])
-    assert tr.routing_summary(analysis, 4)["digit_class"] == 4
-    assert "couplings" not in tr.routing_summary(analysis, grids=False)
+    assert routing_tab.routing_summary(analysis, 4)["digit_class"] == 4
+    assert "couplings" not in routing_tab.routing_summary(analysis, grids=False)
     with pytest.raises(ValueError):
-        tr.routing_summary(analysis, 10)
+        routing_tab.routing_summary(analysis, 10)
 
 
-def test_routing_api_errors(model):
-    assert tr.routing_api(None, None, None, "no model")["error"] == "no model"
-    assert "0..9" in tr.routing_api(model, np.zeros((28, 28)), 11)["error"]
-    blank = tr.routing_api(model, np.zeros((40, 40), np.uint8))
+def test_routing_api_errors(untrained_model):
+    assert routing_tab.routing_api(None, None, None, "no model")["error"] == "no model"
+    assert "0..9" in routing_tab.routing_api(untrained_model, np.zeros((28, 28)), 11)["error"]
+    blank = routing_tab.routing_api(untrained_model, np.zeros((40, 40), np.uint8))
     assert blank["digit"] is None and blank["error"]
 
 
-def test_compare_iterations_outputs(model, analysis):
-    fig = tr.compare_iterations_outputs(model, analysis, ["1", 3, 3, 99, None])
+def test_compare_iterations_outputs(untrained_model, analysis):
+    fig = routing_tab.compare_iterations_outputs(untrained_model, analysis, ["1", 3, 3, 99, None])
     assert [int(x) for x in fig.data[0].x] == [1, 3]
-    assert tr.compare_iterations_outputs(model, None, [1]) is None
-    assert list(tr.compare_iterations_outputs(model, analysis, []).data[0].x) == list(tr.COMPARE_DEFAULT)
+    assert routing_tab.compare_iterations_outputs(untrained_model, None, [1]) is None
+    assert list(routing_tab.compare_iterations_outputs(untrained_model, analysis, []).data[0].x) == list(routing_tab.COMPARE_DEFAULT)
 
 
 # ---------------------------------------------------------------- transforms tab
 
 
 def test_transform_params_and_describe():
-    assert tt.transform_params(None, None, None, None) == tt.IDENTITY
-    assert tt.transform_params(90, 3, -20, float("nan")) == (45.0, 1.5, -8.0, 0.0)
-    assert "none" in tt.describe(0, 1, 0, 0)
-    assert tt.describe(30, 1.2, 2, 0) == "Transformed input: rotated +30°, scaled ×1.2, shifted (+2, +0) px."
+    assert transforms_tab.transform_params(None, None, None, None) == transforms_tab.IDENTITY
+    assert transforms_tab.transform_params(90, 3, -20, float("nan")) == (45.0, 1.5, -8.0, 0.0)
+    assert "none" in transforms_tab.describe(0, 1, 0, 0)
+    assert transforms_tab.describe(30, 1.2, 2, 0) == "Transformed input: rotated +30°, scaled ×1.2, shifted (+2, +0) px."
 
 
-def test_transformed_input_is_not_recentred(model):
+def test_transformed_input_is_not_recentred(untrained_model):
     orig = synthetic_examples()[7][2]
-    lab = tt.transformed_input(orig, 0, 1, 4, 0)
+    lab = transforms_tab.transformed_input(orig, 0, 1, 4, 0)
     assert isinstance(lab, Labelled) and "shifted" in lab.note
-    a, _ = new_analysis(model, lab, "transform")
+    a, _ = new_analysis(untrained_model, lab, "transform")
     assert a.source == "transform" and a.note == lab.note
     # the shift survives: the model input is the transformed image, not re-centred by preprocessing
     assert torch.allclose(a.image, lab.image.reshape(1, 28, 28))
-    assert tt.transformed_input(None, 10, 1, 0, 0) is None
+    assert transforms_tab.transformed_input(None, 10, 1, 0, 0) is None
 
 
-def test_transform_view_outputs(model, analysis):
-    from explorer.tabs import equivariance as et
+def test_transform_view_outputs(untrained_model, analysis):
+    from explorer.tabs import equivariance as equivariance_tab
 
-    out = tt.transform_view_outputs(analysis, 3, None, 10, 1, 0, 0, None)
+    out = transforms_tab.transform_view_outputs(analysis, 3, None, 10, 1, 0, 0, None)
     assert isinstance(out[0], np.ndarray) and out[0].shape == (28, 28)
-    assert out[2:6] == list(tt.IDENTITY)  # a new original resets the sliders
-    moved, _ = new_analysis(model, tt.transformed_input(out[0], 20, 1, 0, 0), "transform")
-    trajectories = et.trajectory_outputs(model, out[0], "rotation", None, 0)[0]
-    again = tt.transform_view_outputs(moved, 3, out[0], 20, 1, 0, 0, trajectories)
+    assert out[2:6] == list(transforms_tab.IDENTITY)  # a new original resets the sliders
+    moved, _ = new_analysis(untrained_model, transforms_tab.transformed_input(out[0], 20, 1, 0, 0), "transform")
+    trajectories = equivariance_tab.trajectory_outputs(untrained_model, out[0], "rotation", None, 0)[0]
+    again = transforms_tab.transform_view_outputs(moved, 3, out[0], 20, 1, 0, 0, trajectories)
     assert again[-2] is not None and again[-1].startswith("Transformed input: rotated +20")
     import json
 
@@ -156,60 +156,62 @@ def test_transform_view_outputs(model, analysis):
 # ---------------------------------------------------------------- examples tab and inputs
 
 
-def test_synthetic_input_and_gallery(model):
-    lab = te.synthetic_input(3)
+def test_synthetic_input_and_gallery(untrained_model):
+    lab = examples_tab.synthetic_input(3)
     assert isinstance(lab, Labelled) and "synthetic 3" in lab.note and "not from MNIST" in lab.note
-    assert te.synthetic_input(99) is None and te.synthetic_input("x") is None
-    assert len(te.gallery_items()) == len(synthetic_examples())
-    a, _ = new_analysis(model, lab, "example")
+    assert examples_tab.synthetic_input(99) is None and examples_tab.synthetic_input("x") is None
+    assert len(examples_tab.gallery_items()) == len(synthetic_examples())
+    a, _ = new_analysis(untrained_model, lab, "example")
     assert a.source == "example" and "synthetic 3" in a.note
 
 
-def test_new_analysis_blank_float_input(model):
-    a, msg = new_analysis(model, np.zeros((28, 28), np.float32))
+def test_new_analysis_blank_float_input(untrained_model):
+    a, msg = new_analysis(untrained_model, np.zeros((28, 28), np.float32))
     assert a is None and msg
-    a, msg = new_analysis(model, torch.full((1, 28, 28), float("nan")))
+    a, msg = new_analysis(untrained_model, torch.full((1, 28, 28), float("nan")))
     assert a is None
 
 
-def test_mnist_helpers(mnist_dir, model):
+def test_mnist_helpers(mnist_dir, untrained_model):
     m = MnistExamples(mnist_dir)
-    lab = te.mnist_input(m, 0)
+    lab = examples_tab.mnist_input(m, 0)
     assert "MNIST test digit **#0**" in lab.note and "true label" in lab.note
-    assert te.random_mnist_input(m, 1).note.startswith("MNIST test digit")
-    assert te.mnist_input(m, 10**6) is None
+    assert examples_tab.random_mnist_input(m, 1).note.startswith("MNIST test digit")
+    assert examples_tab.mnist_input(m, 10**6) is None
     card = {"misclassified": [0, 1], "misclassified_predictions": [5, 6]}
-    choices = te.misclassified_choices(m, card)
+    choices = examples_tab.misclassified_choices(m, card)
     assert [v for _, v in choices] == [0, 1] and "predicted 5" in choices[0][0]
-    assert te.misclassified_choices(m, None) == []
-    assert "MNIST test set" in te.mnist_status(m, card)
+    assert examples_tab.misclassified_choices(m, None) == []
+    assert "MNIST test set" in examples_tab.mnist_status(m, card)
 
 
 def test_mnist_unavailable(tmp_path):
     m = MnistExamples(None)
-    assert te.mnist_input(m, 0) is None and te.random_mnist_input(m) is None
-    assert te.misclassified_choices(m, {"misclassified": [1]}) == []
-    assert "unavailable" in te.mnist_status(m, None)
+    assert examples_tab.mnist_input(m, 0) is None and examples_tab.random_mnist_input(m) is None
+    assert examples_tab.misclassified_choices(m, {"misclassified": [1]}) == []
+    assert "unavailable" in examples_tab.mnist_status(m, None)
 
 
 def test_structure_outputs(analysis):
     """The Routing tab's structure views for a new input and for another iteration (values for the components)."""
     import json
 
-    from explorer.tabs import routing_structure as ts
+    from explorer.tabs import routing_structure as routing_structure_tab
 
-    vals = ts.structure_outputs(analysis, 3)
-    assert len(vals) == ts.N_OUTPUTS
+    vals = routing_structure_tab.structure_outputs(analysis, 3)
+    assert len(vals) == routing_structure_tab.N_OUTPUTS
     grids, overlay, caption, types, links, counter, counter_md, blank, polar, logits = vals
     for p in (grids, types, links, counter, blank, polar, logits):
         assert p.type == "plotly" and json.loads(p.plot)["data"]
     assert overlay.dtype == np.uint8 and overlay.ndim == 3
     assert "runner-up" in caption and ("either way" in counter_md or "flips" in counter_md)
     assert "iteration 3" in json.loads(links.plot)["layout"]["title"]["text"]
-    again = ts.iteration_structure_outputs(analysis, 1)
-    assert len(again) == ts.N_ITERATION_OUTPUTS and "iteration 1" in json.loads(again[4].plot)["layout"]["title"]["text"]
+    again = routing_structure_tab.iteration_structure_outputs(analysis, 1)
+    assert len(again) == routing_structure_tab.N_ITERATION_OUTPUTS
+    assert "iteration 1" in json.loads(again[4].plot)["layout"]["title"]["text"]
     # out-of-range iterations fall back to the last one
-    assert "iteration 3" in json.loads(ts.iteration_structure_outputs(analysis, 99)[4].plot)["layout"]["title"]["text"]
-    summary = tr.routing_summary(analysis, 3, grids=False)
+    last = routing_structure_tab.iteration_structure_outputs(analysis, 99)
+    assert "iteration 3" in json.loads(last[4].plot)["layout"]["title"]["text"]
+    summary = routing_tab.routing_summary(analysis, 3, grids=False)
     norms = np.asarray(summary["pre_squash_norms"])
     assert np.asarray(summary["contributions"]).sum() == pytest.approx(norms[3], abs=2e-3)

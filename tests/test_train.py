@@ -254,3 +254,54 @@ def test_torchrun_two_cpu_processes_train_one_job(mnist_dir, tmp_path):
         expected = [digest(torch.cat(epoch_batches(300, 25, 0, e["epoch"] - 1, rank, 2))) for rank in range(2)]
         assert [a, b] == expected
     assert not [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_weight_average_is_the_hand_computed_ema_from_the_starting_weights(tmp_path):
+    """--ema-decay: the average starts at the weights training starts from (not at the first step's), and the
+    resume state keeps its weights under the model's own keys."""
+    from capsnet import CapsNet
+    from capsnet.train import load_resume_state, save_resume_state, weight_average
+
+    torch.manual_seed(0)
+    model = CapsNet()
+    ema = weight_average(model, 0.9, torch.device("cpu"))
+    want = {k: v.clone() for k, v in model.state_dict().items()}
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update_parameters(model)
+        want = {k: 0.9 * want[k] + 0.1 * v for k, v in model.state_dict().items()}
+    got = ema.module.state_dict()
+    assert all(torch.allclose(got[k], want[k], rtol=1e-5, atol=1e-6) for k in want)
+    assert not any(p.requires_grad for p in ema.parameters())
+    path = tmp_path / "m.resume.safetensors"
+    save_resume_state(path, model, torch.optim.Adam(model.parameters()), {"epoch": 3}, ema)
+    tensors, _ = load_tensors(path)
+    assert {k for k in tensors if k.startswith("ema.")} == {f"ema.{k}" for k in model.state_dict()}
+    back = load_resume_state(path, lambda m: torch.optim.Adam(m.parameters()))[3]
+    assert all(torch.equal(back.state_dict()[k], got[k]) for k in got)
+
+
+def test_huge_pages_are_the_trainers_not_the_packages():
+    """Importing capsnet (the explorer does) leaves THP_MEM_ALLOC_ENABLE alone; the trainer's entry sets it before
+    any tensor exists, which is early enough: PyTorch reads it at the first CPU allocation, not at import."""
+    code = ("import os, torch, capsnet, capsnet.train as t\n"
+            "print('THP_MEM_ALLOC_ENABLE' in os.environ)\n"
+            "t.use_huge_pages()\n"
+            "x = torch.ones(2**24)\n"  # 64 MB
+            "a = x.data_ptr(); mine = False; kb = 0\n"
+            "for line in open('/proc/self/smaps'):\n"
+            "    f = line.split()\n"
+            "    if '-' in f[0] and not f[0].endswith(':'):\n"
+            "        lo, hi = (int(v, 16) for v in f[0].split('-')); mine = lo <= a < hi\n"
+            "    elif mine and f[0] == 'AnonHugePages:': kb = int(f[1])\n"
+            "print(os.environ['THP_MEM_ALLOC_ENABLE'], kb)\n")
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    before, after = r.stdout.split("\n")[:2]
+    assert before == "False" and after.split()[0] == "1"
+    thp = "/sys/kernel/mm/transparent_hugepage/enabled"
+    if os.path.exists(thp) and "[never]" not in open(thp).read():
+        assert int(after.split()[1]) > 0  # the tensor lies on huge pages
