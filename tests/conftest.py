@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from explorer.inputs.examples import gz_folder
 from explorer.serving import server_environment
 
 # The test environment, set once: pytest imports this file before any test module, and every server the tests
@@ -12,16 +13,6 @@ server_environment()
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 SHIPPED = REPO / "checkpoints" / "capsnet.safetensors"
-
-
-def _gz_folder(folder: Path) -> Path | None:
-    """The folder holding the four MNIST .gz files: `folder` itself, or its torchvision layout's MNIST/raw."""
-    from capsnet.data import GZ_FILES
-
-    for candidate in (folder, folder / "MNIST" / "raw"):
-        if all((candidate / name).is_file() for name in GZ_FILES):
-            return candidate
-    return None
 
 
 def _download(root: Path) -> None:
@@ -46,18 +37,18 @@ def find_mnist(environ=os.environ, shared: Path = SHARED_MNIST, data_dir: Path |
            f"`python -m capsnet.train` once with internet access so that torchvision downloads them into {data_dir}")
     if environ.get("CAPSNET_TEST_MNIST"):
         given = Path(environ["CAPSNET_TEST_MNIST"])
-        if (found := _gz_folder(given)) is None:
+        if (found := gz_folder(given)) is None:
             raise MNISTUnavailable(f"CAPSNET_TEST_MNIST={given} holds no MNIST .gz files: {how}.")
         return found
     for folder in (shared, data_dir):
-        if (found := _gz_folder(folder)) is not None:
+        if (found := gz_folder(folder)) is not None:
             return found
     try:
         download(data_dir)
     except (MNISTUnavailable, OSError) as e:
         cause = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MNISTUnavailable(f"MNIST not found and its download into {data_dir} failed ({cause}): {how}.") from None
-    if (found := _gz_folder(data_dir)) is None:
+    if (found := gz_folder(data_dir)) is None:
         raise MNISTUnavailable(f"MNIST was downloaded into {data_dir} but its four .gz files are not there: {how}.")
     return found
 

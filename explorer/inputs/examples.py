@@ -111,7 +111,7 @@ def synthetic_examples() -> list[tuple[str, int, np.ndarray]]:
 # ---------------------------------------------------------------- MNIST test split
 
 
-def _gz_dir(data_dir: Path) -> Path | None:
+def gz_folder(data_dir: Path) -> Path | None:
     """The folder holding the four MNIST .gz files: data_dir itself or data_dir/MNIST/raw (torchvision layout)."""
     for d in (data_dir, data_dir / "MNIST" / "raw"):
         if all((d / n).is_file() for n in GZ_FILES):
@@ -131,7 +131,7 @@ def mnist_unavailable_reason(data_dir: str | os.PathLike | None, download: bool 
         if data_dir is None or str(data_dir) == "":
             return "No MNIST folder configured: pass a folder holding the four MNIST .gz files."
         d = Path(data_dir)
-        if _gz_dir(d) is not None or _extracted(d):
+        if gz_folder(d) is not None or _extracted(d):
             return None
         if download:
             return None
@@ -184,7 +184,7 @@ class MnistExamples:
 
         from capsnet.data import load_mnist
 
-        gz = _gz_dir(self.data_dir)
+        gz = gz_folder(self.data_dir)
         if gz is not None and not self.download:
             # torchvision's "download" of a folder whose .gz files are all intact only extracts them; check the
             # MD5s first so that a damaged copy is reported instead of fetched from the internet.
