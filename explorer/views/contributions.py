@@ -13,7 +13,7 @@ import numpy as np
 from capsnet import receptive_field
 from capsnet.model import CapsNetOutput
 
-from . import couplings as rv
+from . import couplings
 from .capsule_map import diverging
 from .fastfig import LightFigure, key, ref
 
@@ -35,37 +35,38 @@ def require_traced(out: CapsNetOutput) -> None:
 def contributions(out: CapsNetOutput, iteration: int = -1) -> np.ndarray:
     """(1152, 10) signed contributions a_ij of every primary capsule to every digit capsule at `iteration`."""
     require_traced(out)
-    return rv.as_numpy(out.contributions[0, rv.resolve_iteration(out, iteration)])
+    return couplings.as_numpy(out.contributions[0, couplings.resolve_iteration(out, iteration)])
 
 
 def pre_squash_norms(out: CapsNetOutput, iteration: int = -1) -> np.ndarray:
     """(10,) |s_j| at `iteration` (what the contributions add up to)."""
     require_traced(out)
-    return rv.as_numpy(out.pre_squash[0, rv.resolve_iteration(out, iteration)].norm(dim=-1))
+    return couplings.as_numpy(out.pre_squash[0, couplings.resolve_iteration(out, iteration)].norm(dim=-1))
 
 
 def contribution_grid(out: CapsNetOutput, digit_class: int, iteration: int = -1) -> np.ndarray:
     """(32, 6, 6) a_ij of every primary capsule to `digit_class`, laid out like couplings.coupling_grid."""
-    k = rv.check_class(digit_class)
-    return contributions(out, iteration)[:, k].reshape(rv.NUM_TYPES, rv.GRID, rv.GRID)
+    k = couplings.check_class(digit_class)
+    return contributions(out, iteration)[:, k].reshape(couplings.NUM_TYPES, couplings.GRID, couplings.GRID)
 
 
 def ranked_classes(out: CapsNetOutput) -> tuple[int, int]:
     """(predicted class, runner-up): the longest and second-longest digit capsules."""
-    order = np.argsort(-rv.as_numpy(out.lengths[0]), kind="stable")
+    order = np.argsort(-couplings.as_numpy(out.lengths[0]), kind="stable")
     return int(order[0]), int(order[1])
 
 
 def type_summary(out: CapsNetOutput, iteration: int = -1) -> np.ndarray:
     """(32, 10) contributions summed over the 6x6 positions of each capsule type; each column sums to |s_j|."""
-    return contributions(out, iteration).reshape(rv.NUM_TYPES, rv.GRID * rv.GRID, rv.NUM_CLASSES).sum(1)
+    per_position = contributions(out, iteration).reshape(couplings.NUM_TYPES, -1, couplings.NUM_CLASSES)
+    return per_position.sum(1)
 
 
 # (36, 784): 1 where grid position (row*6 + col) sees the pixel; the last input row and column are seen by none.
-_FIELDS = np.zeros((rv.GRID * rv.GRID, rv.IMAGE_SIZE * rv.IMAGE_SIZE), np.float32)
-for _p in range(rv.GRID * rv.GRID):
-    _t, _l, _b, _r = receptive_field(*divmod(_p, rv.GRID))
-    _f = np.zeros((rv.IMAGE_SIZE, rv.IMAGE_SIZE), np.float32)
+_FIELDS = np.zeros((couplings.GRID * couplings.GRID, couplings.IMAGE_SIZE * couplings.IMAGE_SIZE), np.float32)
+for _p in range(couplings.GRID * couplings.GRID):
+    _t, _l, _b, _r = receptive_field(*divmod(_p, couplings.GRID))
+    _f = np.zeros((couplings.IMAGE_SIZE, couplings.IMAGE_SIZE), np.float32)
     _f[_t:_b, _l:_r] = 1.0
     _FIELDS[_p] = _f.ravel()
 
@@ -73,8 +74,8 @@ for _p in range(rv.GRID * rv.GRID):
 def contribution_pixel_map(grid: np.ndarray) -> np.ndarray:
     """(28, 28) signed map: each grid position's contribution (summed over the 32 types) added to every pixel of
     its 17x17 receptive field."""
-    w = np.asarray(grid, np.float32).reshape(rv.NUM_TYPES, rv.GRID * rv.GRID).sum(0)
-    return (w @ _FIELDS).reshape(rv.IMAGE_SIZE, rv.IMAGE_SIZE)
+    w = np.asarray(grid, np.float32).reshape(couplings.NUM_TYPES, couplings.GRID * couplings.GRID).sum(0)
+    return (w @ _FIELDS).reshape(couplings.IMAGE_SIZE, couplings.IMAGE_SIZE)
 
 
 def contribution_panels(out: CapsNetOutput, iteration: int = -1) -> dict:
@@ -91,11 +92,11 @@ def contribution_overlay(out: CapsNetOutput, image28, iteration: int = -1, scale
     panels = contribution_panels(out, iteration)
     maps = [contribution_pixel_map(g) for g in panels["grids"]]
     span = max(float(max(np.abs(m).max() for m in maps)), 1e-9)
-    base = rv._grey_rgb(image28, scale)
-    h = rv.IMAGE_SIZE * scale
+    base = couplings.grey_rgb(image28, scale)
+    h = couplings.IMAGE_SIZE * scale
     canvas = np.full((h, 3 * h + 2 * PANEL_GAP, 3), 255.0, np.float32)
     for n, m in enumerate(maps):
-        t = rv._upscale(m / span, scale)
+        t = couplings.upscale_map(m / span, scale)
         alpha = (0.85 * np.abs(t))[..., None]
         x0 = n * (h + PANEL_GAP)
         canvas[:, x0 : x0 + h] = base * (1 - alpha) + diverging(t) * alpha
@@ -112,14 +113,15 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
     p = contribution_panels(out, iteration)
     k1, k2 = p["predicted"], p["runner_up"]
     norms = pre_squash_norms(out, iteration)
-    it = rv.resolve_iteration(out, iteration) + 1
+    it = couplings.resolve_iteration(out, iteration) + 1
     span = _sym(np.concatenate([g.ravel() for g in p["grids"]]))
     names = (f"digit {k1} (predicted)", f"digit {k2} (runner-up)", f"{k1} − {k2}")
     traces = []
     for n, (g, name) in enumerate(zip(p["grids"], names)):
-        z = rv.tile_layout(g)
+        z = couplings.tile_layout(g)
         traces.append(dict(
-            type="heatmap", z=np.round(z, 5), customdata=rv.MAP_INDEX, colorscale=DIVERGING, zmin=-span, zmax=span,
+            type="heatmap", z=np.round(z, 5), customdata=couplings.MAP_INDEX, colorscale=DIVERGING,
+            zmin=-span, zmax=span,
             xgap=1, ygap=1, xaxis=ref("x", n + 1), yaxis=ref("y", n + 1), showscale=n == 2, name=name,
             colorbar=dict(title=dict(text="a_ij", side="right"), thickness=10, len=0.9),
             hovertemplate=f"{name}<br>capsule %{{customdata}}: a = %{{z:.4f}}<extra></extra>",
@@ -144,9 +146,10 @@ def type_summary_figure(out: CapsNetOutput, iteration: int = -1) -> LightFigure:
     """Heatmap of the 32 capsule types x 10 digit capsules: each type's summed contribution (columns sum to |s_j|)."""
     s = type_summary(out, iteration)
     span = _sym(s)
-    it = rv.resolve_iteration(out, iteration) + 1
+    it = couplings.resolve_iteration(out, iteration) + 1
     data = [dict(
-        type="heatmap", z=np.round(s, 4), x=[str(k) for k in range(rv.NUM_CLASSES)], y=[str(t) for t in range(rv.NUM_TYPES)],
+        type="heatmap", z=np.round(s, 4), x=[str(k) for k in range(couplings.NUM_CLASSES)],
+        y=[str(t) for t in range(couplings.NUM_TYPES)],
         colorscale=DIVERGING, zmin=-span, zmax=span, xgap=1, ygap=1,
         colorbar=dict(title=dict(text="Σ a_ij", side="right"), thickness=10),
         hovertemplate="type %{y} → digit %{x}: %{z:.4f}<extra></extra>",
@@ -172,17 +175,17 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
     (static/routing_links.js) and the legend toggles them."""
     a = contributions(out, iteration)
     top = top_capsules(out, iteration, k)
-    it = rv.resolve_iteration(out, iteration) + 1
-    lengths = rv.as_numpy(out.lengths[0])
+    it = couplings.resolve_iteration(out, iteration) + 1
+    lengths = couplings.as_numpy(out.lengths[0])
     pred = int(lengths.argmax())
     n = len(top)
     y_left = np.linspace(0, 1, n) if n > 1 else np.array([0.5])
-    y_right = np.linspace(0, 1, rv.NUM_CLASSES)
+    y_right = np.linspace(0, 1, couplings.NUM_CLASSES)
     sub = a[top]  # (k, 10)
     wmax = max(float(np.abs(sub).max()), 1e-12)
-    band = 0.9 / max(n, rv.NUM_CLASSES)  # widest link: 90% of the node spacing
+    band = 0.9 / max(n, couplings.NUM_CLASSES)  # widest link: 90% of the node spacing
     traces = []
-    for j in range(rv.NUM_CLASSES):
+    for j in range(couplings.NUM_CLASSES):
         for sign, label in ((1, "+"), (-1, "−")):
             rows = np.nonzero(sub[:, j] * sign > 0)[0]
             w = (band * np.abs(sub[rows, j]) / wmax / 2)[:, None]
@@ -194,10 +197,10 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
             traces.append(dict(
                 type="scatter", x=np.round(xs, 4), y=np.round(ys, 4), mode="lines", fill="toself", line=dict(width=0), meta=j, legendgroup=str(j),
                 name=f"digit {j}", showlegend=sign == 1, hoverinfo="skip",
-                fillcolor=rv.CLASS_COLORS[j] if sign == 1 else "rgba(120,120,120,0.35)",
+                fillcolor=couplings.CLASS_COLORS[j] if sign == 1 else "rgba(120,120,120,0.35)",
                 opacity=0.75 if sign == 1 else 0.6,
             ))  # fmt: skip
-    t_r_c = [rv.primary_capsule_position(int(i)) for i in top]
+    t_r_c = [couplings.primary_capsule_position(int(i)) for i in top]
     traces.append(dict(
         type="scatter", x=np.zeros(n), y=y_left, mode="markers+text", marker=dict(size=9, color="#444"), meta=-1,
         text=[f"{t}/{r}/{c}" for t, r, c in t_r_c], textposition="middle left", showlegend=False,
@@ -206,10 +209,10 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
                       f"<br>a to digit {pred}: %{{customdata[2]:.4f}}<extra></extra>",
     ))  # fmt: skip
     traces.append(dict(
-        type="scatter", x=np.ones(rv.NUM_CLASSES), y=y_right, mode="markers+text", meta=-2, showlegend=False,
-        marker=dict(size=10 + 22 * lengths, color=list(rv.CLASS_COLORS), line=dict(color="#222", width=1)),
-        text=[f"digit {j}" for j in range(rv.NUM_CLASSES)], textposition="middle right",
-        customdata=np.round(np.stack([np.arange(rv.NUM_CLASSES), lengths, sub.sum(0)], 1), 5),
+        type="scatter", x=np.ones(couplings.NUM_CLASSES), y=y_right, mode="markers+text", meta=-2, showlegend=False,
+        marker=dict(size=10 + 22 * lengths, color=list(couplings.CLASS_COLORS), line=dict(color="#222", width=1)),
+        text=[f"digit {j}" for j in range(couplings.NUM_CLASSES)], textposition="middle right",
+        customdata=np.round(np.stack([np.arange(couplings.NUM_CLASSES), lengths, sub.sum(0)], 1), 5),
         hovertemplate="digit capsule %{customdata[0]}: length %{customdata[1]:.3f}<br>these links add up to "
                       "%{customdata[2]:.4f}<extra></extra>",
     ))  # fmt: skip

@@ -192,12 +192,12 @@ def colormap(values: np.ndarray) -> np.ndarray:
     return INFERNO_STOPS[lo] * (1 - f) + INFERNO_STOPS[hi] * f
 
 
-def _upscale(a: np.ndarray, scale: int) -> np.ndarray:
+def upscale_map(a: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
 
 
-def _grey_rgb(image28, scale: int) -> np.ndarray:
-    g = _upscale(_as_image28(image28), scale) * 255.0
+def grey_rgb(image28, scale: int) -> np.ndarray:
+    g = upscale_map(_as_image28(image28), scale) * 255.0
     return np.repeat(g[..., None], 3, axis=2)
 
 
@@ -209,7 +209,7 @@ def receptive_field_overlay(
     scale = int(scale)
     _, r, c = primary_capsule_position(int(index))
     top, left, bottom, right = (v * scale for v in receptive_field(r, c))
-    rgb = _grey_rgb(image28, scale)
+    rgb = grey_rgb(image28, scale)
     inside = np.zeros(rgb.shape[:2], bool)
     inside[top:bottom, left:right] = True
     rgb[~inside] *= dim_outside
@@ -228,8 +228,8 @@ def routing_evidence_overlay(
 ) -> np.ndarray:
     """uint8 RGB (28*scale, 28*scale, 3): routing_evidence_map for `digit_class` as an inferno heatmap blended
     over the (grey) input; where the evidence is zero the input shows through unchanged."""
-    m = _upscale(routing_evidence_map(out, digit_class, iteration, relative=relative), int(scale))
-    base = _grey_rgb(image28, int(scale))
+    m = upscale_map(routing_evidence_map(out, digit_class, iteration, relative=relative), int(scale))
+    base = grey_rgb(image28, int(scale))
     a = (alpha * m)[..., None]
     return np.clip(base * (1 - a) + colormap(m) * a, 0, 255).astype(np.uint8)
 
