@@ -18,7 +18,7 @@ from explorer.inputs.preprocess import preprocess, stroke_width
 
 from .conftest import SHIPPED
 from .sketch_digits import DIGITS, render, scaled
-from .browser_helpers import SCREENSHOT, require
+from .browser_helpers import SCREENSHOT, require, wait_for_opening_example
 
 
 def model_input(strokes) -> np.ndarray:
@@ -327,6 +327,34 @@ def test_each_drawing_is_uploaded_once(explorer_url, browser):
             last[(name, content)] = t
     finally:
         page.close()
+
+
+# Posts from the page itself: the same file twice at once, then again, then other bytes, then with an upload_id.
+POST_UPLOADS_JS = """
+async () => {
+  const post = (bytes, query = "") => {
+    const form = new FormData();
+    form.append("files", new File([new Uint8Array(bytes)], "layer_0.png", { type: "image/png" }));
+    return fetch(`${location.origin}/gradio_api/upload${query}`, { method: "POST", body: form }).then((r) => r.json());
+  };
+  const both = await Promise.all([post([1, 2, 3, 4]), post([1, 2, 3, 4])]);
+  return [...both, await post([1, 2, 3, 4]), await post([1, 2, 3, 5]), await post([1, 2, 3, 4], "?upload_id=t1")];
+}
+"""
+
+
+@pytest.mark.browser
+def test_identical_uploads_reuse_the_first_answer(page):
+    """static/upload_reuse.js on its own: two identical uploads posted at once and a third after them reach the
+    server once and all get the path it gave; other bytes, and uploads that track progress (upload_id), go out."""
+    wait_for_opening_example(page)  # the page's load scripts have run
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and UPLOAD in r.url else None)
+    first, second, third, other, tracked = page.evaluate(POST_UPLOADS_JS)
+    assert first == second == third and len(first) == 1 and first[0].endswith("layer_0.png")
+    assert other != first and tracked == first  # the server names a file by its bytes: the same path again
+    page.wait_for_timeout(500)
+    assert len(posts) == 3, posts  # [1, 2, 3, 4] once, [1, 2, 3, 5], and the tracked one
 
 
 def test_upload_reuse_stays_inside_the_cache_age():

@@ -29,11 +29,13 @@
     return (h >>> 0).toString(16);
   };
   const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-  const lookup = async (file) => {
+  const read = async (file) => {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const key = `${file.name ?? ""}\u0000${bytes.length}\u0000${fnv1a(bytes)}`;
+    return { key: `${file.name ?? ""}\u0000${bytes.length}\u0000${fnv1a(bytes)}`, bytes };
+  };
+  const known = ({ key, bytes }) => {
     const entry = uploads.get(key);
-    return { key, bytes, entry: entry && same(entry.bytes, bytes) ? entry : null };
+    return entry && same(entry.bytes, bytes) ? entry : null;
   };
   const forget = (now) => {
     for (const [key, entry] of uploads) if (now - entry.at > REUSE_MS) uploads.delete(key);
@@ -45,12 +47,14 @@
   window.fetch = async (input, init) => {
     const files = uploadFiles(input, init);
     if (!files) return send(input, init);
+    const found = await Promise.all(files.map(read));
+    // No await from here to the send below: of two identical uploads posted at once, the second finds the first.
     const now = Date.now();
     forget(now);
-    const found = await Promise.all(files.map(lookup));
-    if (found.every((f) => f.entry)) {
+    const entries = found.map(known);
+    if (entries.every(Boolean)) {
       try {
-        return answer(await Promise.all(found.map((f) => f.entry.path)));
+        return answer(await Promise.all(entries.map((e) => e.path)));
       } catch {
         found.forEach((f) => uploads.delete(f.key)); // the first upload failed: send this one
       }
