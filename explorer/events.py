@@ -52,14 +52,12 @@ class _Pages:
     view_status: gr.State  # (has input, prompt text): its change shows / hides prompt and views
     tokens: list  # per view tab: a new value draws its views
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    always_inputs: list = field(init=False)  # the always-listeners' inputs and outputs, in order
+    always_outputs: list = field(init=False)
 
-    @property
-    def always_inputs(self) -> list:
-        return [c for ln in self.always for c in ln.inputs]
-
-    @property
-    def always_outputs(self) -> list:
-        return [c for ln in self.always for c in ln.outputs]
+    def __post_init__(self):
+        self.always_inputs = [c for ln in self.always for c in ln.inputs]
+        self.always_outputs = [c for ln in self.always for c in ln.outputs]
 
     def draw_tokens(self, active, fresh: bool) -> list:
         """A new token for the open tab (when `fresh`), gr.skip() (no change, no event) for the others."""
@@ -115,13 +113,12 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
         return outputs_for(analysis, message, rest[1:], rest[0])
 
     for src in ui.sources:
-        _wire_source(src, handle, [*src.inputs, ui.active_tab, *pages.always_inputs], outputs,
-                     [*src.inputs, ui.active_tab], head_outputs + pages.always_outputs)  # fmt: skip
+        _wire_source(src, handle, [*src.inputs, ui.active_tab], pages.always_inputs, outputs)
 
 
-def _wire_source(src: InputSource, handle: Callable, inputs: list, outputs: list, api_inputs: list,
-                 api_outputs: list) -> None:
-    """The page's event for one input source (and its API endpoint when it has a name)."""
+def _wire_source(src: InputSource, handle: Callable, api_inputs: list, view_inputs: list, outputs: list) -> None:
+    """The page's event for one input source, with the views' inputs (and, when it has a name, its API endpoint:
+    only the source's inputs and the active tab)."""
     n = len(src.inputs)
     if src.select:
         def handler(evt: gr.SelectData, *args):
@@ -133,10 +130,10 @@ def _wire_source(src: InputSource, handle: Callable, inputs: list, outputs: list
     def api_handler(*args):
         return handle(src, lambda: src.fn(*args[:n]), args, api=True)
 
-    gr.on(src.triggers, handler, inputs, outputs, api_visibility="private", trigger_mode="always_last",
-          show_progress="minimal")  # fmt: skip
-    if src.api_name:  # the same handler for API clients: only the source's inputs
-        gr.Button(visible=False).click(api_handler, api_inputs, api_outputs, api_name=src.api_name,
+    gr.on(src.triggers, handler, [*api_inputs, *view_inputs], outputs, api_visibility="private",
+          trigger_mode="always_last", show_progress="minimal")  # fmt: skip
+    if src.api_name:  # the same handler for API clients
+        gr.Button(visible=False).click(api_handler, api_inputs, outputs, api_name=src.api_name,
                                        api_visibility="undocumented")  # fmt: skip
 
 
