@@ -33,7 +33,7 @@ def default_data_dir() -> str:
 
 
 def __getattr__(name: str):
-    """`DEFAULT_DATA_DIR` (imported by the CLIs for their --data-dir default) is default_data_dir() at the moment
+    """`DEFAULT_DATA_DIR` (read by capsnet.cli for the --data-dir default) is default_data_dir() at the moment
     it is imported, no longer frozen when this module is."""
     if name == "DEFAULT_DATA_DIR":
         return default_data_dir()

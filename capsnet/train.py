@@ -21,7 +21,7 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -40,7 +40,8 @@ from .checkpoint import (
     save_weights,
 )
 from . import distributed
-from .data import DEFAULT_DATA_DIR, MNISTSplit, MNISTUnavailable, epoch_batches, epoch_generator, load_mnist, random_shift
+from .data import (MNISTSplit, MNISTUnavailable, default_data_dir, epoch_batches, epoch_generator, load_mnist,
+                   random_shift)
 from .evaluate import evaluate
 from .losses import capsule_loss, reconstruction_sse
 from .model import CapsNet, CapsNetConfig, conv_memory_format
@@ -56,7 +57,7 @@ class TrainConfig:
     max_shift: int = 2  # pixels of random shift, zero padded
     seed: int = 0
     device: str = "auto"
-    data_dir: str = DEFAULT_DATA_DIR
+    data_dir: str = field(default_factory=default_data_dir)  # $CAPSNET_DATA read per config, not at import
     out: str = "checkpoints/capsnet.safetensors"
     resume: bool = False
     init_from: str = ""  # start from these weights (fresh Adam); the epoch count and lr schedule continue from theirs
