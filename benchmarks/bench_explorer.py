@@ -124,23 +124,21 @@ def server_side(demo, repeats: int) -> dict:
     from explorer.tabs import routing as tr
     from explorer.tabs import transforms as tt
 
-    results["  routing views only (tabs.routing.routing_outputs)"] = timeit(
-        lambda: tr.routing_outputs(analysis, k, None, None, None, None), repeats)
     from explorer.tabs import routing_structure as ts
 
-    results["  routing structure views follow-up (tabs.routing_structure)"] = timeit(
-        lambda: ts.structure_outputs(analysis, None), repeats)
+    results["  routing overview (tabs.routing_structure.overview_outputs)"] = timeit(
+        lambda: ts.overview_outputs(analysis, None), repeats)
     draw_routing = handler(demo, f"views_{tab_id(demo, 'Routing')}")
 
     def routing_new_input():
         a = new_drawing(imgs[next(it) % len(imgs)])[0]
-        draw_routing(a, a.digit, {}, *[None] * 8)
-        return ts.structure_outputs(a, None)
+        return draw_routing(a, a.digit, {}, *[None] * 11)
 
-    results["routing views for a new input (first event + tab + structure)"] = timeit(routing_new_input, repeats)
-    results["routing: iteration step, structure views"] = timeit(lambda: ts.iteration_structure_outputs(analysis, 1), repeats)
+    results["routing tab for a new input (first event + overview)"] = timeit(routing_new_input, repeats)
+    results["routing: coupling-map section (map + evidence + capsule panel)"] = timeit(
+        lambda: tr.map_outputs(analysis, k, None, None, None, None), repeats)
+    results["routing: contributions section (overlay + links)"] = timeit(lambda: ts.contribution_outputs(analysis, 1), repeats)
     results["routing: iteration step (map + evidence)"] = timeit(lambda: tr.iteration_outputs(analysis, k, 1, 0), repeats)
-    results["routing: capsule panel follow-up (details)"] = timeit(lambda: tr.details_outputs(analysis, k, None, None, None), repeats)
     results["routing: capsule click (map + details)"] = timeit(lambda: tr.capsule_outputs(analysis, k, 3, 500), repeats)
     results["routing: compare r = 1, 2, 3, 5 (button)"] = timeit(
         lambda: tr.compare_iterations_outputs(ui.model, analysis, [1, 2, 3, 5]), max(5, repeats // 4))
@@ -185,8 +183,7 @@ def http(demo, repeats: int) -> dict:
             "/analyse_upload (new input: first event)": lambda: client.predict(handle_file(nxt()), api_name="/analyse_upload"),
             # the follow-up a browser sends for the open tab (same session: draws the last uploaded digit)
             "/views_capsules (follow-up: lengths chart)": lambda: client.predict(7, api_name="/views_capsules"),
-            "/views_routing (follow-up: routing tab)": lambda: client.predict(7, 3, None, None, None, api_name="/views_routing"),
-            "/views_routing_structure (follow-up: structure views)": lambda: client.predict(3, api_name="/views_routing_structure"),
+            "/views_routing (follow-up: routing tab's overview)": lambda: client.predict(7, 3, api_name="/views_routing"),
             "/pose (slider move)": lambda: client.predict(7, *[float(x) for x in rng.uniform(-0.3, 0.3, 16)], api_name="/pose"),
             "/views_transforms (follow-up: transforms tab)": lambda: client.predict(7, 0, 1, 0, 0, api_name="/views_transforms"),
             "/transform_trajectories (tab, new digit: its 19-point sweep)": lambda: client.predict(

@@ -7,8 +7,8 @@ Stages, timed separately and together:
                every other view)
   structure    the structure views (explorer.views.contributions / routing_dynamics): contribution grids, pixel
                overlay, per-type table, links, counterfactual, blank change, polarization, logits, all as JSON
-  app_tab      what the Routing tab draws for a new input: tabs.routing.routing_outputs (map image, caption,
-               evidence), the capsule panel follow-up and the structure views (figures as JSON)
+  app_tab      what the Routing tab draws for a new input with every section open: tabs.routing.map_outputs (map
+               image, caption, evidence, capsule panel) and the structure views (figures as JSON)
   all          forward + app_tab: every routing view the app renders for a new input (budget: p95 <= 100 ms);
                *_cpu: the same in this thread's CPU time (unaffected by other processes on a shared machine)
   iterations   compare_iterations() for r = 1, 2, 3, 5 (four forward passes)
@@ -76,11 +76,10 @@ def main(argv=None) -> int:
     from explorer.tabs import routing as tr
 
     def tab(x, out):
-        """What the Routing tab draws for a new input: map image, caption, evidence (tab event), the selected
-        capsule's panel (its follow-up) and the structure views (theirs), figures serialised."""
+        """Every view of the Routing tab with all its sections open, for a new input: the coupling-map section
+        (map image, caption, evidence, the selected capsule's panel) and the structure views, figures serialised."""
         a = Analysis(image=x[None], output=out)
-        tr.routing_outputs(a, a.digit, None, None, None, None)
-        tr.details_outputs(a, a.digit, None, None, None)[0].to_json()
+        tr.map_outputs(a, a.digit, None, None, None, None)
         return structure(x, out)
 
     keys = ("forward", "structure", "app_tab", "all", "structure_cpu", "all_cpu", "iterations")

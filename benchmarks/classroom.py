@@ -21,6 +21,7 @@ the real page in chromium with Playwright (Gradio 6.31); tests/test_classroom.py
   accept_blobs), then the sketch's change event with the blob id;
 - pose_tab, routing_tab: the tab's select event (event data {value: label, index});
 - pose_release: one of the 16 sliders moved by up to 0.3 and released (its release event, all 16 values);
+- routing_map: opening the Routing tab's collapsed coupling-map section (its expand event; once, it stays open);
 - routing_click: a click on the coupling map (its select event, {index: [x, y]}).
 
 Follow-ups are found as the page finds them, from /config: the .change events of the states the answer lists in
@@ -35,8 +36,8 @@ the canvas holds a drawing: once at each join, once per status message and once 
 uploads per event, as recorded); `none` never.
 
 Visitors open the page within `--ramp` s, then cycle clear -> draw -> pose_tab -> pose_release x2 -> routing_tab ->
-routing_click (no clear before the first drawing), thinking `--think` s +-25% (uniform) after each answer, for
-`--duration` s. An action's latency runs from its first request to the last completion of its chain of events; an
+routing_click (no clear before the first drawing; routing_map before the first routing_click), thinking `--think` s
++-25% (uniform) after each answer, for `--duration` s. An action's latency runs from its first request to the last completion of its chain of events; an
 action unanswered after 60 s is an error. Re-uploads and image fetches are timed apart ("(upload)", "(file)").
 
 Reported per visitor count: actions done, refusals (HTTP 429/503 or a "too many" / "queue" answer from a join,

@@ -58,6 +58,7 @@ class Visitor:
         self.drawn = None  # drawings()[digit] while the canvas holds a drawing
         self.uploaded = False  # the page has uploaded the current drawing's images
         self.n_drawn = 0
+        self.map_open = False  # the Routing tab's coupling-map section
 
     # ---- requests
 
@@ -297,6 +298,11 @@ class Visitor:
         self.values[slider] = v = round(min(1.0, max(-1.0, v)), 2)
         self.fire(action, slider, "release", v)
 
+    async def do_routing_map(self, action: Action) -> None:
+        """Open the Routing tab's coupling-map section (it stays open, as in the page)."""
+        self.map_open = True
+        self.fire(action, self.page.find(elem_id="coupling-section"), "expand")
+
     async def do_routing_click(self, action: Action) -> None:
         cmap = self.page.find(elem_id="coupling-map")
         w, h = self.sizes.get(file_url(self.values.get(cmap)), (394, 202))
@@ -335,6 +341,8 @@ class Visitor:
             i += 1
             if kind == "clear" and self.drawn is None:
                 kind, i = CYCLE[i % len(CYCLE)], i + 1
+            if kind == "routing_click" and not self.map_open:  # the map's section is opened once, then clicked
+                kind, i = "routing_map", i - 1
             await self.act(kind)
 
     async def close(self) -> None:

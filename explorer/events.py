@@ -19,7 +19,7 @@ import gradio as gr
 
 from .inputs.preprocess import BLANK_MESSAGE
 from .inputs.sketch import IGNORE
-from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, InputSource, Listener, log, new_analysis
+from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, InputSource, Listener, Section, log, new_analysis
 from .views import capsules
 
 
@@ -69,6 +69,8 @@ def wire(ui: ExplorerUI) -> None:
     """Register the input, prompt, redraw and selection events for everything the tabs added to `ui`."""
     pages = _Pages(always=[ln for ln in ui.listeners if ln.group is None], rendered=gr.State({}),
                    view_status=gr.State((False, "")), tokens=[gr.State(0) for _ in ui.view_tabs])  # fmt: skip
+    for section in ui.sections:  # (before wire_views: each adds a listener to its tab)
+        wire_section(ui, section)
     wire_inputs(ui, pages)
     wire_prompt(ui, pages)
     wire_views(ui, pages)
@@ -186,6 +188,49 @@ def _wire_select(ui: ExplorerUI, pages: _Pages, g: int, tab: gr.Tab, has_views: 
 
     tab.select(on_select, [ui.state, ui.selected_class, pages.rendered], [ui.active_tab, pages.tokens[g]],
                api_visibility="private", show_progress="hidden")
+
+
+def wire_section(ui: ExplorerUI, section: Section) -> None:
+    """A collapsible section's views: drawn by its tab's redraw while open (through a token), on opening when stale,
+    and on its own triggers while open (closed, those mark it stale). `drawn` holds (analysis, digit class) of the
+    views on screen; `is_open` follows the accordion."""
+    is_open, drawn, token = gr.State(section.is_open), gr.State(None), gr.State(0)
+    inputs = [c for ln in section.listeners for c in ln.inputs]
+    outputs = [c for ln in section.listeners for c in ln.outputs]
+    skip_all = [gr.skip()] * (1 + len(outputs))
+
+    def draw(analysis, k, *values):
+        if analysis is None:
+            return skip_all
+        k = analysis.digit if k is None else int(k)
+        return [(analysis, k), *_run(section.listeners, analysis, k, values)]
+
+    def on_expand(analysis, k, shown, *values):
+        fresh = analysis is not None and shown is not None and shown[0] is analysis and shown[1] == (
+            analysis.digit if k is None else int(k))
+        return [True, *(skip_all if fresh else draw(analysis, k, *values))]
+
+    common = dict(api_visibility="private", trigger_mode="always_last")
+    ui.listeners.append(Listener(lambda a, k, op, tok: int(tok or 0) + 1 if op else gr.skip(), [token],
+                                 [is_open, token], section.view_tab.group))  # fmt: skip
+    token.change(draw, [ui.state, ui.selected_class, *inputs], [drawn, *outputs], show_progress="minimal", **common)
+    section.accordion.expand(on_expand, [ui.state, ui.selected_class, drawn, *inputs], [is_open, drawn, *outputs],
+                             show_progress="minimal", **common)  # fmt: skip
+    section.accordion.collapse(lambda: False, None, is_open, show_progress="hidden", **common)
+    for triggers, ln in section.redraws:
+        _wire_section_redraw(ui, triggers, ln, is_open, drawn)
+
+
+def _wire_section_redraw(ui: ExplorerUI, triggers: list, ln: Listener, is_open: gr.State, drawn: gr.State) -> None:
+    def redraw(op, analysis, k, *values):
+        if not op:  # closed: its views are stale, opening it draws them
+            return [None, *[gr.skip()] * len(ln.outputs)]
+        if analysis is None:
+            return [gr.skip()] * (1 + len(ln.outputs))
+        return [gr.skip(), *_run([ln], analysis, analysis.digit if k is None else int(k), values)]
+
+    gr.on(triggers, redraw, [is_open, ui.state, ui.selected_class, *ln.inputs], [drawn, *ln.outputs],
+          api_visibility="private", trigger_mode="always_last", show_progress="hidden")  # fmt: skip
 
 
 def wire_capsule_choice(ui: ExplorerUI, pages: _Pages) -> None:

@@ -196,6 +196,7 @@ class ExplorerUI:
     sources: list[InputSource] = field(default_factory=list)
     columns: list = field(default_factory=list)  # the analysis columns, shown only while there is an input
     view_tabs: list = field(default_factory=list)  # [gr.Tab] made by view_tab, in page order
+    sections: list = field(default_factory=list)  # [Section] made by ViewTab.section, in page order
 
     def on_analysis(self, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
         """Run fn(analysis, digit_class, *inputs) -> one value per output whenever the input or the capsule changes,
@@ -241,6 +242,37 @@ class ViewTab:
         """Run fn(analysis, digit_class, *inputs) -> one value per output when the input or the capsule changes
         while this tab is open, and when the tab is selected with views older than the input."""
         self.ui.listeners.append(Listener(fn, list(outputs), list(inputs), self.group))
+
+    @contextmanager
+    def section(self, label: str, *, open: bool = False, **kwargs):
+        """A named gr.Accordion inside this tab (collapsed unless `open`); yields its Section, whose views draw only
+        while it is open, so a closed section costs nothing when the input changes."""
+        with gr.Accordion(label, open=open, **kwargs) as accordion:
+            handle = Section(self, accordion, open)
+            self.ui.sections.append(handle)
+            yield handle
+
+
+@dataclass
+class Section:
+    """A collapsed part of a view tab (ViewTab.section): drawn when opened with views older than the input, and
+    on every new input or capsule while it is open and its tab is shown."""
+
+    view_tab: ViewTab
+    accordion: gr.Accordion
+    is_open: bool
+    listeners: list[Listener] = field(default_factory=list)
+    redraws: list[tuple[list, Listener]] = field(default_factory=list)
+
+    def on_analysis(self, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
+        """Run fn(analysis, digit_class, *inputs) -> one value per output when the section's views are stale and it
+        is open (see the class)."""
+        self.listeners.append(Listener(fn, list(outputs), list(inputs), self.view_tab.group))
+
+    def on(self, triggers: Iterable, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
+        """Run fn(analysis, digit_class, *inputs) on other triggers (e.g. a slider's .input) while the section is
+        open; while it is closed they only mark its views stale, and opening it draws them with on_analysis."""
+        self.redraws.append((list(triggers), Listener(fn, list(outputs), list(inputs), self.view_tab.group)))
 
 
 def new_analysis(model: CapsNet | None, raw: Any, source: str = "input", note: str = "") -> tuple[capsules.Analysis | None, str]:

@@ -17,17 +17,18 @@ VISITORS, DURATION_S, THINK_S, P95_LIMIT_S = 40, 60.0, 2.0, 1.0
 CLIENT_SHARE = 0.15  # the client's CPU time, as a share of the server's + its own: it must not starve the server
 
 # What the page sent for each action (Gradio 6.31, chromium, recorded with Playwright): the events it joined,
-# by api name (lambda_1: the Routing tab's capsule panel, lambda_4: its sharpening follow-up, handler_6: the
-# sketch's change, handler_3: the opening example, show: the prompt / views visibility).
+# by api name (handler_6: the sketch's change, handler_3: the opening example, show: the prompt / views visibility,
+# on_expand / draw: opening the Routing tab's coupling-map section / drawing it while it is open).
 PAGE = {
     "open": ["on_select", "handler_3", "show", "views_capsules"],
     "draw": ["handler_6", "views_capsules"],  # the first drawing, with the Digit capsules tab open
     "pose_tab": ["on_select_1", "views_pose"],
     "pose_release": ["pose"],
-    "routing_tab": ["on_select_3", "views_routing", "views_routing_structure", "lambda_1", "lambda_4"],
+    "routing_tab": ["on_select_3", "views_routing"],
+    "routing_map": ["on_expand"],
     "routing_click": ["on_click"],
     "clear": ["run sketch_cleared", "handler_6", "show"],
-    "draw again": ["handler_6", "show", "views_routing", "views_routing_structure", "lambda_1", "lambda_4"],
+    "draw again": ["handler_6", "show", "views_routing", "draw"],
 }
 
 
@@ -85,4 +86,5 @@ def test_a_class_of_40_is_never_refused():
     assert r["refusals"] == 0, r["refusal_texts"]
     assert r["errors"] == 0, r["error_texts"]
     assert r["client_cpu_share"] is not None and r["client_cpu_share"] <= CLIENT_SHARE, r["cpu_s"]
-    assert set(r["kinds"]) >= {"open", "clear", "draw", "pose_tab", "pose_release", "routing_tab", "routing_click"}
+    assert set(r["kinds"]) >= {"open", "clear", "draw", "pose_tab", "pose_release", "routing_tab", "routing_map",
+                               "routing_click"}

@@ -109,7 +109,7 @@ def test_capsule_details(out):
     np.testing.assert_allclose(d["agreement"], out.agreement[0, idx].numpy(), rtol=1e-6)
     assert d["length"] == pytest.approx(out.primary_lengths[0, idx].item())
     assert d["receptive_field"] == receptive_field(2, 4) == (4, 8, 21, 25)
-    fig = routing_views.capsule_details_figure(out, idx)
+    fig = routing_views.capsule_details_figure(out, idx).to_plotly()
     assert len(fig.data) == 4  # 3 iterations of couplings + agreement
 
 
@@ -152,7 +152,7 @@ def test_evidence_overlay_leaves_zero_evidence_untouched(out):
 
 
 def test_sharpening_and_compare_iterations(model, out, image):
-    fig = routing_views.coupling_sharpening_figure(out, 3)
+    fig = routing_views.coupling_sharpening_figure(out, 3).to_plotly()
     assert len(fig.data) == 2
     assert list(fig.data[0].x) == [1, 2, 3]
     q = routing_views.coupling_quantiles(out, 3)

@@ -55,3 +55,52 @@ def test_view_tabs_record_their_own_views():
     assert isinstance(tokens[0], int) and not isinstance(tokens[1], int)  # gr.skip() for the closed tab
     drawn, text = handler(demo, "views_mine")(analysis, k, {}, 3)
     assert text == f"digit {k} x3" and drawn == {1: (analysis, k)}
+
+
+def test_sections_draw_only_while_open():
+    """`ViewTab.section`: a collapsed section's views wait until it is opened, are drawn once per input and capsule
+    while open, and follow their own triggers only while open (closed, those mark them stale)."""
+    calls = []
+
+    def my_tab(ui: ExplorerUI) -> None:
+        with ui.view_tab("Mine", id="mine") as tab:
+            with ui.analysis_column():
+                level = gr.Slider(1, 3, value=3, step=1)
+                with tab.section("Details", elem_id="mine-details") as section:
+                    box = gr.Textbox()
+
+        def view(a, k, lv):
+            calls.append((k, lv))
+            return f"digit {k} at {lv}"
+
+        section.on_analysis(view, [box], [level])
+        section.on([level.input], view, [box], [level])
+
+    demo = build_demo(model=CapsNet().eval(), tabs=(my_tab,), load_example=False)
+    ui = explorer_ui(demo)
+    assert len(ui.sections) == 1 and ui.sections[0].view_tab.group == 0 and not ui.sections[0].is_open
+    analysis = handler(demo, "analyse_upload")(_bar(), 0)[0]
+    k = analysis.digit
+
+    # the tab's redraw bumps the section's token only while it is open
+    closed = handler(demo, "views_mine")(analysis, k, {}, False, 0)
+    assert not isinstance(closed[-1], int) and calls == []
+    assert handler(demo, "views_mine")(analysis, k, {}, True, 4)[-1] == 5
+
+    # opening it draws once; opened again with the same input and capsule, nothing is redrawn
+    is_open, drawn, text = handler(demo, "on_expand")(analysis, k, None, 2)
+    assert is_open is True and drawn == (analysis, k) and text == f"digit {k} at 2" and calls == [(k, 2)]
+    again = handler(demo, "on_expand")(analysis, k, drawn, 2)
+    assert again[0] is True and len(calls) == 1 and not isinstance(again[2], str)
+    assert handler(demo, "draw")(analysis, k, 1) == [(analysis, k), f"digit {k} at 1"]  # its token's change
+
+    # the section's own trigger: drawn while open; closed, it only marks the views stale
+    assert handler(demo, "redraw")(True, analysis, k, 3)[1] == f"digit {k} at 3"
+    stale = handler(demo, "redraw")(False, analysis, k, 1)
+    assert stale[0] is None and not isinstance(stale[1], str) and calls[-1] == (k, 3)
+
+
+def _bar():
+    image = torch.zeros(28, 28)
+    image[6:22, 12:16] = 1.0
+    return image

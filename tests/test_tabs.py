@@ -1,9 +1,10 @@
 """The tabs' plain functions (explorer/tabs/, views/capsule_map.py, session.new_analysis), without Gradio events."""
+import json
 import numpy as np
 import pytest
 import torch
 
-from capsnet import CapsNet, primary_capsule_index
+from capsnet import CapsNet, primary_capsule_index, primary_capsule_position
 from explorer.inputs.examples import MnistExamples, synthetic_examples
 from explorer.session import Labelled, new_analysis
 from explorer.tabs import examples as examples_tab
@@ -69,13 +70,14 @@ def test_resolve_capsule_and_iteration(analysis):
 
 
 def test_routing_outputs(analysis):
-    m, caption, evidence, token, compare = routing_tab.routing_outputs(analysis, 3, 2, None, None, None, 4)
+    m, caption, evidence, fig, field, md, t, r, c = routing_tab.map_outputs(analysis, 3, 2, 5, 2, 3)
     assert m.shape == (*capsule_map.map_size(), 3) and evidence.shape == (28, 28, 3)
-    assert "iteration **2 of 3**" in caption and token == 5 and compare is None
-    fig, field, md, t, r, c = routing_tab.details_outputs(analysis, 3, 5, 2, 3)
+    assert "iteration **2 of 3**" in caption
     assert (t, r, c) == (5, 2, 3) and field.shape == (28 * routing_tab.FIELD_SCALE, 28 * routing_tab.FIELD_SCALE, 3)
     assert f"Capsule {primary_capsule_index(5, 2, 3)}" in md and "agreement" in md
-    assert fig.layout.title.text.startswith("Capsule")
+    assert json.loads(fig.plot)["layout"]["title"]["text"].startswith("Capsule")
+    most_active = int(analysis.output.primary_lengths[0].argmax())  # no (or a bad) position: the most active
+    assert routing_tab.map_outputs(analysis, 3, 3, None, 9, 1)[6:] == list(primary_capsule_position(most_active))
     m1, c1, _ = routing_tab.iteration_outputs(analysis, 3, 1, 0)
     m3, c3, _ = routing_tab.iteration_outputs(analysis, 3, 3, 0)
     assert m1.shape == m3.shape and "1 of 3" in c1 and "3 of 3" in c3
@@ -85,7 +87,6 @@ def test_routing_outputs(analysis):
     span = max(float(np.abs(out.couplings[0, :, :, 3].numpy() - 0.1).max()), 1e-3)  # the largest deviation
     assert (capsule_map.coupling_map_image(out, 3, 1, activity_floor=0, color_range=span)
             != capsule_map.coupling_map_image(out, 3, 3, activity_floor=0, color_range=span)).any()
-    assert routing_tab.sharpening_output(None, 3) is None and routing_tab.sharpening_output(analysis, None) is not None
 
 
 def test_routing_summary(analysis):
@@ -193,25 +194,22 @@ def test_mnist_unavailable(tmp_path):
 
 
 def test_structure_outputs(analysis):
-    """The Routing tab's structure views for a new input and for another iteration (values for the components)."""
-    import json
+    """The Routing tab's overview and structure sections for a new input and another iteration (component values)."""
+    from explorer.tabs import routing_structure as rs
 
-    from explorer.tabs import routing_structure as routing_structure_tab
-
-    vals = routing_structure_tab.structure_outputs(analysis, 3)
-    assert len(vals) == routing_structure_tab.N_OUTPUTS
-    grids, overlay, caption, types, links, counter, counter_md, blank, polar, logits = vals
-    for p in (grids, types, links, counter, blank, polar, logits):
+    grids, counter, counter_md = rs.overview_outputs(analysis, 3)
+    overlay, caption, links = rs.contribution_outputs(analysis, 3)
+    figures = [grids, counter, links, rs.types_output(analysis, 3), rs.blank_output(analysis),
+               *rs.iterations_outputs(analysis, 3)]  # fmt: skip
+    for p in figures:
         assert p.type == "plotly" and json.loads(p.plot)["data"]
     assert overlay.dtype == np.uint8 and overlay.ndim == 3
     assert "runner-up" in caption and ("either way" in counter_md or "flips" in counter_md)
     assert "iteration 3" in json.loads(links.plot)["layout"]["title"]["text"]
-    again = routing_structure_tab.iteration_structure_outputs(analysis, 1)
-    assert len(again) == routing_structure_tab.N_ITERATION_OUTPUTS
-    assert "iteration 1" in json.loads(again[4].plot)["layout"]["title"]["text"]
+    assert "iteration 1" in json.loads(rs.contribution_outputs(analysis, 1)[2].plot)["layout"]["title"]["text"]
+    assert "iteration 1" in json.loads(rs.grids_output(analysis, 1).plot)["layout"]["title"]["text"]
     # out-of-range iterations fall back to the last one
-    last = routing_structure_tab.iteration_structure_outputs(analysis, 99)
-    assert "iteration 3" in json.loads(last[4].plot)["layout"]["title"]["text"]
+    assert "iteration 3" in json.loads(rs.contribution_outputs(analysis, 99)[2].plot)["layout"]["title"]["text"]
     summary = routing_tab.routing_summary(analysis, 3, grids=False)
     norms = np.asarray(summary["pre_squash_norms"])
     assert np.asarray(summary["contributions"]).sum() == pytest.approx(norms[3], abs=2e-3)

@@ -1,6 +1,5 @@
 """View functions on a real model: figure contents, image sizes, pose edits through model.decode only."""
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -26,8 +25,7 @@ def test_analyse_shapes(analysis):
 
 
 def test_lengths_figure(analysis):
-    fig = capsule_views.lengths_figure(analysis)
-    assert isinstance(fig, go.Figure)
+    fig = capsule_views.lengths_figure(analysis).to_plotly()  # (validated against plotly's schema)
     bar = fig.data[0]
     assert list(bar.x) == [str(k) for k in range(10)]
     np.testing.assert_allclose(bar.y, analysis.lengths, rtol=1e-6)
@@ -38,7 +36,7 @@ def test_lengths_figure(analysis):
     assert guides == [capsule_views.M_MINUS, 0.5, capsule_views.M_PLUS]
     assert "%{y:.4f}" in bar.hovertemplate
     other = (analysis.digit + 1) % 10
-    colors = list(capsule_views.lengths_figure(analysis, selected=other).data[0].marker.color)
+    colors = list(capsule_views.lengths_figure(analysis, selected=other).to_plotly().data[0].marker.color)
     assert colors[other] == capsule_views.SELECTED_COLOR and colors[analysis.digit] == capsule_views.PREDICTED_COLOR
 
 

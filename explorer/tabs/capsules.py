@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..gradio_compat import plot_value
 from ..session import ExplorerUI
 from ..views import capsules
 
@@ -16,4 +17,4 @@ def capsules_tab(ui: ExplorerUI) -> None:
                 "this digit is present. Training pushes the right capsule above **m+ = 0.9** and the others below "
                 "**m- = 0.1** (margin loss). Hover a bar for the exact value."
             )
-    tab.on_analysis(lambda a, k: capsules.lengths_figure(a, selected=k), [plot])
+    tab.on_analysis(lambda a, k: plot_value(capsules.lengths_figure(a, selected=k)), [plot])

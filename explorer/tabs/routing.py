@@ -1,8 +1,9 @@
-"""The Routing tab: coupling coefficients of the 1152 primary capsules, iteration by iteration.
+"""The Routing tab: what each primary capsule's vote contributes, routing against uniform couplings, and (in collapsed
+sections) the coupling coefficients of all 1152 primary capsules, iteration by iteration.
 
 Wiring only: every number and figure comes from `views.couplings`, `views.routing` and `views.capsule_map` applied
 to the session's CapsNetOutput (and to `model(x, routing_iterations=r)` for the comparison of iteration counts).
-The plain functions here (`resolve_capsule`, `routing_outputs`, `capsule_outputs`, `routing_summary`, ...) take
+The plain functions here (`resolve_capsule`, `map_outputs`, `capsule_outputs`, `routing_summary`, ...) take
 an Analysis and return the values for the components, so they are tested without Gradio.
 
 Also adds the public `routing` endpoint: image (+ optional digit class) in, JSON out.
@@ -18,6 +19,7 @@ import numpy as np
 
 from capsnet import primary_capsule_index
 
+from ..gradio_compat import plot_value
 from ..inputs.preprocess import BLANK_MESSAGE
 from ..inputs.upload import GuardedImage
 from ..session import _safe, new_analysis
@@ -27,7 +29,7 @@ from ..views import couplings as rc
 from ..views import routing as rv
 from ..views import contributions as vc
 from ..views import routing_dynamics as rd
-from .routing_structure import structure_section
+from . import routing_structure as rs
 from .values import clamp_iteration, int_or_none
 
 log = logging.getLogger("explorer")
@@ -35,16 +37,16 @@ log = logging.getLogger("explorer")
 COMPARE_CHOICES = (1, 2, 3, 4, 5, 7, 10)
 COMPARE_DEFAULT = (1, 2, 3, 5)
 FIELD_SCALE = 4  # receptive-field overlay: 112 px (thin outline); the evidence overlay is sent at 28 px
-INTRO = (
-    "**Routing by agreement** decides how much of each primary capsule's vote reaches each digit capsule: its "
-    "**coupling coefficients** (10 per primary capsule, summing to 1) start uniform (0.1) and move towards "
-    "the digit capsules its prediction agrees with."
+QUESTION = (
+    "### Which primary capsules vote for the predicted digit, and does routing change the answer?\n"
+    "What each primary capsule's vote contributes to the digit capsules (red: makes it longer, blue: shorter), and "
+    "their lengths with routing against every **coupling coefficient** fixed at 0.1. The sections below hold the rest."
 )
 MAP_INTRO = (
-    "#### Coupling coefficients\nAll **1152 primary capsules where they live**: 32 capsule types, each a 6x6 grid "
-    "over the image; colour is the coupling to the digit chosen above as its deviation from the uniform 0.1, on a "
-    "fixed scale (printed under the map); barely active (short) capsules are veiled in grey. **Click a capsule** "
-    "(or set type / row / col) to inspect it."
+    "All **1152 primary capsules where they live**: 32 capsule types, each a 6x6 grid over the image; colour is the "
+    "coupling to the digit chosen above as its deviation from the uniform 0.1, on a fixed scale (printed under the "
+    "map); barely active (short) capsules are veiled in grey. **Click a capsule** (or set type / row / col) to "
+    "inspect it."
 )
 
 
@@ -102,7 +104,7 @@ def _panel(analysis: capsules.Analysis, digit_class: int, index: int) -> list:
     """[details figure, field overlay, details markdown, type, row, col] of one selected capsule."""
     d = rc.capsule_details(analysis.output, index)
     return [
-        rv.capsule_details_figure(analysis.output, index),
+        plot_value(rv.capsule_details_figure(analysis.output, index)),
         rc.receptive_field_overlay(analysis.image, index, scale=FIELD_SCALE),
         capsule_markdown(d, digit_class),
         d["type"], d["row"], d["col"],
@@ -120,27 +122,12 @@ def iteration_outputs(analysis: capsules.Analysis, digit_class: int, iteration: 
     ]
 
 
-def routing_outputs(analysis: capsules.Analysis, digit_class: int, iteration: Any, type_: Any, row: Any, col: Any,
-                    token: Any = None) -> list:  # fmt: skip
-    """The tab's first outputs for a new input / digit class: [map, caption, evidence, details token, comparison
-    plot (cleared)]. A new details token makes the selected capsule's panel follow in its own event
-    (details_outputs); the sharpening figure is drawn while its accordion is open (sharpening_output)."""
+def map_outputs(analysis: capsules.Analysis, digit_class: int, iteration: Any, type_: Any, row: Any, col: Any) -> list:
+    """The coupling-map section for a new input / digit class: [map, caption, evidence, details figure, field
+    overlay, details markdown, type, row, col] (the capsule at type / row / col stays selected, else the most
+    active one)."""
     index = resolve_capsule(analysis, type_, row, col)
-    m, caption, evidence = iteration_outputs(analysis, digit_class, iteration, index)
-    return [m, caption, evidence, (int_or_none(token) or 0) + 1, None]
-
-
-def details_outputs(analysis: capsules.Analysis, digit_class: int, type_: Any, row: Any, col: Any) -> list:
-    """The selected capsule's panel: [details figure, field overlay, details markdown, type, row, col]."""
-    return _panel(analysis, digit_class, resolve_capsule(analysis, type_, row, col))  # (no map: it is not redrawn)
-
-
-def sharpening_output(analysis: capsules.Analysis | None, digit_class: Any):
-    """coupling_sharpening_figure for the digit class (None without an input)."""
-    if analysis is None:
-        return None
-    k = int_or_none(digit_class)
-    return rv.coupling_sharpening_figure(analysis.output, analysis.digit if k is None else k)
+    return [*iteration_outputs(analysis, digit_class, iteration, index), *_panel(analysis, digit_class, index)]
 
 
 def compare_iterations_outputs(model, analysis: capsules.Analysis | None, iterations: Sequence[Any], digit_class: Any = None):
@@ -226,21 +213,28 @@ def routing_tab(ui) -> None:
     r_max = ui.model.config.routing_iterations if ui.model is not None else 3
     with ui.view_tab("Routing", id="routing", elem_id="routing-tab") as tab:
         with ui.analysis_column():
-            gr.Markdown(INTRO + " " + rd.EXPLANATION, elem_id="routing-explanation")
+            gr.Markdown(QUESTION, elem_id="routing-question")
             iteration = gr.Slider(1, r_max, value=r_max, step=1, label=f"Routing iteration (1 = before any agreement, {r_max} = final)",
                                   elem_id="routing-iteration")  # fmt: skip
-            structure_section(ui, tab, iteration)
-            c = SimpleNamespace(iteration=iteration, **map_section(), **capsule_section(), **extras_section())
+            rs.overview(tab, iteration)
+            with tab.section("Coupling map: every primary capsule, and the one you click",
+                             elem_id="coupling-section") as section:  # fmt: skip
+                c = SimpleNamespace(iteration=iteration, **map_section(), **capsule_section())
+            rs.structure_sections(tab, iteration)
+            with gr.Accordion("Why the couplings stay near 0.1", open=False, elem_id="routing-why"):
+                gr.Markdown(rd.EXPLANATION, elem_id="routing-explanation")
+            c.__dict__.update(compare_section())
         # The public API's components: hidden, inside the tab (gr.Tabs only holds gr.Tab children).
         api = [GuardedImage(type="pil", image_mode=None, visible=False), gr.Number(None, precision=0, visible=False),
                gr.Checkbox(False, visible=False), gr.JSON(visible=False)]  # fmt: skip
-    tab.on_analysis(
-        lambda a, k, it, t, r, c_, tok: routing_outputs(a, k, it, t, r, c_, tok),
-        [c.cmap, c.caption, c.evidence, c.details_token, c.compare_plot],
-        [c.iteration, c.cap_type, c.cap_row, c.cap_col, c.details_token],
-    )
+    position = [c.cap_type, c.cap_row, c.cap_col]
+    section.on_analysis(map_outputs, [c.cmap, c.caption, c.evidence, c.details, c.field, c.details_md, *position],
+                        [c.iteration, *position])  # fmt: skip
+    section.on([iteration.input], lambda a, k, it, t, r, c_: iteration_outputs(a, k, it, resolve_capsule(a, t, r, c_)),
+               [c.cmap, c.caption, c.evidence], [iteration, *position])  # fmt: skip
+    tab.on_analysis(lambda a, k: None, [c.compare_plot])  # a new input or capsule: the comparison is stale
     wire_capsule_panel(ui, c)
-    wire_extras(ui, c)
+    wire_compare(ui, c)
     routing_endpoint(ui, *api)
 
 
@@ -266,7 +260,6 @@ def map_section() -> dict:
 
 def capsule_section() -> dict:
     """The selected primary capsule: type / row / col, its receptive field, its couplings and summary."""
-    details_token, sharpen_open = gr.State(0), gr.State(False)
     gr.Markdown("#### Selected primary capsule")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=180):
@@ -284,40 +277,24 @@ def capsule_section() -> dict:
         with gr.Column(scale=5, min_width=360):
             details = gr.Plot(show_label=False, elem_id="capsule-details")
     details_md = gr.Markdown(elem_id="capsule-summary")
-    return dict(details_token=details_token, sharpen_open=sharpen_open, cap_type=cap_type, cap_row=cap_row,
-                cap_col=cap_col, field=field, details=details, details_md=details_md)  # fmt: skip
+    return dict(cap_type=cap_type, cap_row=cap_row, cap_col=cap_col, field=field, details=details,
+                details_md=details_md)  # fmt: skip
 
 
-def extras_section() -> dict:
-    """Two accordions: how routing sharpens the couplings, and other iteration counts (on request)."""
-    with gr.Accordion("How routing sharpens the couplings", open=False) as sharpen_box:
-        sharpen = gr.Plot(show_label=False, elem_id="routing-sharpening")
-    with gr.Accordion("Run routing with a different number of iterations", open=False):
+def compare_section() -> dict:
+    """Other iteration counts, on request (a forward pass per count)."""
+    with gr.Accordion("Run routing with a different number of iterations", open=False, elem_id="compare-section"):
         gr.Markdown("One forward pass per choice (runs when you press the button).")
         with gr.Row():
             compare_its = gr.CheckboxGroup(list(COMPARE_CHOICES), value=list(COMPARE_DEFAULT),
                                            label="routing iterations", elem_id="compare-iterations")  # fmt: skip
             compare_btn = gr.Button("Compare lengths", variant="secondary", elem_id="compare-button")
         compare_plot = gr.Plot(show_label=False, elem_id="compare-plot")
-    return dict(sharpen_box=sharpen_box, sharpen=sharpen, compare_its=compare_its, compare_btn=compare_btn,
-                compare_plot=compare_plot)  # fmt: skip
+    return dict(compare_its=compare_its, compare_btn=compare_btn, compare_plot=compare_plot)
 
 
 def wire_capsule_panel(ui, c: SimpleNamespace) -> None:
-    """The capsule panel follows the map's token; the iteration slider redraws the map; a click on the map or
-    the type / row / col boxes choose the capsule."""
-    c.details_token.change(
-        _safe(lambda a, k, t, r, c_: details_outputs(a, int(k), t, r, c_) if a is not None and k is not None
-              else [gr.skip()] * 6, 6),
-        [ui.state, ui.selected_class, c.cap_type, c.cap_row, c.cap_col],
-        [c.details, c.field, c.details_md, c.cap_type, c.cap_row, c.cap_col],
-        api_visibility="private", show_progress="minimal", trigger_mode="always_last",
-    )  # fmt: skip
-
-    def on_iteration(a, k, it, t, r, c_):
-        if a is None or k is None:
-            return [gr.skip()] * 3
-        return iteration_outputs(a, int(k), it, resolve_capsule(a, t, r, c_))
+    """A click on the map or the type / row / col boxes choose the capsule."""
 
     def on_click(evt: gr.SelectData, a, k, it):  # not wrapped by _safe: Gradio reads the SelectData annotation
         try:
@@ -336,23 +313,14 @@ def wire_capsule_panel(ui, c: SimpleNamespace) -> None:
 
     common = dict(api_visibility="private", trigger_mode="always_last", show_progress="hidden")
     position = [c.cap_type, c.cap_row, c.cap_col]
-    c.iteration.input(_safe(on_iteration, 3), [ui.state, ui.selected_class, c.iteration, *position],
-                      [c.cmap, c.caption, c.evidence], **common)  # fmt: skip
     selection_outputs = [c.cmap, c.details, c.field, c.details_md, *position]
     c.cmap.select(on_click, [ui.state, ui.selected_class, c.iteration], selection_outputs, **common)
     gr.on([x.input for x in position], _safe(on_controls, 7),
           [ui.state, ui.selected_class, c.iteration, *position], selection_outputs, **common)  # fmt: skip
 
 
-def wire_extras(ui, c: SimpleNamespace) -> None:
-    """The sharpening figure is drawn while its accordion is open: on opening, and after each redraw of the map's
-    caption (new input, digit class or iteration). The comparison runs on its button."""
-    c.sharpen_box.expand(_safe(lambda a, k: [True, sharpening_output(a, k)], 2), [ui.state, ui.selected_class],
-                         [c.sharpen_open, c.sharpen], api_visibility="private", show_progress="minimal")  # fmt: skip
-    c.sharpen_box.collapse(lambda: False, None, c.sharpen_open, api_visibility="private", show_progress="hidden")
-    c.caption.change(_safe(lambda a, k, is_open: sharpening_output(a, k) if is_open else gr.skip(), 1),
-                     [ui.state, ui.selected_class, c.sharpen_open], c.sharpen, api_visibility="private",
-                     show_progress="minimal", trigger_mode="always_last")  # fmt: skip
+def wire_compare(ui, c: SimpleNamespace) -> None:
+    """The comparison of iteration counts runs on its button."""
     c.compare_btn.click(
         _safe(lambda a, its, k: compare_iterations_outputs(ui.model, a, its, k), 1),
         [ui.state, c.compare_its, ui.selected_class], c.compare_plot,
@@ -381,13 +349,11 @@ __all__ = [
     "capsule_markdown",
     "capsule_outputs",
     "compare_iterations_outputs",
-    "details_outputs",
-    "sharpening_output",
     "iteration_outputs",
     "map_caption",
+    "map_outputs",
     "resolve_capsule",
     "routing_api",
-    "routing_outputs",
     "routing_summary",
     "routing_tab",
 ]

@@ -1,10 +1,11 @@
-"""The Routing tab's structure views: signed vote contributions, links, per-type table, the uniform-coupling
-counterfactual, the change from a blank image, polarization, logits and agreement.
+"""The Routing tab's overview and its structure sections: signed vote contributions, the uniform-coupling
+counterfactual, the pixel view and links, the per-type table, what routing does per iteration, and the change
+from a blank image.
 
-Wiring only: `structure_outputs` / `iteration_structure_outputs` turn an Analysis (whose CapsNetOutput was made
-with `trace_routing=True`) into component values with `views.contributions` and `views.routing_dynamics`, and are
-tested without a browser. They draw in their own event, after the tab's first outputs (a token state), so the
-`views_routing` event stays as light as before.
+Wiring only: the plain functions (`overview_outputs`, `contribution_outputs`, ...) turn an Analysis (whose
+CapsNetOutput was made with `trace_routing=True`) into component values with `views.contributions`,
+`views.routing_dynamics` and `views.routing`, and are tested without a browser. The overview draws with the tab;
+each section is a collapsed `ViewTab.section`, drawn only while it is open.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..gradio_compat import plot_value
 from ..session import _safe
 from ..views import capsules
 from ..views import contributions as vc
+from ..views import routing as rv
 from ..views import routing_dynamics as rd
 from .values import clamp_iteration
 
@@ -27,76 +29,105 @@ def overlay_caption(analysis: capsules.Analysis, iteration: int, span: float) ->
             f"field; red: votes that make the digit capsule longer, blue: shorter; full colour at ±{span:.3f}.")
 
 
-def iteration_structure_outputs(analysis: capsules.Analysis, iteration: Any) -> list:
-    """[contribution grids, pixel overlay, its caption, per-type table, links] at `iteration`."""
+# ---------------------------------------------------------------- plain functions (tested without Gradio)
+
+
+def grids_output(analysis: capsules.Analysis, iteration: Any):
+    """The contribution grids (predicted, runner-up, difference) at `iteration` (out of range: the last)."""
+    return plot_value(vc.contribution_grids_figure(analysis.output, clamp_iteration(analysis, iteration)))
+
+
+def overview_outputs(analysis: capsules.Analysis, iteration: Any) -> list:
+    """[contribution grids, counterfactual figure, counterfactual text]: the tab's first screen."""
+    out = analysis.output
+    return [grids_output(analysis, iteration), plot_value(rd.counterfactual_figure(out)), rd.counterfactual_text(out)]
+
+
+def contribution_outputs(analysis: capsules.Analysis, iteration: Any) -> list:
+    """[pixel overlay, its caption, links figure] at `iteration`."""
     out = analysis.output
     it = clamp_iteration(analysis, iteration)
     overlay, span = vc.contribution_overlay(out, analysis.image, it)
-    return [plot_value(vc.contribution_grids_figure(out, it)), overlay, overlay_caption(analysis, it, span),
-            plot_value(vc.type_summary_figure(out, it)), plot_value(vc.links_figure(out, it))]  # fmt: skip
+    return [overlay, overlay_caption(analysis, it, span), plot_value(vc.links_figure(out, it))]
 
 
-def structure_outputs(analysis: capsules.Analysis, iteration: Any) -> list:
-    """Every structure view for a new input: iteration_structure_outputs + [counterfactual figure, counterfactual
-    text, blank-image change, polarization, logits and agreement]."""
+def types_output(analysis: capsules.Analysis, iteration: Any):
+    """The contributions summed per capsule type at `iteration`."""
+    return plot_value(vc.type_summary_figure(analysis.output, clamp_iteration(analysis, iteration)))
+
+
+def iterations_outputs(analysis: capsules.Analysis, digit_class: int) -> list:
+    """[sharpening of the couplings to `digit_class`, polarization, logits and agreement]."""
     out = analysis.output
-    return [
-        *iteration_structure_outputs(analysis, iteration),
-        plot_value(rd.counterfactual_figure(out)), rd.counterfactual_text(out), plot_value(rd.blank_change_figure(out)),
-        plot_value(rd.polarization_figure(out)), plot_value(rd.logits_figure(out)),
-    ]  # fmt: skip
+    return [plot_value(rv.coupling_sharpening_figure(out, digit_class)), plot_value(rd.polarization_figure(out)),
+            plot_value(rd.logits_figure(out))]  # fmt: skip
 
 
-N_ITERATION_OUTPUTS = 5
-N_OUTPUTS = 10
+def blank_output(analysis: capsules.Analysis):
+    return plot_value(rd.blank_change_figure(analysis.output))
 
 
-def structure_section(ui, tab, iteration: gr.Slider) -> gr.State:
-    """Build the structure views where called (inside the Routing tab's column, `tab` its ViewTab); returns the
-    token state whose change draws them (the tab's first event increments it)."""
-    token = gr.State(0)
-    gr.Markdown("#### Signed vote contributions a_ij = c_ij (û_j|i · v_j/|v_j|)\n"
-                "They add up exactly to the pre-squash length: Σ_i a_ij = |s_j|, and squash(|s_j|) is the digit "
-                "capsule's length. Blue capsules vote against the digit capsule.")  # fmt: skip
+# ---------------------------------------------------------------- the overview and the sections
+
+
+def overview(tab, iteration: gr.Slider) -> list:
+    """The first screen: the signed contributions and lengths with routing against uniform couplings. Returns its
+    components: [grids, counterfactual figure, counterfactual text]."""
     grids = gr.Plot(show_label=False, elem_id="contribution-grids")
-    overlay = gr.Image(label="Contributions on the input: predicted | runner-up | difference", interactive=False,
-                       format="png", elem_id="contribution-overlay", buttons=[], height=150)  # fmt: skip
-    overlay_md = gr.Markdown(elem_id="contribution-caption")
     with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=360):
-            links = gr.Plot(show_label=False, elem_id="routing-links")
-            links.change(None, None, None, js="() => window.capsnetBindRoutingLinks?.()")  # static/routing_links.js
-        with gr.Column(scale=2, min_width=260):
-            types = gr.Plot(show_label=False, elem_id="type-summary")
-    gr.Markdown("#### Routing against uniform couplings")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=360):
+        with gr.Column(scale=3, min_width=300):
             counter = gr.Plot(show_label=False, elem_id="routing-counterfactual")
-        with gr.Column(scale=2, min_width=220):
+        with gr.Column(scale=2, min_width=200):
             counter_md = gr.Markdown(elem_id="counterfactual-summary")
-            gr.Markdown("<small>With every coupling fixed at 0.1 (what one iteration does); over the whole test "
-                        "set, see *Does routing matter?* in the Model card tab.</small>")  # fmt: skip
-    gr.Markdown("#### What the digit changes")
-    blank = gr.Plot(show_label=False, elem_id="blank-change")
-    with gr.Accordion("Polarization, logits and agreement per iteration", open=True):
+            gr.Markdown("<small>Grey: every coupling fixed at 0.1 (what one iteration does); over the whole test "
+                        "set, see *Does routing matter?* in the Model card tab. The contributions a_ij = c_ij "
+                        "(û_j|i · v_j/|v_j|) add up exactly to the pre-squash length, Σ_i a_ij = |s_j|, and "
+                        "squash(|s_j|) is the digit capsule's length.</small>")  # fmt: skip
+    outputs = [grids, counter, counter_md]
+    tab.on_analysis(lambda a, k, it: overview_outputs(a, it), outputs, [iteration])
+    iteration.input(_safe(lambda a, it: grids_output(a, it) if a is not None else gr.skip(), 1),
+                    [tab.ui.state, iteration], grids, api_visibility="private", show_progress="hidden",
+                    trigger_mode="always_last")  # fmt: skip
+    return outputs
+
+
+def structure_sections(tab, iteration: gr.Slider) -> None:
+    """The collapsed sections after the coupling map: the pixel view and links, per capsule type, per iteration and
+    against a blank image."""
+    with tab.section("Contributions on the input, and the strongest links", elem_id="contributions-section") as s:
+        overlay = gr.Image(label="Contributions on the input: predicted | runner-up | difference", interactive=False,
+                           format="png", elem_id="contribution-overlay", buttons=[], height=150)  # fmt: skip
+        overlay_md = gr.Markdown(elem_id="contribution-caption")
+        links = gr.Plot(show_label=False, elem_id="routing-links")
+        links.change(None, None, None, js="() => window.capsnetBindRoutingLinks?.()")  # static/routing_links.js
+    s.on_analysis(lambda a, k, it: contribution_outputs(a, it), [overlay, overlay_md, links], [iteration])
+    s.on([iteration.input], lambda a, k, it: contribution_outputs(a, it), [overlay, overlay_md, links], [iteration])
+
+    with tab.section("Contributions per capsule type", elem_id="types-section") as s:
+        types = gr.Plot(show_label=False, elem_id="type-summary")
+    s.on_analysis(lambda a, k, it: types_output(a, it), [types], [iteration])
+    s.on([iteration.input], lambda a, k, it: types_output(a, it), [types], [iteration])
+
+    with tab.section("Per routing iteration: sharpening, polarization, logits and agreement",
+                     elem_id="iterations-section") as s:  # fmt: skip
+        sharpen = gr.Plot(show_label=False, elem_id="routing-sharpening")
         polar = gr.Plot(show_label=False, elem_id="routing-polarization")
         logits = gr.Plot(show_label=False, elem_id="routing-logits")
-    outputs = [grids, overlay, overlay_md, types, links, counter, counter_md, blank, polar, logits]
-    assert len(outputs) == N_OUTPUTS
+    s.on_analysis(iterations_outputs, [sharpen, polar, logits])
 
-    tab.on_analysis(lambda a, k, tok: (int(tok or 0) + 1), [token], [token])
-    token.change(
-        _safe(lambda a, it: structure_outputs(a, it) if a is not None else [gr.skip()] * N_OUTPUTS, N_OUTPUTS),
-        [ui.state, iteration], outputs, api_name="views_routing_structure", api_visibility="undocumented",
-        show_progress="minimal", trigger_mode="always_last",
-    )  # fmt: skip
-    iteration.input(
-        _safe(lambda a, it: iteration_structure_outputs(a, it) if a is not None else [gr.skip()] * N_ITERATION_OUTPUTS,
-              N_ITERATION_OUTPUTS),
-        [ui.state, iteration], outputs[:N_ITERATION_OUTPUTS], api_visibility="private", show_progress="hidden",
-        trigger_mode="always_last",
-    )  # fmt: skip
-    return token
+    with tab.section("What the digit changes: each primary capsule against a blank image", elem_id="blank-section") as s:
+        blank = gr.Plot(show_label=False, elem_id="blank-change")
+    s.on_analysis(lambda a, k: blank_output(a), [blank])
 
 
-__all__ = ["iteration_structure_outputs", "overlay_caption", "structure_outputs", "structure_section"]
+__all__ = [
+    "blank_output",
+    "contribution_outputs",
+    "grids_output",
+    "iterations_outputs",
+    "overlay_caption",
+    "overview",
+    "overview_outputs",
+    "structure_sections",
+    "types_output",
+]

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from ..gradio_compat import plot_value
 from ..inputs.transforms import transform_image
 from ..session import Labelled
 from ..views import capsules
@@ -65,7 +66,7 @@ def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: A
     """The tab's outputs for a new analysis: [original (state), original image, angle, scale, dx, dy, lengths
     figure, trajectories plot, status]. A new input from elsewhere becomes the original (sliders back to identity,
     the trajectories follow in their own event); a transformed one keeps the original and only moves the marker."""
-    lengths = capsules.lengths_figure(a, selected=k)
+    lengths = plot_value(capsules.lengths_figure(a, selected=k))
     if a.source != "transform" or original is None:
         orig = a.image.reshape(capsules.IMAGE_SIZE, capsules.IMAGE_SIZE).numpy().copy()
         return [orig, capsules.upscale(orig, scale=1), *IDENTITY, lengths, gr.skip(), describe(*IDENTITY)]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 from PIL import Image
 
@@ -19,6 +18,7 @@ from capsnet import CapsNet, CapsNetOutput
 from capsnet.losses import M_MINUS, M_PLUS  # margin-loss targets (paper, eq. 4), drawn as guides
 
 from .couplings import CFG, IMAGE_SIZE, NUM_CLASSES
+from .fastfig import LightFigure
 
 POSE_DIM = CFG.digit_dim  # 16
 NO_MODEL = "No model loaded."  # what every endpoint answers without a model (and no load error to tell)
@@ -181,7 +181,7 @@ def save_png(image: np.ndarray, path: str | Path) -> Path:
 # --------------------------------------------------------------------------- figures
 
 
-def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = None, height: int = 340) -> go.Figure:
+def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = None, height: int = 340) -> LightFigure:
     """Bar chart of the ten digit-capsule lengths; the prediction highlighted, guides at m+, m- and 0.5.
 
     `selected` (if not the prediction) gets its own colour: it is the capsule the pose views show.
@@ -193,10 +193,11 @@ def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = No
     if selected is not None and int(selected) != pred:
         colors[int(selected)] = SELECTED_COLOR
     colors[pred] = PREDICTED_COLOR
-    bar = go.Bar(
+    bar = dict(
+        type="bar",
         x=[str(k) for k in range(NUM_CLASSES)],
         y=lengths,
-        marker_color=colors,
+        marker=dict(color=colors),
         text=[f"{v:.2f}" for v in lengths],
         textposition="outside",
         customdata=[("predicted" if k == pred else ("selected" if k == selected else "")) for k in range(NUM_CLASSES)],
@@ -214,9 +215,9 @@ def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = No
              font=dict(size=11, color="#555"))
         for y, text, _ in guides
     ]
-    fig = go.Figure(
-        data=[bar],
-        layout=dict(
+    return LightFigure(
+        [bar],
+        dict(
             title=dict(text=f"Digit-capsule lengths: predicted <b>{pred}</b> ({lengths[pred]:.3f})", x=0.5),
             xaxis=dict(title=dict(text="digit capsule"), type="category"),
             yaxis=dict(title=dict(text="length ||v|| (probability)"), range=[0, 1.1], gridcolor="#eee"),
@@ -228,7 +229,6 @@ def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = No
             showlegend=False,
         ),
     )
-    return fig
 
 
 __all__ = [

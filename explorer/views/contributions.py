@@ -130,7 +130,7 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
         title=dict(text=f"Contributions a_ij at iteration {it}: they add up to |s_{k1}| = {norms[k1]:.3f} and "
                         f"|s_{k2}| = {norms[k2]:.3f}<br><sup>red: the vote makes the digit capsule longer, blue: "
                         f"shorter; colour limits ±{span:.4f} (0 = white)</sup>", font=dict(size=13)),
-        margin=dict(l=10, r=10, t=60, b=10), height=300, plot_bgcolor="white",
+        margin=dict(l=10, r=10, t=60, b=10), height=230, plot_bgcolor="white",
         annotations=[dict(text=name, x=(n + 0.5) / 3, y=1.0, xref="paper", yref="paper", showarrow=False,
                           yanchor="bottom", font=dict(size=11)) for n, name in enumerate(names)],
     )  # fmt: skip

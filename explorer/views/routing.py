@@ -14,6 +14,7 @@ import torch
 
 from capsnet.model import CapsNetOutput
 
+from .fastfig import LightFigure
 from .couplings import (
     CLASS_COLORS, IMAGE_SIZE, NUM_CLASSES, as_numpy, capsule_details, check_class, coupling_entropy_by_iteration,
     num_iterations,
@@ -29,7 +30,7 @@ def coupling_quantiles(out: CapsNetOutput, digit_class: int, min_length: float =
     return np.quantile(c, [0.0, 0.25, 0.5, 0.75, 1.0], axis=1).T
 
 
-def coupling_sharpening_figure(out: CapsNetOutput, digit_class: int, min_length: float = 0.0) -> go.Figure:
+def coupling_sharpening_figure(out: CapsNetOutput, digit_class: int, min_length: float = 0.0) -> LightFigure:
     """How routing sharpens, per iteration: left, box plots of every capsule's coupling to `digit_class`
     (all exactly 0.1 at iteration 1, spreading out after); right, the length-weighted mean entropy of the
     couplings as its drop below the uniform ln 10 (nats)."""
@@ -39,15 +40,14 @@ def coupling_sharpening_figure(out: CapsNetOutput, digit_class: int, min_length:
     q = coupling_quantiles(out, k, min_length)
     h = coupling_entropy_by_iteration(out, True)
     traces = [
-        go.Box(x=its, lowerfence=q[:, 0], q1=q[:, 1], median=q[:, 2], q3=q[:, 3], upperfence=q[:, 4],
-               name=f"coupling to {k}", marker=dict(color=CLASS_COLORS[k]), xaxis="x", yaxis="y",
-               hovertemplate="iteration %{x}<extra></extra>"),
-        go.Scatter(x=its, y=math.log(10) - h, mode="lines+markers", name="entropy drop", xaxis="x2", yaxis="y2",
-                   line=dict(color="#444"), customdata=h,
-                   hovertemplate="iteration %{x}: entropy %{customdata:.5f} nats (ln 10 − %{y:.2e})<extra></extra>"),
+        dict(type="box", x=its, lowerfence=q[:, 0], q1=q[:, 1], median=q[:, 2], q3=q[:, 3], upperfence=q[:, 4],
+             name=f"coupling to {k}", marker=dict(color=CLASS_COLORS[k]), xaxis="x", yaxis="y",
+             hovertemplate="iteration %{x}<extra></extra>"),
+        dict(type="scatter", x=its, y=math.log(10) - h, mode="lines+markers", name="entropy drop", xaxis="x2",
+             yaxis="y2", line=dict(color="#444"), customdata=h,
+             hovertemplate="iteration %{x}: entropy %{customdata:.5f} nats (ln 10 − %{y:.2e})<extra></extra>"),
     ]  # fmt: skip
-    fig = go.Figure(traces)
-    fig.update_layout(
+    return LightFigure(traces, dict(
         title=dict(text=f"Routing sharpens the couplings (digit {k})", font=dict(size=13)),
         xaxis=dict(domain=[0, 0.55], tickvals=its, title=dict(text="routing iteration")),
         yaxis=dict(title=dict(text=f"coupling to {k}")),
@@ -56,8 +56,7 @@ def coupling_sharpening_figure(out: CapsNetOutput, digit_class: int, min_length:
         shapes=[dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=0.1, y1=0.1,
                      line=dict(color="grey", dash="dash", width=1))],
         showlegend=False, margin=dict(l=10, r=10, t=40, b=10), height=300,
-    )  # fmt: skip
-    return fig
+    ))  # fmt: skip
 
 
 def _as_batch(x) -> torch.Tensor:
@@ -123,29 +122,27 @@ def compare_iterations(model, x, iterations: Sequence[int] = (1, 2, 3, 5), highl
     return compare_iterations_figure(lengths_by_iterations(model, x, iterations), iterations, highlight)
 
 
-def capsule_details_figure(out: CapsNetOutput, index: int) -> go.Figure:
+def capsule_details_figure(out: CapsNetOutput, index: int) -> LightFigure:
     """Two bar panels for one primary capsule: its couplings to the 10 digit capsules at every routing
     iteration (grouped) and its agreement u_hat_j|i · v_j with each final digit capsule."""
     d = capsule_details(out, index)
     cbi = d["couplings_by_iteration"]
     classes = list(range(NUM_CLASSES))
     r = len(cbi)
-    traces = []
-    for i in range(r):
-        traces.append(go.Bar(
-            x=classes, y=cbi[i], name=f"coupling, iteration {i + 1}", xaxis="x", yaxis="y",
-            marker=dict(color="#1f77b4", opacity=0.3 + 0.7 * (i + 1) / r),
-            hovertemplate=f"iteration {i + 1}<br>digit %{{x}}: c = %{{y:.3f}}<extra></extra>",
-        ))  # fmt: skip
+    traces = [
+        dict(type="bar", x=classes, y=cbi[i], name=f"coupling, iteration {i + 1}", xaxis="x", yaxis="y",
+             marker=dict(color="#1f77b4", opacity=0.3 + 0.7 * (i + 1) / r),
+             hovertemplate=f"iteration {i + 1}<br>digit %{{x}}: c = %{{y:.3f}}<extra></extra>")
+        for i in range(r)
+    ]  # fmt: skip
     agr = d["agreement"]
-    traces.append(go.Bar(
-        x=classes, y=agr, name="agreement û·v", xaxis="x2", yaxis="y2", showlegend=False,
+    traces.append(dict(
+        type="bar", x=classes, y=agr, name="agreement û·v", xaxis="x2", yaxis="y2", showlegend=False,
         marker=dict(color=["#2ca02c" if a >= 0 else "#d62728" for a in agr]),
         hovertemplate="digit %{x}: agreement %{y:.3f}<extra></extra>",
     ))  # fmt: skip
-    fig = go.Figure(traces)
     top, left, bottom, right = d["receptive_field"]
-    fig.update_layout(
+    return LightFigure(traces, dict(
         title=dict(text=f"Capsule {d['index']}: type {d['type']}, row {d['row']}, col {d['col']} — length "
                         f"{d['length']:.3f}, field rows {top}–{bottom - 1}, cols {left}–{right - 1}", font=dict(size=13)),
         barmode="group",
@@ -154,9 +151,7 @@ def capsule_details_figure(out: CapsNetOutput, index: int) -> go.Figure:
         xaxis2=dict(domain=[0.65, 1], tickvals=classes, anchor="y2", title=dict(text="digit capsule")),
         yaxis2=dict(anchor="x2", title=dict(text="agreement û_j|i · v_j")),
         margin=dict(l=10, r=10, t=40, b=10), height=300, legend=dict(orientation="h", y=-0.3),
-    )  # fmt: skip
-    return fig
-
+    ))  # fmt: skip
 
 
 __all__ = [

@@ -174,9 +174,9 @@ def counterfactual_figure(out: CapsNetOutput) -> LightFigure:
     return LightFigure(traces, dict(
         title=dict(text=f"Uniform couplings vs routing: {c['uniform_digit']} → {c['routed_digit']} ({flip})",
                    font=dict(size=13)),
-        barmode="group", xaxis=dict(title=dict(text="digit capsule")),
-        yaxis=dict(title=dict(text="length"), range=[0, 1.02]),
-        margin=dict(l=10, r=10, t=40, b=10), height=300, legend=dict(orientation="h", y=-0.25),
+        barmode="group", xaxis=dict(title=dict(text="digit capsule"), dtick=1, automargin=True),
+        yaxis=dict(title=dict(text="length"), range=[0, 1.02], automargin=True),
+        margin=dict(l=10, r=10, t=40, b=10), height=260, legend=dict(orientation="h", y=-0.3, yanchor="top"),
     ))  # fmt: skip
 
 
