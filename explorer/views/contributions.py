@@ -115,7 +115,7 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
     norms = pre_squash_norms(out, iteration)
     it = couplings.resolve_iteration(out, iteration) + 1
     span = _sym(np.concatenate([g.ravel() for g in p["grids"]]))
-    names = (f"digit {k1} (predicted)", f"digit {k2} (runner-up)", f"{k1} − {k2}")
+    names = (f"{k1} (predicted)", f"{k2} (runner-up)", f"{k1} − {k2}")
     traces = []
     for n, (g, name) in enumerate(zip(p["grids"], names)):
         z = couplings.tile_layout(g)
@@ -127,9 +127,8 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
             hovertemplate=f"{name}<br>capsule %{{customdata}}: a = %{{z:.4f}}<extra></extra>",
         ))  # fmt: skip
     layout = dict(
-        title=dict(text=f"Contributions a_ij at iteration {it}: they add up to |s_{k1}| = {norms[k1]:.3f} and "
-                        f"|s_{k2}| = {norms[k2]:.3f}<br><sup>red: the vote makes the digit capsule longer, blue: "
-                        f"shorter; colour limits ±{span:.4f} (0 = white)</sup>", font=dict(size=13)),
+        title=dict(text=f"Contributions a_ij at iteration {it}<br><sup>they add up to |s_{k1}| = {norms[k1]:.3f} and "
+                        f"|s_{k2}| = {norms[k2]:.3f}; colour limits ±{span:.4f}</sup>", font=dict(size=13)),
         margin=dict(l=10, r=10, t=60, b=10), height=230, plot_bgcolor="white",
         annotations=[dict(text=name, x=(n + 0.5) / 3, y=1.0, xref="paper", yref="paper", showarrow=False,
                           yanchor="bottom", font=dict(size=11)) for n, name in enumerate(names)],
