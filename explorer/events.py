@@ -48,9 +48,10 @@ class _Pages:
     """The per-session states that tie the events together, and the tokens' counter."""
 
     always: list  # listeners of tab functions without a tab of their own: they run with every input
-    rendered: gr.State  # per session: {group: (analysis, digit class)} last drawn by that tab's views
+    rendered: gr.State  # per session: {group: (analysis, digit class)} drawn (or asked for) by that tab's views
     view_status: gr.State  # (has input, prompt text): its change shows / hides prompt and views
     tokens: list  # per view tab: a new value draws its views
+    has_views: list  # per view tab: whether it has views to draw
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     always_inputs: list = field(init=False)  # the always-listeners' inputs and outputs, in order
     always_outputs: list = field(init=False)
@@ -58,6 +59,21 @@ class _Pages:
     def __post_init__(self):
         self.always_inputs = [c for ln in self.always for c in ln.inputs]
         self.always_outputs = [c for ln in self.always for c in ln.outputs]
+
+    def stale(self, analysis, k, drawn, g: int) -> bool:
+        """Whether tab g's views are neither drawn nor asked for with this analysis and digit class."""
+        if analysis is None or not self.has_views[g]:
+            return False
+        k = analysis.digit if k is None else int(k)
+        return not (g in (drawn or {}) and drawn[g][0] is analysis and drawn[g][1] == k)
+
+    def catch_up(self, analysis, k, drawn, active) -> list:
+        """After an input event or a tab's selection: a new token for the open tab when its views are stale. Both
+        check, because either may finish while the other runs (a tab opened while the opening example is analysed:
+        the input event asked for the tab open when it started, the selection found no analysis yet)."""
+        g = 0 if active is None else int(active)
+        fresh = self.stale(analysis, k, drawn, g)
+        return [next(self.counter) if (fresh and i == g) else gr.skip() for i in range(len(self.tokens))]
 
     def draw_tokens(self, active, fresh: bool) -> list:
         """A new token for the open tab (when `fresh`), gr.skip() (no change, no event) for the others."""
@@ -67,10 +83,12 @@ class _Pages:
 
 def wire(ui: ExplorerUI) -> None:
     """Register the input, prompt, redraw and selection events for everything the tabs added to `ui`."""
-    pages = _Pages(always=[ln for ln in ui.listeners if ln.group is None], rendered=gr.State({}),
-                   view_status=gr.State((False, "")), tokens=[gr.State(0) for _ in ui.view_tabs])  # fmt: skip
-    for section in ui.sections:  # (before wire_views: each adds a listener to its tab)
+    for section in ui.sections:  # (first: each adds a listener to its tab)
         wire_section(ui, section)
+    has_views = [any(ln.outputs for ln in ui.listeners if ln.group == g) for g in range(len(ui.view_tabs))]
+    pages = _Pages(always=[ln for ln in ui.listeners if ln.group is None], rendered=gr.State({}),
+                   view_status=gr.State((False, "")), tokens=[gr.State(0) for _ in ui.view_tabs],
+                   has_views=has_views)  # fmt: skip
     wire_inputs(ui, pages)
     wire_prompt(ui, pages)
     wire_views(ui, pages)
@@ -80,7 +98,8 @@ def wire(ui: ExplorerUI) -> None:
 def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
     """Per input source, ONE event: the analysis (state), the prediction, the model input, the open tab's token and
     the views that run with every input; plus, for named sources, the same handler as an API endpoint."""
-    head_outputs = [ui.state, pages.view_status, ui.selected_class, ui.prediction, ui.model_input, *pages.tokens]
+    head_outputs = [ui.state, pages.view_status, ui.selected_class, ui.prediction, ui.model_input, pages.rendered,
+                    *pages.tokens]  # fmt: skip
     outputs = head_outputs + pages.always_outputs
 
     def outputs_for(analysis, message, always_values, active) -> list:
@@ -88,13 +107,14 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
             text = PROMPT if message in ("", BLANK_MESSAGE) else f"### Nothing to show\n{message}"
             if ui.model is None:
                 text = NO_CHECKPOINT_HINT.format(error=ui.model_error or "")
-            return [None, (False, text), gr.skip(), "", None, *pages.draw_tokens(active, False),
+            return [None, (False, text), gr.skip(), "", None, gr.skip(), *pages.draw_tokens(active, False),
                     *[gr.skip()] * len(pages.always_outputs)]  # fmt: skip
         k = analysis.digit
         pred = f"## Prediction: **{k}**\ndigit-capsule length {float(analysis.lengths[k]):.3f}"
         if analysis.note:
             pred += f"\n\n{analysis.note}"
-        return [analysis, (True, ""), k, pred, capsules.model_input_image(analysis, scale=1),
+        requested = {} if active is None or not pages.has_views[int(active)] else {int(active): (analysis, k)}
+        return [analysis, (True, ""), k, pred, capsules.model_input_image(analysis, scale=1), requested,
                 *pages.draw_tokens(active, True), *_run(pages.always, analysis, k, always_values)]  # fmt: skip
 
     def handle(source: InputSource, call, args, api=False):
@@ -115,12 +135,14 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
         return outputs_for(analysis, message, rest[1:], rest[0])
 
     for src in ui.sources:
-        _wire_source(src, handle, [*src.inputs, ui.active_tab], pages.always_inputs, outputs)
+        event = _wire_source(src, handle, [*src.inputs, ui.active_tab], pages.always_inputs, outputs)
+        event.then(pages.catch_up, [ui.state, ui.selected_class, pages.rendered, ui.active_tab], pages.tokens,
+                   queue=False, api_visibility="private", show_progress="hidden")  # fmt: skip
 
 
-def _wire_source(src: InputSource, handle: Callable, api_inputs: list, view_inputs: list, outputs: list) -> None:
-    """The page's event for one input source, with the views' inputs (and, when it has a name, its API endpoint:
-    only the source's inputs and the active tab)."""
+def _wire_source(src: InputSource, handle: Callable, api_inputs: list, view_inputs: list, outputs: list):
+    """The page's event for one input source, with the views' inputs (returned), and when it has a name, its API
+    endpoint (only the source's inputs and the active tab)."""
     n = len(src.inputs)
     if src.select:
         def handler(evt: gr.SelectData, *args):
@@ -132,11 +154,12 @@ def _wire_source(src: InputSource, handle: Callable, api_inputs: list, view_inpu
     def api_handler(*args):
         return handle(src, lambda: src.fn(*args[:n]), args, api=True)
 
-    gr.on(src.triggers, handler, [*api_inputs, *view_inputs], outputs, api_visibility="private",
-          trigger_mode="always_last", show_progress="minimal")  # fmt: skip
+    event = gr.on(src.triggers, handler, [*api_inputs, *view_inputs], outputs, api_visibility="private",
+                  trigger_mode="always_last", show_progress="minimal")  # fmt: skip
     if src.api_name:  # the same handler for API clients
         gr.Button(visible=False).click(api_handler, api_inputs, outputs, api_name=src.api_name,
                                        api_visibility="undocumented")  # fmt: skip
+    return event
 
 
 def wire_prompt(ui: ExplorerUI, pages: _Pages) -> None:
@@ -159,7 +182,7 @@ def wire_views(ui: ExplorerUI, pages: _Pages) -> None:
         listeners = [ln for ln in ui.listeners if ln.group == g]
         if any(ln.outputs for ln in listeners):
             _wire_redraw(ui, pages, g, listeners, getattr(tab, "id", None) or g)
-        _wire_select(ui, pages, g, tab, has_views=any(ln.outputs for ln in listeners))
+        _wire_select(ui, pages, g, tab)
 
 
 def _wire_redraw(ui: ExplorerUI, pages: _Pages, g: int, listeners: list, tab_id) -> None:
@@ -179,15 +202,17 @@ def _wire_redraw(ui: ExplorerUI, pages: _Pages, g: int, listeners: list, tab_id)
     )
 
 
-def _wire_select(ui: ExplorerUI, pages: _Pages, g: int, tab: gr.Tab, has_views: bool) -> None:
+def _wire_select(ui: ExplorerUI, pages: _Pages, g: int, tab: gr.Tab) -> None:
     def on_select(analysis, k, drawn):
-        drawn = drawn or {}
-        stale = has_views and analysis is not None and k is not None and not (
-            g in drawn and drawn[g][0] is analysis and drawn[g][1] == int(k))
-        return [g, next(pages.counter) if stale else gr.skip()]
+        if not pages.stale(analysis, k, drawn, g):
+            return [g, gr.skip(), gr.skip()]
+        k = analysis.digit if k is None else int(k)
+        return [g, next(pages.counter), {**(drawn or {}), g: (analysis, k)}]  # (asked for: catch_up skips it)
 
-    tab.select(on_select, [ui.state, ui.selected_class, pages.rendered], [ui.active_tab, pages.tokens[g]],
-               api_visibility="private", show_progress="hidden")
+    tab.select(on_select, [ui.state, ui.selected_class, pages.rendered], [ui.active_tab, pages.tokens[g], pages.rendered],
+               api_visibility="private", show_progress="hidden").then(
+        pages.catch_up, [ui.state, ui.selected_class, pages.rendered, ui.active_tab], pages.tokens, queue=False,
+        api_visibility="private", show_progress="hidden")  # fmt: skip
 
 
 def wire_section(ui: ExplorerUI, section: Section) -> None:

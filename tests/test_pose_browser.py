@@ -193,3 +193,39 @@ def test_without_weights_the_server_draws_and_the_page_says_so(pose_app, browser
         assert any("/queue/" in u for u in r["requests"])  # the fallback does go through the server
     finally:
         page.close()
+
+
+FIRST_VISITS = 3  # fresh servers
+
+
+def test_pose_tab_opened_at_once_on_a_fresh_server(browser):
+    """The first visit: the Pose tab clicked as soon as the page shows it, while the opening example is still
+    being analysed on a server that has just started. Within a few seconds the canvas shows that pose, the
+    sliders hold it, and a slider changes the picture. On several fresh servers (the race is in the first seconds)."""
+    require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
+    from explorer.app import LAUNCH_OPTIONS, build_demo, explorer_ui
+
+    for visit in range(FIRST_VISITS):
+        demo = build_demo(SHIPPED)
+        with served(demo, **LAUNCH_OPTIONS) as url:
+            model = explorer_ui(demo).model
+            page = _page(browser)
+            try:
+                page.goto(url)
+                page.get_by_role("tab", name="Pose").click()
+                page.wait_for_function(
+                    "() => { const i = document.querySelector(\"#pose-dim-0 input[type='number']\"); "
+                    "return i && parseFloat(i.value) !== 0 && window.capsnetPose?.mode === 'client'; }",
+                    timeout=15_000)  # fmt: skip
+                _until(page, lambda shown: any(shown["pose"]) and pose_drag.canvas_error(page, model) <= TOLERANCE,
+                       seconds=5)  # fmt: skip
+                assert pose_drag.canvas_error(page, model) <= TOLERANCE, f"visit {visit}: the canvas is not the pose"
+                before = page.evaluate(pose_drag.CANVAS_JS)
+                assert max(before) > 100, f"visit {visit}: the canvas is blank"
+                shown = page.evaluate(pose_drag.READ_POSE_JS)
+                _set_number(page, 3, shown["pose"][3] + 0.5)
+                _until(page, lambda s: abs(s["pose"][3] - shown["pose"][3] - 0.5) < 1e-3, seconds=5)
+                assert page.evaluate(pose_drag.CANVAS_JS) != before, f"visit {visit}: the slider changed nothing"
+                assert pose_drag.canvas_error(page, model) <= TOLERANCE
+            finally:
+                page.close()

@@ -51,7 +51,7 @@ def test_view_tabs_record_their_own_views():
     out = handler(demo, "blob")()
     analysis, k = out[0], out[2]
     assert analysis.note == "a bar" and out[-1] == f"always {k}"
-    tokens = out[5:7]
+    tokens = out[6:8]
     assert isinstance(tokens[0], int) and not isinstance(tokens[1], int)  # gr.skip() for the closed tab
     drawn, text = handler(demo, "views_mine")(analysis, k, {}, 3)
     assert text == f"digit {k} x3" and drawn == {1: (analysis, k)}
