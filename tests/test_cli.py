@@ -1,10 +1,10 @@
 """The checkpoint tools share --checkpoint / --data-dir through one argparse parent parser (capsnet.cli)."""
 import pytest
 
-from capsnet import dimensions, equivariance, evaluate
+from capsnet import atlas, equivariance, evaluate
 from capsnet.cli import checkpoint_flags
 
-TOOLS = {"evaluate": evaluate.main, "equivariance": equivariance.main, "dimensions": dimensions.main}
+TOOLS = {"evaluate": evaluate.main, "equivariance": equivariance.main, "atlas": atlas.main}
 
 
 @pytest.mark.parametrize("name", TOOLS)

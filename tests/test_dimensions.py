@@ -1,4 +1,4 @@
-"""The pose-dimension measures on synthetic images with known answers, and the labelling CLI on real MNIST."""
+"""The pose-dimension measures on synthetic images with known answers, and the labelling CLI (capsnet.atlas) on real MNIST."""
 import json
 import math
 import shutil
@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from capsnet import dimensions
+from capsnet import atlas, dimensions
 
 from .conftest import SHIPPED
 
@@ -91,36 +91,48 @@ def test_measure_accepts_every_batch_layout():
         dimensions.measure(torch.zeros(2, 3, H, W))
 
 
-def test_effect_shares_find_the_effect_that_made_the_change():
-    base = torch.stack([stroke(slope=0.1 * k, x0=12 + k) for k in range(4)])
-    shifted_right = torch.stack([stroke(slope=0.1 * k, x0=12 + k + 0.2) for k in range(4)])
-    sheared = torch.stack([stroke(slope=0.1 * k + 0.05, x0=12 + k) for k in range(4)])
-    for changed, effect in ((shifted_right, "shift_x"), (sheared, "slant")):
-        shares = dimensions.effect_shares(base, changed - base)
-        assert shares["explained"] > 0.9, (effect, shares)
-        assert max(dimensions.EFFECTS, key=lambda e: shares[e]) == effect, shares
-    # on a loop (unlike a single stroke, where thicker and wider are the same thing) each effect is its own
-    loop = ring()[None]
-    cases = ((ring(sigma=1.15), "ink"), (ring(half_w=5.4), "width"), (ring(half_h=8.5), "height"), (ring(cy=13.8), "shift_y"))
-    for changed, effect in cases:
-        shares = dimensions.effect_shares(loop, changed[None] - loop)
-        assert shares["explained"] > 0.8, (effect, shares)
-        assert max(dimensions.EFFECTS, key=lambda e: shares[e]) == effect, (effect, shares)
-    noise = torch.randn(4, H, W, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    assert dimensions.explained_share(base, noise) < 0.05  # seven directions cannot explain 784-D noise
+def rotated_bar(degrees: float, half_len: float = 9.0, half_width: float = 1.2) -> torch.Tensor:
+    """A solid bar through the centre, turned `degrees` anticlockwise from the vertical (image y down)."""
+    ys = torch.arange(H, dtype=torch.float64)[:, None] - 13.5
+    xs = torch.arange(W, dtype=torch.float64)[None, :] - 13.5
+    a = math.radians(degrees)
+    along = xs * math.sin(a) + ys * math.cos(a)  # the bar's axis: (sin a, cos a) in (x, y-down), top end leaning left
+    across = xs * math.cos(a) - ys * math.sin(a)
+    return ((along.abs() <= half_len) & (across.abs() <= half_width)).to(torch.float64)
 
 
-def test_measure_change_units():
-    up, down = stroke(x0=14.5)[None], stroke(x0=12.5)[None]
-    change = dimensions.measure_change(up, down)
-    assert change["shift_x"] == pytest.approx(1.0, abs=1e-6)
-    assert change["shift_y"] == pytest.approx(0.0, abs=1e-6)
-    assert change["ink"] == pytest.approx(0.0, abs=1e-6)
-    tilt = dimensions.measure_change(stroke(slope=0.1)[None], stroke(slope=-0.1)[None])
-    assert tilt["slant"] == pytest.approx(math.degrees(math.atan(0.1)), abs=0.5)
-    bolder = dimensions.measure_change(4 * stroke()[None], stroke()[None])  # ink x4 between -delta and +delta
-    assert bolder["ink"] == pytest.approx(1.0, abs=1e-6)  # sqrt(4) - 1: twice the ink per +delta
-    assert dimensions.measure_change(torch.zeros(1, H, W), stroke()[None])["ink"] > -1.0
+@pytest.mark.parametrize("degrees", [-30.0, -10.0, 0.0, 15.0, 40.0])
+def test_rotation_is_the_angle_of_a_turned_bar(degrees):
+    assert dimensions.rotation(rotated_bar(degrees))[0].item() == pytest.approx(degrees, abs=1.5)
+
+
+def test_stroke_width_grows_with_the_stroke_and_ignores_contrast():
+    widths = [dimensions.stroke_width(bar(10, w, 4, 20))[0].item() for w in (2, 3, 4)]
+    assert widths == pytest.approx([2 * 40 / 44, 2 * 60 / 46, 2 * 80 / 48])  # 2 x area / perimeter
+    thin, thick = stroke(sigma=0.8), stroke(sigma=1.6)
+    assert dimensions.stroke_width(thick)[0] > 1.5 * dimensions.stroke_width(thin)[0]
+    faint = 0.4 * thick  # same stroke, less contrast: less ink, same width
+    assert dimensions.stroke_width(faint)[0].item() == pytest.approx(dimensions.stroke_width(thick)[0].item())
+    assert dimensions.ink_mass(faint)[0] < 0.5 * dimensions.ink_mass(thick)[0]
+    assert dimensions.stroke_width(torch.zeros(H, W))[0].item() == 0.0
+
+
+def test_local_labels_name_where_the_ink_changes():
+
+    change = torch.zeros(H, W, dtype=torch.float64)
+    change[2:8, 20:26] = 0.3  # more ink at the top right
+    change[12:16, 2:6] = -0.1
+    assert atlas.region(change) == ("top-right", 1)
+    assert atlas.region(-change) == ("top-right", -1)
+    z = torch.tensor([0.1, -0.05, 0.0, 0.2, 0.0, 0.1, 0.0, 0.0], dtype=torch.float64)  # all under LOCAL_Z
+    entry = atlas.label_entry(z, z, z, change, {"std": 0.05}, None)
+    assert entry["label"] == "local: more ink top-right" and entry["effect"] == "local"
+    strong = z.clone()
+    strong[dimensions.EFFECTS.index("shift_x")] = -0.9
+    entry = atlas.label_entry(strong, strong, strong, change, {"std": 0.05}, {"transform": "rotation", "abs_rho": 0.9})
+    assert entry["label"] == "moves left" and entry["z"] == -0.9 and entry["disagrees"]  # rotation moves no centroid
+    entry = atlas.label_entry(strong, strong, strong, change, {"std": 0.05}, {"transform": "shift_x", "abs_rho": 0.9})
+    assert not entry["disagrees"]
 
 
 def test_labels_read_well():
@@ -138,8 +150,8 @@ def test_cli_stores_labels_in_the_card_and_is_idempotent(tmp_path, mnist_dir, ca
     shutil.copy(SHIPPED, weights)
     shutil.copy(SHIPPED.with_suffix(".json"), weights.with_suffix(".json"))
     before = json.loads(weights.with_suffix(".json").read_text())
-    args = ["--checkpoint", str(weights), "--data-dir", str(mnist_dir), "--per-class", "3"]
-    assert dimensions.main(args) == 0
+    args = ["--checkpoint", str(weights), "--data-dir", str(mnist_dir), "--per-class", "3", "--held-out", "3"]
+    assert atlas.main(args) == 0
     first = weights.with_suffix(".json").read_text()
     card = json.loads(first)
     for key, value in before.items():
@@ -149,22 +161,28 @@ def test_cli_stores_labels_in_the_card_and_is_idempotent(tmp_path, mnist_dir, ca
     assert len(labels) == 10 and all(len(rows) == 16 for rows in labels)
     for rows in labels:
         for r in rows:
-            assert set(r) == {"label", "effect", "sign", "strength", "explained"}
-            assert r["effect"] in dimensions.EFFECTS and r["sign"] in (1, -1)
-            assert r["label"] == dimensions.WORDS[(r["effect"], r["sign"])]
-            assert r["strength"] >= 0 and 0 <= r["explained"] <= 1
+            assert {"label", "effect", "sign", "strength", "z", "z_all", "z_paper", "region", "pose", "encoder",
+                    "disagrees"} <= set(r)  # fmt: skip
+            if r["effect"] == "local":
+                assert r["label"].startswith("local: ") and abs(r["z"]) < 0.25
+            else:
+                assert r["effect"] in dimensions.EFFECTS and r["label"] == dimensions.WORDS[(r["effect"], r["sign"])]
+                assert abs(r["z"]) == max(abs(v) for v in r["z_all"].values()) and r["strength"] >= 0
+            assert r["pose"]["p1"] <= r["pose"]["p50"] <= r["pose"]["p99"] and r["pose"]["std"] >= 0
     meta = card["dimension_labels_meta"]
-    assert meta["perturbation"] == 0.25 and meta["digits_per_class"] == [3] * 10
-    assert "--per-class 3" in meta["command"]
-    assert dimensions.main(args) == 0
+    assert meta["digits_per_class"] == [3] * 10 and "--per-class 3" in meta["command"]
+    assert 0 <= meta["held_out"]["largest_effect"] <= 1 and meta["held_out"]["digits_per_class"] == 3
+    assert sum(meta["summary"]["labels_by_effect"].values()) == 160
+    assert atlas.main(args) == 0
     assert weights.with_suffix(".json").read_text() == first  # same inputs, same file
     assert "stored dimension_labels" in capsys.readouterr().out
 
 
 def test_cli_reports_bad_input(tmp_path, capsys):
-    assert dimensions.main(["--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
+    assert atlas.main(["--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert "No checkpoint" in capsys.readouterr().err
-    assert dimensions.main(["--per-class", "0"]) == 2
+    assert atlas.main(["--per-class", "1"]) == 2
+    assert atlas.main(["--held-out", "-1"]) == 2
 
 
 def test_shipped_card_has_labels_for_every_dimension():

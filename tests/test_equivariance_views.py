@@ -53,11 +53,16 @@ def test_sentence_and_figure_show_decoder_labels_where_the_card_has_them():
     r, card = fake_response(), labelled_card()
     text = equivariance_views.tracking_markdown("rotation", r.rho.tolist(), 7, card, top=2)
     assert "which the decoder labels “slant” (dim 3) and “width” (dim 11)" in text
+    assert "disagree" not in text  # (these labels name no measure)
     fig = equivariance_views.trajectory_spec(r, card, top=2).to_plotly()
     names = [t.name for t in fig.data if t.showlegend]
     assert sorted(names) == ["dim 11 (ρ -1.00) “width”", "dim 3 (ρ +1.00) “slant”"]
     chips = equivariance_views.dimension_chips_html(r.rho.tolist(), 7, card, top=2)
     assert "<em>slant</em>" in chips and 'data-pose-dim="3" data-digit-class="7"' in chips
+    card["dimension_labels"][7][3].update(effect="slant")
+    card["dimension_labels"][7][11].update(effect="shift_x", label="moves right")
+    text = equivariance_views.tracking_markdown("rotation", r.rho.tolist(), 7, card, top=2)
+    assert "Encoder and decoder disagree on dim 11:" in text  # a rotation moves the slant, not the centroid
 
 
 def test_trajectory_figure_highlights_and_carries_dimensions():

@@ -16,8 +16,9 @@ def perturbation_tab(ui: ExplorerUI) -> None:
             gr.Markdown(
                 "As in the paper's Figure 4: each **row** is one pose dimension of the selected digit capsule, each "
                 "**column** adds -0.25 ... +0.25 (step 0.05) to it; the middle column is the unedited pose. "
-                "All 176 reconstructions come from one batched decoder call. Beside each row: what +0.25 on that "
-                "dimension does, as measured offline (the same names as the Pose tab's sliders)."
+                "All 176 reconstructions come from one batched decoder call. Beside each row: what a step of one "
+                "standard deviation of the data on that dimension does, as measured offline (the same names as the "
+                "Pose tab's sliders)."
             )
             grid = gr.Image(
                 label="Dimension perturbations (rows: dim 0-15; columns: -0.25 ... +0.25)", interactive=False,

@@ -71,8 +71,8 @@ def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tupl
     """The tab's components: (model input image, the in-browser reconstruction, 16 sliders, reset button)."""
     gr.Markdown(
         "The 16 sliders are the **pose** of the selected digit capsule, starting at its actual values; each "
-        "is named by what +0.25 on it does to the digit (measured over 100 test digits per class, see "
-        "`python -m capsnet.dimensions`). Your browser runs the decoder, so the reconstruction follows a "
+        "is named by what one standard deviation of the data along it does to the digit, in units of how much "
+        "that class's digits vary (measured over 100 test digits per class, see `python -m capsnet.atlas`). Your browser runs the decoder, so the reconstruction follows a "
         "drag frame by frame; the **2-D pad** moves two dimensions at once. Pick another capsule above to "
         "reconstruct the input *as that digit*."
     )

@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from capsnet.atlas import TRANSFORM_MEASURES
 from capsnet.equivariance import IDENTITY, TRANSFORMS, UNITS, TransformResponse, tracking_order
 
 from .fastfig import LightFigure
@@ -36,6 +37,21 @@ def dimension_label(card: dict | None, digit_class: int, dim: int) -> str | None
     return str(label).strip() or None if label is not None else None
 
 
+def disagreeing_dims(name: str, dims: Sequence[int], digit_class: int, card: dict | None) -> list[int]:
+    """Of `dims`, those whose decoder label names a measure that transform `name` does not move
+    (capsnet.atlas.TRANSFORM_MEASURES; a local label counts as disagreeing): encoder and decoder tell different
+    stories. Dimensions without a label are left out."""
+    out = []
+    for d in dims:
+        try:
+            effect = card["dimension_labels"][int(digit_class)][int(d)]["effect"]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        if effect and effect not in TRANSFORM_MEASURES.get(name, ()):
+            out.append(int(d))
+    return out
+
+
 def _quote_join(items: Sequence[str]) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
@@ -57,6 +73,11 @@ def tracking_markdown(name: str, rho: Sequence[float], digit_class: int, card: d
     named = [(d, lab) for d, lab in labels if lab]
     if named:
         text += ", which the decoder labels " + _quote_join([f"“{html.escape(lab)}” (dim {d})" for d, lab in named])
+    apart = disagreeing_dims(name, [d for d, _ in named], digit_class, card)
+    if apart:
+        text += (f". Encoder and decoder disagree on dim{'s' if len(apart) > 1 else ''} "
+                 f"{_quote_join([str(d) for d in apart])}: decoded, a step along it changes something a "
+                 f"{TITLES[name]} does not")  # fmt: skip
     return text + ". Click a dimension to open its pose slider."
 
 

@@ -1,5 +1,5 @@
 """What the Pose and Perturbations tabs show beyond the decoder's pixels: the payload the browser-side decoder
-draws from, the names of the pose dimensions (measured offline by `python -m capsnet.dimensions` and read from
+draws from, the names of the pose dimensions (measured offline by `python -m capsnet.atlas` and read from
 the model card) and the Figure-4 grid with those names beside its rows. No Gradio here.
 """
 from __future__ import annotations
