@@ -93,6 +93,20 @@ def test_slider_labels_come_from_the_card():
     assert len(pose_views.all_slider_labels(CARD)) == 10
 
 
+def test_slider_infos_show_where_the_data_lies():
+    assert pose_views.slider_infos(CARD, 4) == [""] * 16  # a card without pose statistics
+    card = {"dimension_labels": [[{**CARD["dimension_labels"][0][0], "pose": {"p5": -0.052, "p50": 0.011, "p95": 0.084}}]
+                                 * 16] * 10}  # fmt: skip
+    assert pose_views.slider_infos(card, 2)[5] == "data 5–95%: -0.05 … +0.08, median +0.01"
+    from capsnet.checkpoint import load_model_card
+
+    from .conftest import SHIPPED
+
+    shipped = load_model_card(SHIPPED)
+    if shipped is not None:
+        assert all(info.startswith("data 5–95%") for info in pose_views.slider_infos(shipped, 7))
+
+
 def test_browser_values_are_checked():
     assert pose_views.clean_pose([0.1] * 16) == [0.1] * 16
     assert pose_views.clean_pose([5.0] + [0.0] * 15)[0] == 1.0

@@ -115,8 +115,8 @@ class PoseViews:
     def slider_values(self, k: int, pose) -> list:
         if not self.labelled:  # plain values: Gradio rebuilds a component for every gr.update
             return list(pose)
-        names = pose_views.slider_labels(self.ui.card, k)
-        return [gr.update(value=v, label=names[d]) for d, v in enumerate(pose)]
+        names, infos = pose_views.slider_labels(self.ui.card, k), pose_views.slider_infos(self.ui.card, k)
+        return [gr.update(value=v, label=names[d], info=infos[d] or None) for d, v in enumerate(pose)]
 
     @staticmethod
     def adopted(p: dict) -> dict:

@@ -40,6 +40,19 @@ def slider_labels(card: dict | None, digit_class: int | None) -> list[str]:
     return [slider_label(d, rows[d]) for d in range(POSE_DIM)]
 
 
+def slider_infos(card: dict | None, digit_class: int | None) -> list[str]:
+    """Under each slider, where the class's test digits have that dimension: "data 5–95%: -0.05 … 0.08, median
+    0.01" (capsnet.atlas's `pose` statistics), or "" where the card has none."""
+    table = dimension_labels(card)
+    rows = table[int(digit_class)] if table is not None and digit_class is not None else [None] * POSE_DIM
+    out = []
+    for r in rows:
+        p = (r or {}).get("pose") or {}
+        ok = all(isinstance(p.get(k), (int, float)) for k in ("p5", "p50", "p95"))
+        out.append(f"data 5–95%: {p['p5']:+.2f} … {p['p95']:+.2f}, median {p['p50']:+.2f}" if ok else "")
+    return out
+
+
 def all_slider_labels(card: dict | None) -> list[list[str]]:
     """slider_labels for every class (10 x 16 strings): the browser labels the 2-D pad's axes from it."""
     return [slider_labels(card, k) for k in range(NUM_CLASSES)]
@@ -117,5 +130,6 @@ __all__ = [
     "labelled_grid",
     "png_data_url",
     "reconstruction_payload",
+    "slider_infos",
     "slider_labels",
 ]
