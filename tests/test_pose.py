@@ -93,6 +93,14 @@ def test_slider_labels_come_from_the_card():
     assert len(pose_views.all_slider_labels(CARD)) == 10
 
 
+def test_data_deltas_step_through_each_dimensions_spread():
+    assert pose_views.data_deltas(CARD, 3) is None  # no pose statistics: the grid keeps the paper's ±0.25
+    rows = [{**CARD["dimension_labels"][0][0], "pose": {"std": 0.01 * (d + 1)}} for d in range(16)]
+    deltas = pose_views.data_deltas({"dimension_labels": [rows] * 10}, 3)
+    assert deltas.shape == (16, 11) and deltas[4, 0] == pytest.approx(-0.1) and deltas[4, -1] == pytest.approx(0.1)
+    assert deltas[4, 5] == 0.0  # the middle column: the unedited pose
+
+
 def test_slider_infos_show_where_the_data_lies():
     assert pose_views.slider_infos(CARD, 4) == [""] * 16  # a card without pose statistics
     card = {"dimension_labels": [[{**CARD["dimension_labels"][0][0], "pose": {"p5": -0.052, "p50": 0.011, "p95": 0.084}}]

@@ -213,3 +213,28 @@ def test_structure_outputs(analysis):
     summary = routing_tab.routing_summary(analysis, 3, grids=False)
     norms = np.asarray(summary["pre_squash_norms"])
     assert np.asarray(summary["contributions"]).sum() == pytest.approx(norms[3], abs=2e-3)
+
+
+def test_perturbation_grid_in_the_papers_or_the_datas_steps(model):
+    """The Perturbations tab's image: the paper's ±0.25 by default, each dimension's ±2σ with the shipped card's
+    statistics, and the paper's steps again where a card has none."""
+    from capsnet.checkpoint import load_model_card
+
+    from explorer.tabs import perturbations
+    from explorer.views import pose as pose_views
+
+    from .conftest import SHIPPED
+
+    card = load_model_card(SHIPPED) if SHIPPED.exists() else None
+    if card is None:
+        pytest.skip("no shipped model card")
+    a = capsule_views.analyse(model, torch.tensor(synthetic_examples()[3][2])[None], "example")
+    ui = type("UI", (), {"model": model, "card": card})()
+    k = a.digit
+    paper, caption = perturbations.grid_image(ui, a, k)
+    data, data_caption = perturbations.grid_image(ui, a, k, perturbations.DATA)
+    assert "0.25" in caption and "2σ" in data_caption and paper.shape == data.shape and (paper != data).any()
+    expected = capsule_views.perturbation_grid(model, a, k, pose_views.data_deltas(card, k))
+    assert (data[:, -expected.shape[1]:] == expected).all()  # the labels stand left of the grid
+    ui.card = None
+    assert perturbations.grid_image(ui, a, k, perturbations.DATA)[1] == caption

@@ -78,6 +78,12 @@ def test_perturbation_grid(model, analysis):
     np.testing.assert_allclose(recon[:, 5].numpy(), np.broadcast_to(decoded, (16, 28, 28)), atol=1e-5)
     grid = capsule_views.perturbation_grid(model, analysis, k)
     assert grid.shape == capsule_views.grid_size() == (16 * 56 + 15 * 2, 11 * 56 + 10 * 2) and grid.dtype == np.uint8
+    # each dimension its own steps (the data's ±2σ): row d moves dimension d by its own deltas
+    table = np.outer(np.arange(1, 17) / 100.0, np.linspace(-2, 2, 11))
+    diff = (capsule_views.perturbation_poses(analysis.output.poses, k, table) - analysis.output.poses[0]).reshape(16, 11, 10, 16)
+    for d in (0, 9, 15):
+        np.testing.assert_allclose(diff[d, :, k, d].numpy(), table[d], atol=1e-6)
+    assert capsule_views.perturbation_reconstructions(model, analysis, k, table).shape == (16, 11, 28, 28)
 
 
 def test_save_png(tmp_path, model, analysis):

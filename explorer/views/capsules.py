@@ -124,25 +124,24 @@ def decode_pose(model: CapsNet, analysis: Analysis, digit_class: int, pose: Sequ
     return recon[0, 0].numpy()
 
 
-def perturbation_poses(poses: torch.Tensor, digit_class: int, deltas: Sequence[float] = PERTURBATIONS) -> torch.Tensor:
-    """(16 * len(deltas), 10, 16) poses: row d, column k has dimension d of `digit_class` shifted by deltas[k]."""
+def perturbation_poses(poses: torch.Tensor, digit_class: int, deltas=PERTURBATIONS) -> torch.Tensor:
+    """(16 * n, 10, 16) poses: row d, column k has dimension d of `digit_class` shifted by deltas[k] (n deltas for
+    every dimension), or by deltas[d][k] (a (16, n) table: each dimension its own, e.g. its data's ±2σ)."""
     base = poses.detach().reshape(NUM_CLASSES, POSE_DIM)
-    n = len(deltas)
+    delta = torch.as_tensor(np.asarray(deltas, np.float64), dtype=base.dtype)
+    n = delta.shape[-1]
     batch = base.expand(POSE_DIM, n, NUM_CLASSES, POSE_DIM).clone()
-    delta = torch.as_tensor(deltas, dtype=base.dtype)
     dims = torch.arange(POSE_DIM)
     batch[dims, :, int(digit_class), dims] += delta  # (16, n) broadcast
     return batch.reshape(POSE_DIM * n, NUM_CLASSES, POSE_DIM)
 
 
-def perturbation_reconstructions(
-    model: CapsNet, analysis: Analysis, digit_class: int, deltas: Sequence[float] = PERTURBATIONS
-) -> torch.Tensor:
-    """(16, len(deltas), 28, 28) reconstructions, decoded in ONE batched model.decode call."""
+def perturbation_reconstructions(model: CapsNet, analysis: Analysis, digit_class: int, deltas=PERTURBATIONS) -> torch.Tensor:
+    """(16, n, 28, 28) reconstructions for perturbation_poses' deltas, decoded in ONE batched model.decode call."""
     batch = perturbation_poses(analysis.output.poses, digit_class, deltas)
     with torch.inference_mode():
         recon = model.decode(batch, int(digit_class))
-    return recon.reshape(POSE_DIM, len(deltas), IMAGE_SIZE, IMAGE_SIZE)
+    return recon.reshape(POSE_DIM, -1, IMAGE_SIZE, IMAGE_SIZE)
 
 
 def tile_grid(tiles: torch.Tensor | np.ndarray, scale: int = 2, gap: int = 2, gap_value: int = 64) -> np.ndarray:
@@ -164,10 +163,9 @@ def grid_size(rows: int = POSE_DIM, cols: int = len(PERTURBATIONS), scale: int =
     return rows * IMAGE_SIZE * scale + (rows - 1) * gap, cols * IMAGE_SIZE * scale + (cols - 1) * gap
 
 
-def perturbation_grid(
-    model: CapsNet, analysis: Analysis, digit_class: int, deltas: Sequence[float] = PERTURBATIONS, scale: int = 2
-) -> np.ndarray:
-    """The paper's Figure 4 for one capsule: 16 rows (dimensions) x 11 columns (-0.25..+0.25), one uint8 image."""
+def perturbation_grid(model: CapsNet, analysis: Analysis, digit_class: int, deltas=PERTURBATIONS, scale: int = 2) -> np.ndarray:
+    """The paper's Figure 4 for one capsule: 16 rows (dimensions) x 11 columns (by default -0.25..+0.25; see
+    perturbation_poses for per-dimension deltas), one uint8 image."""
     return tile_grid(perturbation_reconstructions(model, analysis, digit_class, deltas), scale=scale)
 
 

@@ -53,6 +53,19 @@ def slider_infos(card: dict | None, digit_class: int | None) -> list[str]:
     return out
 
 
+def data_deltas(card: dict | None, digit_class: int, sigmas: float = 2.0, n: int = 11) -> np.ndarray | None:
+    """(16, n) steps from -sigmas σ to +sigmas σ of each dimension's spread over the class's test digits (the
+    atlas's `pose` statistics), for the Figure-4 grid in the data's own units; None where the card has none."""
+    table = dimension_labels(card)
+    try:
+        std = np.array([float(r["pose"]["std"]) for r in table[int(digit_class)]])  # type: ignore[index]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if not np.all(np.isfinite(std)):
+        return None
+    return np.outer(std, np.linspace(-sigmas, sigmas, n))
+
+
 def all_slider_labels(card: dict | None) -> list[list[str]]:
     """slider_labels for every class (10 x 16 strings): the browser labels the 2-D pad's axes from it."""
     return [slider_labels(card, k) for k in range(NUM_CLASSES)]
@@ -125,6 +138,7 @@ __all__ = [
     "all_slider_labels",
     "clean_class",
     "clean_pose",
+    "data_deltas",
     "dimension_labels",
     "empty_payload",
     "labelled_grid",
