@@ -43,6 +43,16 @@ def _run(listeners: Sequence[Listener], analysis: capsules.Analysis, k: int, val
     return results
 
 
+def _capsule(analysis: capsules.Analysis, k) -> int:
+    """The digit capsule the views show: the selected one, else the prediction."""
+    return analysis.digit if k is None else int(k)
+
+
+def _shows(drawn, analysis, k) -> bool:
+    """Whether views recorded as drawn = (analysis, digit capsule) show this analysis and capsule."""
+    return drawn is not None and drawn[0] is analysis and drawn[1] == _capsule(analysis, k)
+
+
 @dataclass
 class _Pages:
     """The per-session states that tie the events together, and the tokens' counter."""
@@ -62,10 +72,7 @@ class _Pages:
 
     def stale(self, analysis, k, drawn, g: int) -> bool:
         """Whether tab g's views are neither drawn nor asked for with this analysis and digit class."""
-        if analysis is None or not self.has_views[g]:
-            return False
-        k = analysis.digit if k is None else int(k)
-        return not (g in (drawn or {}) and drawn[g][0] is analysis and drawn[g][1] == k)
+        return analysis is not None and self.has_views[g] and not _shows((drawn or {}).get(g), analysis, k)
 
     def catch_up(self, analysis, k, drawn, active) -> list:
         """After an input event or a tab's selection: a new token for the open tab when its views are stale. Both
@@ -180,7 +187,7 @@ def wire_views(ui: ExplorerUI, pages: _Pages) -> None:
     stale); selecting a tab makes it the active one."""
     for g, tab in enumerate(ui.view_tabs):
         listeners = [ln for ln in ui.listeners if ln.group == g]
-        if any(ln.outputs for ln in listeners):
+        if pages.has_views[g]:
             _wire_redraw(ui, pages, g, listeners, getattr(tab, "id", None) or g)
         _wire_select(ui, pages, g, tab)
 
@@ -192,7 +199,7 @@ def _wire_redraw(ui: ExplorerUI, pages: _Pages, g: int, listeners: list, tab_id)
     def draw(analysis, k, drawn, *values):
         if analysis is None:
             return [gr.skip()] * (1 + len(g_outputs))
-        k = analysis.digit if k is None else int(k)
+        k = _capsule(analysis, k)
         return [{**(drawn or {}), g: (analysis, k)}, *_run(listeners, analysis, k, values)]
 
     pages.tokens[g].change(
@@ -206,8 +213,7 @@ def _wire_select(ui: ExplorerUI, pages: _Pages, g: int, tab: gr.Tab) -> None:
     def on_select(analysis, k, drawn):
         if not pages.stale(analysis, k, drawn, g):
             return [g, gr.skip(), gr.skip()]
-        k = analysis.digit if k is None else int(k)
-        return [g, next(pages.counter), {**(drawn or {}), g: (analysis, k)}]  # (asked for: catch_up skips it)
+        return [g, next(pages.counter), {**(drawn or {}), g: (analysis, _capsule(analysis, k))}]  # (asked for: catch_up skips it)
 
     tab.select(on_select, [ui.state, ui.selected_class, pages.rendered], [ui.active_tab, pages.tokens[g], pages.rendered],
                api_visibility="private", show_progress="hidden").then(
@@ -227,12 +233,11 @@ def wire_section(ui: ExplorerUI, section: Section) -> None:
     def draw(analysis, k, *values):
         if analysis is None:
             return skip_all
-        k = analysis.digit if k is None else int(k)
+        k = _capsule(analysis, k)
         return [(analysis, k), *_run(section.listeners, analysis, k, values)]
 
     def on_expand(analysis, k, shown, *values):
-        fresh = analysis is not None and shown is not None and shown[0] is analysis and shown[1] == (
-            analysis.digit if k is None else int(k))
+        fresh = analysis is not None and _shows(shown, analysis, k)
         return [True, *(skip_all if fresh else draw(analysis, k, *values))]
 
     common = dict(api_visibility="private", trigger_mode="always_last")
@@ -252,7 +257,7 @@ def _wire_section_redraw(ui: ExplorerUI, triggers: list, ln: Listener, is_open: 
             return [None, *[gr.skip()] * len(ln.outputs)]
         if analysis is None:
             return [gr.skip()] * (1 + len(ln.outputs))
-        return [gr.skip(), *_run([ln], analysis, analysis.digit if k is None else int(k), values)]
+        return [gr.skip(), *_run([ln], analysis, _capsule(analysis, k), values)]
 
     gr.on(triggers, redraw, [is_open, ui.state, ui.selected_class, *ln.inputs], [drawn, *ln.outputs],
           api_visibility="private", trigger_mode="always_last", show_progress="hidden")  # fmt: skip
