@@ -77,6 +77,8 @@ WHEN_PLOT_JS = (STATIC / "when_plot.js").read_text(encoding="utf-8")
 ROUTING_LINKS_JS = (STATIC / "routing_links.js").read_text(encoding="utf-8")
 # A click on a pose dimension in the Transforms tab's trajectories opens the Pose tab at its slider.
 POSE_LINK_JS = (STATIC / "pose_link.js").read_text(encoding="utf-8")
+# Shows the analysis columns while the prompt is empty, the prompt otherwise: in the page, no server event.
+PROMPT_JS = (STATIC / "prompt.js").read_text(encoding="utf-8")
 # On a phone the trajectories' two panels are stacked instead of side by side.
 TRAJECTORIES_NARROW_JS = (STATIC / "trajectories_narrow.js").read_text(encoding="utf-8")
 # The page sends each drawing's images once instead of at every status message of every event (see the file).
@@ -147,6 +149,7 @@ def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) ->
     ui.prompt = gr.Markdown(
         PROMPT if ui.model is not None else NO_CHECKPOINT_HINT.format(error=ui.model_error or ""), elem_id="prompt"
     )
+    ui.prompt.change(None, ui.prompt, None, js=PROMPT_JS)  # the input events set its text
     with ui.analysis_column():
         ui.selected_class = gr.Radio(
             CLASS_CHOICES, value=None, label="Digit capsule to inspect (defaults to the prediction)",

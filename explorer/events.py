@@ -5,7 +5,8 @@ Kept small because Gradio rebuilds a component for every gr.update()/gr.skip() o
 - per input source: ONE fast event returning the analysis (state), the prediction, the model input and
   per-tab "draw" tokens (gr.State, free to return); the open tab's token changes, and its .change event
   draws that tab's views (a second event with only that tab's outputs);
-- prompt and column visibility follow a `view_status` state's .change, i.e. only when they flip;
+- the prompt's text comes with the input event; the page shows the analysis columns while it is empty
+  (static/prompt.js, no event of its own);
 - selecting a tab (or another digit capsule) changes that tab's token when its views are stale.
 """
 from __future__ import annotations
@@ -59,7 +60,6 @@ class _Pages:
 
     always: list  # listeners of tab functions without a tab of their own: they run with every input
     rendered: gr.State  # per session: {group: (analysis, digit class)} drawn (or asked for) by that tab's views
-    view_status: gr.State  # (has input, prompt text): its change shows / hides prompt and views
     tokens: list  # per view tab: a new value draws its views
     has_views: list  # per view tab: whether it has views to draw
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -94,18 +94,17 @@ def wire(ui: ExplorerUI) -> None:
         wire_section(ui, section)
     has_views = [any(ln.outputs for ln in ui.listeners if ln.group == g) for g in range(len(ui.view_tabs))]
     pages = _Pages(always=[ln for ln in ui.listeners if ln.group is None], rendered=gr.State({}),
-                   view_status=gr.State((False, "")), tokens=[gr.State(0) for _ in ui.view_tabs],
-                   has_views=has_views)  # fmt: skip
+                   tokens=[gr.State(0) for _ in ui.view_tabs], has_views=has_views)  # fmt: skip
     wire_inputs(ui, pages)
-    wire_prompt(ui, pages)
     wire_views(ui, pages)
     wire_capsule_choice(ui, pages)
 
 
 def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
-    """Per input source, ONE event: the analysis (state), the prediction, the model input, the open tab's token and
-    the views that run with every input; plus, for named sources, the same handler as an API endpoint."""
-    head_outputs = [ui.state, pages.view_status, ui.selected_class, ui.prediction, ui.model_input, pages.rendered,
+    """Per input source, ONE event: the analysis (state), the prompt's text ("" while there is an analysis), the
+    prediction, the model input, the open tab's token and the views that run with every input; plus, for named
+    sources, the same handler as an API endpoint."""
+    head_outputs = [ui.state, ui.prompt, ui.selected_class, ui.prediction, ui.model_input, pages.rendered,
                     *pages.tokens]  # fmt: skip
     outputs = head_outputs + pages.always_outputs
 
@@ -114,14 +113,14 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
             text = PROMPT if message in ("", BLANK_MESSAGE) else f"### Nothing to show\n{message}"
             if ui.model is None:
                 text = NO_CHECKPOINT_HINT.format(error=ui.model_error or "")
-            return [None, (False, text), gr.skip(), "", None, gr.skip(), *pages.draw_tokens(active, False),
+            return [None, text, gr.skip(), "", None, gr.skip(), *pages.draw_tokens(active, False),
                     *[gr.skip()] * len(pages.always_outputs)]  # fmt: skip
         k = analysis.digit
         pred = f"## Prediction: **{k}**\ndigit-capsule length {float(analysis.lengths[k]):.3f}"
         if analysis.note:
             pred += f"\n\n{analysis.note}"
         requested = {} if active is None or not pages.has_views[int(active)] else {int(active): (analysis, k)}
-        return [analysis, (True, ""), k, pred, capsules.model_input_image(analysis, scale=1), requested,
+        return [analysis, "", k, pred, capsules.model_input_image(analysis, scale=1), requested,
                 *pages.draw_tokens(active, True), *_run(pages.always, analysis, k, always_values)]  # fmt: skip
 
     def handle(source: InputSource, call, args, api=False):
@@ -167,19 +166,6 @@ def _wire_source(src: InputSource, handle: Callable, api_inputs: list, view_inpu
         gr.Button(visible=False).click(api_handler, api_inputs, outputs, api_name=src.api_name,
                                        api_visibility="undocumented")  # fmt: skip
     return event
-
-
-def wire_prompt(ui: ExplorerUI, pages: _Pages) -> None:
-    """The prompt and the analysis columns follow `view_status`, i.e. change only when they flip."""
-    n_cols = len(ui.columns)
-
-    def show(status):
-        has_input, text = status if status else (False, "")
-        prompt = gr.update(visible=False) if has_input else gr.update(value=text or PROMPT, visible=True)
-        return [prompt, *[gr.update(visible=bool(has_input))] * n_cols]
-
-    pages.view_status.change(show, pages.view_status, [ui.prompt, *ui.columns], api_visibility="private",
-                             show_progress="hidden")  # fmt: skip
 
 
 def wire_views(ui: ExplorerUI, pages: _Pages) -> None:

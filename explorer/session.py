@@ -194,7 +194,6 @@ class ExplorerUI:
     # What the tabs register while the page is built; events.wire turns it into Gradio events.
     listeners: list[Listener] = field(default_factory=list)
     sources: list[InputSource] = field(default_factory=list)
-    columns: list = field(default_factory=list)  # the analysis columns, shown only while there is an input
     view_tabs: list = field(default_factory=list)  # [gr.Tab] made by view_tab, in page order
     sections: list = field(default_factory=list)  # [Section] made by ViewTab.section, in page order
 
@@ -214,10 +213,11 @@ class ExplorerUI:
 
     @contextmanager
     def analysis_column(self, **kwargs):
-        """A gr.Column shown only while there is an analysed input (the prompt shows otherwise)."""
-        with gr.Column(visible=False, **kwargs) as col:
+        """A gr.Column shown only while there is an analysed input (the prompt shows otherwise): the page's CSS hides
+        it while the prompt has text (static/prompt.js), with no event sent to the server."""
+        classes = ["analysis-column", *(kwargs.pop("elem_classes", None) or [])]
+        with gr.Column(elem_classes=classes, **kwargs) as col:
             yield col
-        self.columns.append(col)
 
     def add_input(
         self, triggers: Iterable, fn: Callable, inputs: Sequence, api_name: str | None = None, *,

@@ -158,7 +158,7 @@ def test_class_inputs_accept_7_and_the_string_7(api, refs):
 def test_private_events_are_not_callable_by_name(server, api):
     deps = api.config()["dependencies"]
     private = [d["api_name"] for d in deps if d.get("api_visibility") == "private" and d.get("api_name")]
-    assert "do_download" in private and "show" in private and "reselect" in private
+    assert "do_download" in private and "on_select" in private and "reselect" in private
     for name in private:
         event, data = api.call(name, [])
         assert event.startswith("http 4"), (name, event, data)
