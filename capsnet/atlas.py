@@ -2,7 +2,8 @@
 says how strong it is against the class's own variety.
 
 `python -m capsnet.atlas [--checkpoint PATH] [--data-dir DIR] [--per-class N] [--held-out N]` stores the result
-in the model card (`dimension_labels`, `dimension_labels_meta`), where the explorer reads it.
+in the model card (`dimension_labels`, `dimension_labels_meta`), where the explorer reads it, and the difference
+maps (10 x 16 x 28 x 28, float16) beside the weights (`<name>.atlas.safetensors`, `load_maps`).
 
 For one class the digits of that class go through the network and the true class's digit capsule is read:
 - the pose statistics of every dimension (percentiles and standard deviation σ over the digits);
@@ -125,8 +126,10 @@ def label_entry(z: torch.Tensor, change: torch.Tensor, z_paper: torch.Tensor, di
     }  # fmt: skip
 
 
-def analyse_class(model: CapsNet, images: torch.Tensor, cls: int, card: dict | None = None) -> list[dict]:
-    """The 16 entries of class `cls` from its digits `images` (n, 1, 28, 28)."""
+def analyse_class(model: CapsNet, images: torch.Tensor, cls: int, card: dict | None = None
+                  ) -> tuple[list[dict], torch.Tensor]:
+    """The 16 entries of class `cls` from its digits `images` (n, 1, 28, 28), and their ±1σ difference maps
+    (16, 28, 28): the mean of (decoded at +1σ - decoded at -1σ) / 2."""
     poses = class_poses(model, images)
     stats = pose_statistics(poses, cls)
     sigma = torch.tensor([s["std"] for s in stats], dtype=poses.dtype).clamp(min=1e-3)
@@ -137,8 +140,9 @@ def analyse_class(model: CapsNet, images: torch.Tensor, cls: int, card: dict | N
         mean_ink = dm.ink_mass(model.decode(poses, cls)[:, 0]).mean()
     change[:, dm.EFFECTS.index("ink")] /= mean_ink
     change[:, dm.EFFECTS.index("slant")] = torch.rad2deg(torch.atan(change[:, dm.EFFECTS.index("slant")]))
-    return [label_entry(by_sigma["z"][d], change[d], by_paper["z"][d], by_sigma["maps"][d], stats[d],
+    rows = [label_entry(by_sigma["z"][d], change[d], by_paper["z"][d], by_sigma["maps"][d], stats[d],
                         encoder_view(card, cls, d)) for d in range(len(stats))]  # fmt: skip
+    return rows, by_sigma["maps"]
 
 
 def held_out_agreement(model: CapsNet, images: torch.Tensor, labels: torch.Tensor, table: list[list[dict]],
@@ -176,20 +180,47 @@ def summary(table: list[list[dict]]) -> dict:
 
 
 def label_dimensions(model: CapsNet, images: torch.Tensor, labels: torch.Tensor, per_class: int = DEFAULT_PER_CLASS,
-                     card: dict | None = None) -> list[list[dict]]:
+                     card: dict | None = None) -> tuple[list[list[dict]], torch.Tensor]:
     """capsnet.atlas.analyse_class for every class, on the first `per_class` digits of each class in images
-    (N, 1, 28, 28) in [0, 1] / labels (N,); `card` gives the encoder's view (its `equivariance`). 10 lists of 16."""
-    table = []
+    (N, 1, 28, 28) in [0, 1] / labels (N,); `card` gives the encoder's view (its `equivariance`). 10 lists of 16,
+    and the difference maps (10, 16, 28, 28)."""
+    table, maps = [], []
     for cls in range(model.config.num_classes):
         idx = torch.nonzero(labels == cls).flatten()[:per_class]
         if len(idx) < 2:
             raise ValueError(f"need at least 2 digits of class {cls} to measure, got {len(idx)}")
-        table.append(analyse_class(model, images[idx], cls, card))
-    return table
+        rows, class_maps = analyse_class(model, images[idx], cls, card)
+        table.append(rows)
+        maps.append(class_maps)
+    return table, torch.stack(maps)
+
+
+def save_maps(weights, maps: torch.Tensor) -> None:
+    """The difference maps beside `weights` (capsnet.checkpoint.atlas_path), atomically, as float16."""
+    from .checkpoint import atlas_path, save_tensors
+
+    save_tensors(atlas_path(weights), {"maps": maps.to(torch.float16)}, {"step": "±1 standard deviation"})
+
+
+def load_maps(weights=None) -> torch.Tensor | None:
+    """The difference maps (10, 16, 28, 28) float32 stored beside `weights` (default: the default checkpoint), or
+    None when there are none or they cannot be read (safetensors: no pickle)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .checkpoint import atlas_path, default_checkpoint
+
+    path = atlas_path(weights if weights is not None else default_checkpoint())
+    try:
+        maps = load_file(str(path))["maps"].float() if path.is_file() else None
+    except (SafetensorError, KeyError, OSError):
+        return None
+    return maps if maps is not None and maps.dim() == 4 and maps.shape[-2:] == (28, 28) else None
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError, default_checkpoint, load_model_card, load_pretrained, update_model_card
+    from .checkpoint import (CheckpointError, atlas_path, default_checkpoint, load_model_card, load_pretrained,
+                             update_model_card)
     from .cli import checkpoint_flags
     from .data import MNISTUnavailable, load_mnist
 
@@ -214,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    table = label_dimensions(model, _pixels(test), test.labels, args.per_class, card)
+    table, maps = label_dimensions(model, _pixels(test), test.labels, args.per_class, card)
     held = held_out_agreement(model, _pixels(train), train.labels, table, args.held_out) if train else None
     command = " ".join(["python -m capsnet.atlas", *(sys.argv[1:] if argv is None else argv)])
     meta = {
@@ -232,10 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
     }  # fmt: skip
     update_model_card(weights, dimension_labels=table, dimension_labels_meta=meta)
+    save_maps(weights, maps)
     for cls, rows in enumerate(table):
         print(f"{cls}: " + "; ".join(f"{d} {dm.describe(r)}" for d, r in enumerate(rows)))
     print(f"summary: {json.dumps(meta['summary'])}; held out: {json.dumps(held)}")
-    print(f"stored dimension_labels in the model card beside {weights} ({time.perf_counter() - start:.0f} s)")
+    print(f"stored dimension_labels in the model card beside {weights} and the difference maps in "
+          f"{atlas_path(weights).name} ({time.perf_counter() - start:.0f} s)")
     return 0
 
 
@@ -253,7 +286,7 @@ MEASURES = {
 
 
 __all__ = ["LOCAL_Z", "PERCENTILES", "analyse_class", "held_out_agreement", "label_dimensions", "label_entry",
-           "main", "pose_statistics", "region", "step_effects", "summary"]  # fmt: skip
+           "load_maps", "main", "pose_statistics", "region", "save_maps", "step_effects", "summary"]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ def card_path(weights: str | os.PathLike) -> Path:
     return Path(weights).with_suffix(".json")
 
 
+def atlas_path(weights: str | os.PathLike) -> Path:
+    """The atlas's difference maps beside the weights (capsnet.atlas): too large for the model card's JSON."""
+    p = Path(weights)
+    return p.with_name(p.stem + ".atlas.safetensors")
+
+
 def resume_path(weights: str | os.PathLike) -> Path:
     p = Path(weights)
     return p.with_name(p.stem + ".resume.safetensors")

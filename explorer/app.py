@@ -32,10 +32,11 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from capsnet import CapsNet
+from capsnet.atlas import load_maps
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
-from .gradio_compat import check_gradio_version, write_images_atomically
+from .gradio_compat import check_gradio_version, with_page_dom, write_images_atomically
 from .limits import QUEUE_MAX, event_concurrency, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
@@ -44,6 +45,7 @@ from .inputs.upload import MAX_FILE_SIZE, GuardedImage
 from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_model, predict
 from .tabs.capsules import capsules_tab
 from .tabs.examples import examples_tab
+from .tabs.atlas import atlas_tab
 from .tabs.model_card import model_card_tab
 from .tabs.perturbations import perturbation_tab
 from .tabs.pose import pose_tab
@@ -71,18 +73,18 @@ BRUSH_RADIUS = 15
 
 CSS = (STATIC / "explorer.css").read_text(encoding="utf-8")
 # Selects the brush after every clear and makes #clear-canvas run the sketchpad's own clear (see the file).
-SKETCHPAD_JS = (STATIC / "sketchpad.js").read_text(encoding="utf-8")
+SKETCHPAD_JS = with_page_dom((STATIC / "sketchpad.js").read_text(encoding="utf-8"))
 # The plots' scripts run when Gradio changes a plot (its .change js); this waits for plotly to have drawn it.
 WHEN_PLOT_JS = (STATIC / "when_plot.js").read_text(encoding="utf-8")
-ROUTING_LINKS_JS = (STATIC / "routing_links.js").read_text(encoding="utf-8")
+ROUTING_LINKS_JS = with_page_dom((STATIC / "routing_links.js").read_text(encoding="utf-8"))
 # A click on a pose dimension in the Transforms tab's trajectories opens the Pose tab at its slider.
-POSE_LINK_JS = (STATIC / "pose_link.js").read_text(encoding="utf-8")
+POSE_LINK_JS = with_page_dom((STATIC / "pose_link.js").read_text(encoding="utf-8"))
 # Shows the analysis columns while the prompt is empty, the prompt otherwise: in the page, no server event.
 PROMPT_JS = (STATIC / "prompt.js").read_text(encoding="utf-8")
 # On a phone the trajectories' two panels are stacked instead of side by side.
-TRAJECTORIES_NARROW_JS = (STATIC / "trajectories_narrow.js").read_text(encoding="utf-8")
+TRAJECTORIES_NARROW_JS = with_page_dom((STATIC / "trajectories_narrow.js").read_text(encoding="utf-8"))
 # The page sends each drawing's images once instead of at every status message of every event (see the file).
-UPLOAD_REUSE_JS = (STATIC / "upload_reuse.js").read_text(encoding="utf-8")
+UPLOAD_REUSE_JS = with_page_dom((STATIC / "upload_reuse.js").read_text(encoding="utf-8"))
 UPLOAD_REUSE_WINDOW = "const REUSE_MS = 30000;"
 assert UPLOAD_REUSE_WINDOW in UPLOAD_REUSE_JS, "static/upload_reuse.js: its reuse window line changed"
 
@@ -98,7 +100,8 @@ LAUNCH_OPTIONS: dict[str, Any] = {
 }
 
 CORE_TABS: tuple[Callable[[ExplorerUI], None], ...] = (capsules_tab, pose_tab, perturbation_tab)
-DEFAULT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (*CORE_TABS, routing_tab, transforms_tab, model_card_tab)
+DEFAULT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (*CORE_TABS, routing_tab, transforms_tab, atlas_tab,
+                                                           model_card_tab)
 DEFAULT_INPUT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (examples_tab,)
 
 
@@ -216,6 +219,7 @@ def build_demo(
         gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
         gr.Markdown(INTRO)
         ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
+                        atlas_maps=load_maps(checkpoint),
                         data_dir=Path(data_dir) if data_dir is not None else None,
                         mnist=MnistExamples(data_dir), demo=demo, load_example=load_example,
                         allow_download=allow_download)  # fmt: skip

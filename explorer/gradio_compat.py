@@ -1,6 +1,6 @@
 """The one place where the explorer touches Gradio's internals: private attributes, replaced methods, classes Gradio
-does not export. Outside it the explorer uses Gradio's public names only (no underscore attribute, no replaced
-method of Gradio's own).
+does not export, and the DOM its frontend renders that the page's scripts rely on (`PAGE_DOM`). Outside it the
+explorer uses Gradio's public names only (no underscore attribute, no replaced method of Gradio's own).
 
 The server's limits rest on these (explorer/limits.py: fair queueing, per-visitor caps, private events refused by
 name, the body limit, the clean stop; explorer/inputs/guard.py: input checks before anything decodes), so a Gradio
@@ -16,6 +16,7 @@ To upgrade Gradio: install it, run tests/test_gradio_compat.py and fix what fail
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -226,6 +227,36 @@ def write_images_atomically() -> None:
     _replace_once(pu, "save_pil_to_cache", lambda original: save_pil_to_cache)
 
 
+# --------------------------------------------------------------------------- the page (Gradio's frontend DOM)
+
+# What the page's scripts (explorer/static/*.js) find in the DOM that Gradio's frontend (and the plotly it bundles)
+# renders, beyond our own elem_ids: written into each script where it says GRADIO_DOM (`with_page_dom`), so no
+# static script spells one of these itself. tests/test_gradio_compat.py finds each one on a live page.
+PAGE_DOM = {
+    "plot": ".js-plotly-plot",  # the plotly graph div inside a gr.Plot: `#<elem_id> .js-plotly-plot`
+    "plot_traces": ".scatterlayer .trace",  # plotly: one SVG group per scatter trace, in the figure's data order
+    "tab_button": "-button",  # the button of gr.Tab(elem_id=X) is #X-button
+    "radio_input": "input[type='radio']",  # a gr.Radio's options: one input inside each option's label
+    "slider_range": "input[type='range']",  # a gr.Slider: its range input and its number box
+    "slider_number": "input[type='number']",
+    "sketch_brush": ".toolbar-wrap .half-container:not(.right) button",  # Sketchpad: the left toolbar's first tool
+    "sketch_top_buttons": ".top-panel button",  # pan, zoom out, zoom in, undo, redo and, last, clear canvas
+    "sketch_idle": ".empty.wrap",  # the Sketchpad's "select the draw tool" placeholder
+    "upload_path": "/gradio_api/upload",  # the page posts an event's files here (FormData "files"); an upload_id
+    "upload_field": "files",  # query parameter means the upload tracks progress
+    "file_route": "/gradio_api/file=",  # a cached file's URL: <root><file_route><path>
+    "config_global": "gradio_config",  # the page's config (window.gradio_config), whose `root` is the app's URL
+}
+PAGE_DOM_TOKEN = "GRADIO_DOM"
+
+
+def with_page_dom(script: str) -> str:
+    """A static script with PAGE_DOM (a JSON object) written where it says GRADIO_DOM."""
+    if PAGE_DOM_TOKEN not in script:
+        raise ValueError(f"the script does not name {PAGE_DOM_TOKEN}: {script[:60]!r}")
+    return script.replace(PAGE_DOM_TOKEN, json.dumps(PAGE_DOM))
+
+
 # --------------------------------------------------------------------------- launching and stopping
 
 
@@ -257,9 +288,9 @@ def stop_server_now(demo: gr.Blocks) -> None:
 
 
 __all__ = [
-    "GRADIO_VERSION", "InvalidPath", "UnknownEndpoint", "body_fn", "cached_files", "called_by_name",
+    "GRADIO_VERSION", "PAGE_DOM", "InvalidPath", "UnknownEndpoint", "body_fn", "cached_files", "called_by_name",
     "cap_default_concurrency", "check_gradio_version", "editor_image", "event_functions", "event_group",
     "event_payload", "event_request", "fetched_urls", "fn_name", "plot_value", "queued_event",
     "replace_blob_receiver", "replace_preprocess", "session_component", "set_queue_max_size", "sketch_blobs",
-    "stop_server_now", "waiting_events", "wrap_launch", "wrap_preprocess", "wrap_queue_push",
+    "stop_server_now", "waiting_events", "with_page_dom", "wrap_launch", "wrap_preprocess", "wrap_queue_push",
 ]

@@ -173,9 +173,25 @@ def test_cli_stores_labels_in_the_card_and_is_idempotent(tmp_path, mnist_dir, ca
     assert meta["digits_per_class"] == [3] * 10 and "--per-class 3" in meta["command"]
     assert 0 <= meta["held_out"]["largest_effect"] <= 1 and meta["held_out"]["digits_per_class"] == 3
     assert sum(meta["summary"]["labels_by_effect"].values()) == 160
+    maps = atlas.load_maps(weights)  # the difference maps beside the weights
+    assert maps.shape == (10, 16, 28, 28) and torch.isfinite(maps).all() and maps.abs().max() > 0
     assert atlas.main(args) == 0
     assert weights.with_suffix(".json").read_text() == first  # same inputs, same file
+    assert torch.equal(atlas.load_maps(weights), maps)
     assert "stored dimension_labels" in capsys.readouterr().out
+
+
+def test_maps_that_are_missing_or_unreadable_are_none(tmp_path):
+    from capsnet.checkpoint import atlas_path
+
+    weights = tmp_path / "capsnet.safetensors"
+    assert atlas.load_maps(weights) is None
+    atlas_path(weights).write_bytes(b"not a safetensors file")
+    assert atlas.load_maps(weights) is None
+    atlas.save_maps(weights, torch.zeros(10, 16, 5, 5))  # not 28 x 28 maps
+    assert atlas.load_maps(weights) is None
+    atlas.save_maps(weights, torch.full((10, 16, 28, 28), 0.5))
+    assert atlas.load_maps(weights).dtype == torch.float32 and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_cli_reports_bad_input(tmp_path, capsys):

@@ -10,6 +10,7 @@
 // If the weights cannot be loaded or decoding throws, it falls back to the server: every change is sent
 // as a 'pose_input' event (coalesced to one per frame) and the server's image is painted, with a note.
 (() => {
+  const DOM = GRADIO_DOM; // Gradio's DOM and routes, as checked by explorer/gradio_compat.py (PAGE_DOM)
   const DIMS = 16;
   const SIZE = 28;
   const PAD = 180;  // 2-D pad canvas size in px; it spans -1 .. 1 on both axes
@@ -103,8 +104,8 @@
   async function loadWeights() {
     const path = props.weights_path;
     if (!path) throw new Error(props.weights_error || "the server exported no decoder weights");
-    const root = String((window.gradio_config && window.gradio_config.root) || "").replace(/\/+$/, "");
-    const res = await fetch(`${root}/gradio_api/file=${encodeURI(path)}`);
+    const root = String(window[DOM.config_global]?.root || "").replace(/\/+$/, "");
+    const res = await fetch(`${root}${DOM.file_route}${encodeURI(path)}`);
     if (!res.ok) throw new Error(`the decoder weights did not load (HTTP ${res.status})`);
     const net = makeNet(parseSafetensors(await res.arrayBuffer()));
     api.decode = (pose, cls) => runDecoder(net, Float64Array.from(pose), cls, new Uint8ClampedArray(SIZE * SIZE));
@@ -220,7 +221,7 @@
   function numberInputs() {
     if (st.numberInputs && st.numberInputs.every((i) => i && i.isConnected)) return st.numberInputs;
     const found = [];
-    for (let d = 0; d < DIMS; d++) found.push(document.querySelector(`#pose-dim-${d} input[type='number']`));
+    for (let d = 0; d < DIMS; d++) found.push(document.querySelector(`#pose-dim-${d} ${DOM.slider_number}`));
     st.numberInputs = found.every(Boolean) ? found : null;
     return st.numberInputs;
   }

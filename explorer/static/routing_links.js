@@ -3,13 +3,14 @@
   // column of markers, trace meta -2) shows only its links; clicking one keeps them isolated until clicked again.
   // Link traces carry their digit capsule in `meta`; their SVG groups are dimmed directly, so no plotly global is
   // needed. The isolated digit is exposed as data-isolated on the plot (read by the browser test).
+  const DOM = GRADIO_DOM; // Gradio's and plotly's DOM, as checked by explorer/gradio_compat.py (PAGE_DOM)
   const DIM = 0.05;
   const bind = (gd) => {
     if (gd.__routingLinks === gd._ev) return; // bound already (a new figure brings a new emitter)
     gd.__routingLinks = gd._ev;
     let locked = null;
     const show = (digit) => {
-      const groups = gd.querySelectorAll(".scatterlayer .trace");
+      const groups = gd.querySelectorAll(DOM.plot_traces);
       (gd.data || []).forEach((t, i) => {
         if (typeof t.meta !== "number" || t.meta < 0 || !groups[i]) return;
         groups[i].style.opacity = digit === null || t.meta === digit ? "" : String(DIM);
@@ -31,5 +32,5 @@
     gd.on("plotly_afterplot", () => show(locked));
   };
   // Called by the link diagram's .change (tabs/routing_structure.py) once per new figure.
-  window.capsnetBindRoutingLinks = () => window.capsnetWhenPlot("#routing-links .js-plotly-plot", bind);
+  window.capsnetBindRoutingLinks = () => window.capsnetWhenPlot(`#routing-links ${DOM.plot}`, bind);
 }

@@ -13,15 +13,16 @@
 // Buttons are found by their place in Gradio's toolbars, not by aria-label, which Gradio translates into
 // the visitor's language.
 () => {
+  const DOM = GRADIO_DOM; // Gradio's own DOM, as checked by explorer/gradio_compat.py (PAGE_DOM)
   const pad = () => document.getElementById("sketchpad");
   // Left toolbar: Brush, then Erase (no image tool: the sketchpad has no sources and no transforms).
-  const brush = () => pad()?.querySelector(".toolbar-wrap .half-container:not(.right) button");
+  const brush = () => pad()?.querySelector(DOM.sketch_brush);
   // Top panel: pan, zoom out, zoom in, undo, redo and, always last, clear canvas.
   const clearTool = () => {
-    const buttons = pad()?.querySelectorAll(".top-panel button") ?? [];
+    const buttons = pad()?.querySelectorAll(DOM.sketch_top_buttons) ?? [];
     return buttons.length ? buttons[buttons.length - 1] : null;
   };
-  const idle = () => pad()?.querySelector(".empty.wrap"); // the "select the draw tool" placeholder
+  const idle = () => pad()?.querySelector(DOM.sketch_idle); // the "select the draw tool" placeholder
   let queued = false;
   const selectBrush = () => {
     if (queued) return;

@@ -4,6 +4,7 @@
   // titles run into each other, so stack them: pose on top, lengths below, each the full width. Back to side by
   // side when the plot is wide again. A new figure from the server comes side by side and is stacked again: the
   // plot's .change (tabs/equivariance.py) calls capsnetFitTrajectories, and a resize of the plot refits it.
+  const DOM = GRADIO_DOM; // Gradio's DOM, as checked by explorer/gradio_compat.py (PAGE_DOM)
   const NARROW = 600;
   const STACKED = {
     "xaxis.domain": [0, 1], "yaxis.domain": [0.45, 1], "xaxis2.domain": [0, 1], "yaxis2.domain": [0, 0.24],
@@ -21,7 +22,7 @@
     window.Plotly.relayout(gd, narrow ? STACKED : SIDE_BY_SIDE);  // width: null keeps it following the container
   };
   const resized = new ResizeObserver((entries) => entries.forEach((e) => fit(e.target)));
-  window.capsnetFitTrajectories = () => window.capsnetWhenPlot("#eq-trajectories .js-plotly-plot", (gd) => {
+  window.capsnetFitTrajectories = () => window.capsnetWhenPlot(`#eq-trajectories ${DOM.plot}`, (gd) => {
     fit(gd);
     resized.observe(gd); // once per element: observing it again changes nothing
   });

@@ -9,6 +9,7 @@
 // REUSE_MS of the first upload (the app sets it well inside the cache's age, so the file is still there).
 // Uploads that track progress (an upload_id) and large files always go to the server.
 () => {
+  const DOM = GRADIO_DOM; // Gradio's upload route and field, as checked by explorer/gradio_compat.py (PAGE_DOM)
   const REUSE_MS = 30000; // app.py writes the value for the server's cache age here
   const MAX_BYTES = 1 << 20;
   const MAX_ENTRIES = 24;
@@ -18,8 +19,8 @@
   const uploadFiles = (input, init) => {
     if (!init || String(init.method).toUpperCase() !== "POST" || !(init.body instanceof FormData)) return null;
     const url = new URL(typeof input === "string" ? input : input.url, location.href);
-    if (!url.pathname.endsWith("/gradio_api/upload") || url.searchParams.has("upload_id")) return null;
-    const files = init.body.getAll("files");
+    if (!url.pathname.endsWith(DOM.upload_path) || url.searchParams.has("upload_id")) return null;
+    const files = init.body.getAll(DOM.upload_field);
     const plain = files.length && files.every((f) => f instanceof Blob && f.size <= MAX_BYTES);
     return plain ? files : null;
   };

@@ -14,7 +14,7 @@ import gradio as gr
 
 from capsnet.export import export_decoder
 
-from ..gradio_compat import event_payload
+from ..gradio_compat import event_payload, with_page_dom
 from ..session import ExplorerUI, _safe
 from ..views import capsules
 from ..views import pose as pose_views
@@ -26,7 +26,7 @@ SLIDER_RANGE = 1.0  # digit-capsule poses have length <= 1, so every dimension l
 SLIDER_STEP = 0.01
 POSE_DECIMALS = 3  # the sliders' values, and so what both decoders see
 VIEW_TEMPLATE = (STATIC / "pose_view.html").read_text(encoding="utf-8")
-DECODER_JS = (STATIC / "pose_decoder.js").read_text(encoding="utf-8")
+DECODER_JS = with_page_dom((STATIC / "pose_decoder.js").read_text(encoding="utf-8"))
 
 
 def publish_decoder(ui: ExplorerUI) -> tuple[str, str]:
