@@ -229,3 +229,38 @@ def test_pose_tab_opened_at_once_on_a_fresh_server(browser):
                 assert pose_drag.canvas_error(page, model) <= TOLERANCE
             finally:
                 page.close()
+
+
+def test_keep_within_the_data_ranges_the_sliders_and_says_the_percentile(pose_app, browser):
+    import json
+
+    url, model = pose_app
+    stats = [r["pose"] for r in json.loads(SHIPPED.with_suffix(".json").read_text())["dimension_labels"][7]]
+    page = _page(browser)
+    percentile = page.locator("#reconstruction .pose-percentile")
+    range_of = "d => { const r = document.querySelector(`#pose-dim-${d} input[type='range']`); return [+r.min, +r.max]; }"
+    try:
+        assert pose_drag.open_pose_tab(page, url) == "client"
+        actual = page.evaluate(pose_drag.READ_POSE_JS)["pose"]
+        assert page.evaluate(range_of, 0) == [-1, 1]
+        _set_number(page, 0, 0.95)  # without the switch: anything in -1 ... 1
+        pytest.importorskip("playwright.sync_api").expect(percentile).to_have_text(
+            "dim 0 = +0.95: above the 99th percentile of digit 7's test digits", timeout=10_000)
+        page.locator("#pose-keep-data input").check()
+        lo, hi = round(min(stats[0]["p1"], actual[0]), 3), round(max(stats[0]["p99"], actual[0]), 3)
+        _until(page, lambda shown: page.evaluate(range_of, 0) == pytest.approx([lo, hi], abs=1e-6))
+        assert page.evaluate(range_of, 0) == pytest.approx([lo, hi], abs=1e-6)
+        _until(page, lambda shown: shown["pose"][0] == pytest.approx(hi, abs=1e-3))
+        assert page.evaluate(pose_drag.READ_POSE_JS)["pose"][0] == pytest.approx(hi, abs=1e-3)  # moved inside
+        _set_number(page, 0, 0.95)  # typed outside: the box, the decoder and Gradio keep the range's end
+        _settle(page)
+        assert page.evaluate(pose_drag.READ_POSE_JS)["pose"][0] == pytest.approx(hi, abs=1e-3)
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
+        _set_number(page, 0, stats[0]["p50"])
+        pytest.importorskip("playwright.sync_api").expect(percentile).to_contain_text("percentile 50 of digit 7",
+                                                                                     timeout=10_000)  # fmt: skip
+        page.locator("#pose-keep-data input").uncheck()
+        _until(page, lambda shown: page.evaluate(range_of, 0) == [-1, 1])
+        assert page.evaluate(range_of, 0) == [-1, 1]
+    finally:
+        page.close()

@@ -237,10 +237,47 @@
       st.lastDom[d] = text;
       const v = parseFloat(text);
       if (Number.isFinite(v) && v !== st.pose[d]) {
-        st.pose[d] = Math.max(-1, Math.min(1, v));
+        st.pose[d] = within(d, v);
+        if (st.pose[d] !== v) { // typed outside the slider's range: the box shows the value used, Gradio holds it
+          inputs[d].value = st.lastDom[d] = String(st.pose[d]);
+          inputs[d].dispatchEvent(new Event("input", { bubbles: true }));
+        }
         st.dirty = true;
+        showPercentile(d);
       }
     }
+  }
+
+  // A slider's own range: -1 .. 1, or the class's data range while "keep within the data" is on (the server sets
+  // the sliders' minimum and maximum); typed numbers and the pad stay inside it too.
+  function within(d, v) {
+    const range = document.querySelector(`#pose-dim-${d} ${DOM.slider_range}`);
+    const lo = range ? parseFloat(range.min) : NaN;
+    const hi = range ? parseFloat(range.max) : NaN;
+    return Math.max(Number.isFinite(lo) ? lo : -1, Math.min(Number.isFinite(hi) ? hi : 1, v));
+  }
+
+  // Where the value of dim d lies among the class's test digits (props.percentiles: per class and dimension, the
+  // pose at the 1, 5, 25, 50, 75, 95 and 99th percentiles), interpolated linearly between them.
+  const LEVELS = [1, 5, 25, 50, 75, 95, 99];
+  function percentileText(d, v) {
+    const q = props.percentiles && st.cls !== null ? props.percentiles[st.cls]?.[d] : null;
+    if (!Array.isArray(q) || q.length !== LEVELS.length) return "";
+    let where;
+    if (v < q[0]) where = "below the 1st percentile";
+    else if (v > q[q.length - 1]) where = "above the 99th percentile";
+    else {
+      let i = 0;
+      while (i < q.length - 2 && v > q[i + 1]) i++;
+      const f = q[i + 1] > q[i] ? (v - q[i]) / (q[i + 1] - q[i]) : 0;
+      const p = Math.round(LEVELS[i] + f * (LEVELS[i + 1] - LEVELS[i]));
+      where = `percentile ${p}`;
+    }
+    return `dim ${d} = ${v >= 0 ? "+" : ""}${v.toFixed(2)}: ${where} of digit ${st.cls}'s test digits`;
+  }
+  function showPercentile(d) {
+    const out = element.querySelector(".pose-percentile");
+    if (out) out.textContent = percentileText(d, st.pose[d]);
   }
 
   // The pad writes its two dimensions into their sliders as a visitor would type them, so the sliders follow
@@ -283,8 +320,9 @@
     const r = pad.getBoundingClientRect();
     const x = Math.max(-1, Math.min(1, ((e.clientX - r.left) / r.width) * 2 - 1));
     const y = Math.max(-1, Math.min(1, 1 - ((e.clientY - r.top) / r.height) * 2));
-    st.pose[st.padX] = Math.round(x * 1000) / 1000;
-    st.pose[st.padY] = Math.round(y * 1000) / 1000;
+    st.pose[st.padX] = within(st.padX, Math.round(x * 1000) / 1000);
+    st.pose[st.padY] = within(st.padY, Math.round(y * 1000) / 1000);
+    showPercentile(st.padX);
     st.dirty = true;
     st.userMoved = true;
     requestFrame();

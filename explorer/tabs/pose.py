@@ -47,9 +47,11 @@ def pose_tab(ui: ExplorerUI) -> None:
     weights_path, weights_error = publish_decoder(ui)
     with ui.view_tab("Pose", id="pose", elem_id="pose-tab") as tab:  # static/pose_link.js opens it by this id
         with ui.analysis_column():
-            model_view, recon, sliders, reset = pose_controls(ui, weights_path, weights_error)
+            model_view, recon, sliders, reset, keep = pose_controls(ui, weights_path, weights_error)
     views = PoseViews(ui)
-    tab.on_analysis(views.on_analysis, [model_view, recon, *sliders])
+    tab.on_analysis(views.on_analysis, [model_view, recon, *sliders], [keep])
+    keep.input(_safe(views.keep_within, 1 + len(sliders)), [ui.state, ui.selected_class, keep, *sliders],
+               [recon, *sliders], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     gr.on(
         [s.release for s in sliders], _safe(views.release, 1), [ui.state, ui.selected_class, *sliders], recon,
         api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
@@ -85,6 +87,7 @@ def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tupl
             pose_views.empty_payload(), html_template=VIEW_TEMPLATE, js_on_load=DECODER_JS,
             elem_id="reconstruction", scale=3, weights_path=weights_path, weights_error=weights_error,
             labels=pose_views.all_slider_labels(ui.card) if pose_views.dimension_labels(ui.card) else None,
+            percentiles=pose_views.percentiles(ui.card),
         )
     sliders = []
     with gr.Row():
@@ -95,8 +98,12 @@ def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tupl
                         -SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=SLIDER_STEP, label=f"dim {dim}",
                         elem_id=f"pose-dim-{dim}", elem_classes=["pose-slider"],
                     ))  # fmt: skip
-    reset = gr.Button("Reset to the actual pose", variant="secondary", elem_id="reset-pose")
-    return model_view, recon, sliders, reset
+    with gr.Row():
+        reset = gr.Button("Reset to the actual pose", variant="secondary", elem_id="reset-pose")
+        keep = gr.Checkbox(False, label="Keep within the data: each slider spans the class's 1–99% range of test "
+                           "digits (and this input's own value)", elem_id="pose-keep-data",
+                           interactive=pose_views.percentiles(ui.card) is not None)  # fmt: skip
+    return model_view, recon, sliders, reset, keep
 
 
 class PoseViews:
@@ -112,11 +119,15 @@ class PoseViews:
     def payload(self, a: capsules.Analysis, k: int, pose) -> dict:
         return pose_views.reconstruction_payload(capsules.decode_pose(self.ui.model, a, k, pose), pose, k)
 
-    def slider_values(self, k: int, pose) -> list:
+    def slider_values(self, k: int, pose, keep=False, actual=None) -> list:
+        """The sliders for capsule k at `pose`: named and ranged (the data's range around `actual` with `keep`)."""
         if not self.labelled:  # plain values: Gradio rebuilds a component for every gr.update
             return list(pose)
         names, infos = pose_views.slider_labels(self.ui.card, k), pose_views.slider_infos(self.ui.card, k)
-        return [gr.update(value=v, label=names[d], info=infos[d] or None) for d, v in enumerate(pose)]
+        full = [(-SLIDER_RANGE, SLIDER_RANGE)] * len(pose)
+        bounds = pose_views.data_bounds(self.ui.card, k, actual or pose, SLIDER_RANGE) if keep else full
+        return [gr.update(value=min(max(v, lo), hi), label=names[d], info=infos[d] or None, minimum=lo, maximum=hi)
+                for d, (v, (lo, hi)) in enumerate(zip(pose, bounds))]  # fmt: skip
 
     @staticmethod
     def adopted(p: dict) -> dict:
@@ -124,10 +135,22 @@ class PoseViews:
         values for every other answer, which may land after newer ones were set."""
         return {**p, "adopt": True}
 
-    def on_analysis(self, a: capsules.Analysis, k: int):
+    def on_analysis(self, a: capsules.Analysis, k: int, keep=False):
         pose = self.actual(a, k)
         return [capsules.model_input_image(a, scale=1), self.adopted(self.payload(a, k, pose)),
-                *self.slider_values(k, pose)]  # fmt: skip
+                *self.slider_values(k, pose, bool(keep))]  # fmt: skip
+
+    def keep_within(self, a: capsules.Analysis | None, k, keep, *values):
+        """The switch: every slider ranged over the data (or -1 ... 1 again), its value moved inside, and the page
+        given the resulting pose."""
+        k, pose = pose_views.clean_class(k), pose_views.clean_pose(values)
+        if a is None or pose is None:
+            return [gr.skip()] * (1 + capsules.POSE_DIM)
+        k = a.digit if k is None else k
+        actual = self.actual(a, k)
+        updates = self.slider_values(k, pose, bool(keep), actual)
+        kept = [u["value"] if isinstance(u, dict) else u for u in updates]
+        return [self.adopted(self.payload(a, k, kept)), *updates]
 
     def release(self, a: capsules.Analysis | None, k, *pose):
         """The values at the end of a drag (also the `pose` endpoint): the server's reconstruction payload."""

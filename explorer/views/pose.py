@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from capsnet.atlas import PERCENTILES
 from capsnet.dimensions import slider_label
 
 from .capsules import POSE_DIM, to_uint8
@@ -64,6 +65,28 @@ def data_deltas(card: dict | None, digit_class: int, sigmas: float = 2.0, n: int
     if not np.all(np.isfinite(std)):
         return None
     return np.outer(std, np.linspace(-sigmas, sigmas, n))
+
+
+def percentiles(card: dict | None) -> list[list[list[float]]] | None:
+    """Per class and dimension, the pose's percentiles PERCENTILES over the class's test digits (10 x 16 x 7), for
+    the page to say where a slider's value lies; None where the card has none."""
+    table = dimension_labels(card)
+    try:
+        out = [[[float(r["pose"][f"p{q}"]) for q in PERCENTILES] for r in rows]
+               for rows in table]  # type: ignore[union-attr]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return out if np.all(np.isfinite(out)) else None
+
+
+def data_bounds(card: dict | None, digit_class: int, pose: Sequence[float], full: float = 1.0) -> list[tuple]:
+    """Per dimension, the range "keep within the data" allows: the class's 1-99% range over its test digits, widened
+    to include this input's own value (so the actual pose stays reachable); (-full, full) where the card has none."""
+    table = percentiles(card)
+    if table is None:
+        return [(-full, full)] * len(pose)
+    rows = table[int(digit_class)]
+    return [(round(min(rows[d][0], v), 3), round(max(rows[d][-1], v), 3)) for d, v in enumerate(pose)]
 
 
 def all_slider_labels(card: dict | None) -> list[list[str]]:
