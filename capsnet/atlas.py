@@ -3,7 +3,8 @@ says how strong it is against the class's own variety.
 
 `python -m capsnet.atlas [--checkpoint PATH] [--data-dir DIR] [--per-class N] [--held-out N]` stores the result
 in the model card (`dimension_labels`, `dimension_labels_meta`), where the explorer reads it, and the difference
-maps (10 x 16 x 28 x 28, float16) beside the weights (`<name>.atlas.safetensors`, `load_maps`).
+maps (10 x 16 x 28 x 28, float16) and the poses of the digits measured (10 x N x 16) beside the weights
+(`<name>.atlas.safetensors`, `load_maps`, `load_poses`).
 
 For one class the digits of that class go through the network and the true class's digit capsule is read:
 - the pose statistics of every dimension (percentiles and standard deviation σ over the digits);
@@ -127,9 +128,9 @@ def label_entry(z: torch.Tensor, change: torch.Tensor, z_paper: torch.Tensor, di
 
 
 def analyse_class(model: CapsNet, images: torch.Tensor, cls: int, card: dict | None = None
-                  ) -> tuple[list[dict], torch.Tensor]:
-    """The 16 entries of class `cls` from its digits `images` (n, 1, 28, 28), and their ±1σ difference maps
-    (16, 28, 28): the mean of (decoded at +1σ - decoded at -1σ) / 2."""
+                  ) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
+    """The 16 entries of class `cls` from its digits `images` (n, 1, 28, 28), their ±1σ difference maps
+    (16, 28, 28): the mean of (decoded at +1σ - decoded at -1σ) / 2, and the digits' poses (n, 16)."""
     poses = class_poses(model, images)
     stats = pose_statistics(poses, cls)
     sigma = torch.tensor([s["std"] for s in stats], dtype=poses.dtype).clamp(min=1e-3)
@@ -142,7 +143,7 @@ def analyse_class(model: CapsNet, images: torch.Tensor, cls: int, card: dict | N
     change[:, dm.EFFECTS.index("slant")] = torch.rad2deg(torch.atan(change[:, dm.EFFECTS.index("slant")]))
     rows = [label_entry(by_sigma["z"][d], change[d], by_paper["z"][d], by_sigma["maps"][d], stats[d],
                         encoder_view(card, cls, d)) for d in range(len(stats))]  # fmt: skip
-    return rows, by_sigma["maps"]
+    return rows, by_sigma["maps"], poses[:, cls]
 
 
 def held_out_agreement(model: CapsNet, images: torch.Tensor, labels: torch.Tensor, table: list[list[dict]],
@@ -180,26 +181,34 @@ def summary(table: list[list[dict]]) -> dict:
 
 
 def label_dimensions(model: CapsNet, images: torch.Tensor, labels: torch.Tensor, per_class: int = DEFAULT_PER_CLASS,
-                     card: dict | None = None) -> tuple[list[list[dict]], torch.Tensor]:
+                     card: dict | None = None) -> tuple[list[list[dict]], torch.Tensor, torch.Tensor]:
     """capsnet.atlas.analyse_class for every class, on the first `per_class` digits of each class in images
     (N, 1, 28, 28) in [0, 1] / labels (N,); `card` gives the encoder's view (its `equivariance`). 10 lists of 16,
-    and the difference maps (10, 16, 28, 28)."""
-    table, maps = [], []
+    the difference maps (10, 16, 28, 28) and the digits' poses (10, per_class, 16; NaN rows where a class has
+    fewer digits)."""
+    table, maps, poses = [], [], []
     for cls in range(model.config.num_classes):
         idx = torch.nonzero(labels == cls).flatten()[:per_class]
         if len(idx) < 2:
             raise ValueError(f"need at least 2 digits of class {cls} to measure, got {len(idx)}")
-        rows, class_maps = analyse_class(model, images[idx], cls, card)
+        rows, class_maps, digit_poses = analyse_class(model, images[idx], cls, card)
         table.append(rows)
         maps.append(class_maps)
-    return table, torch.stack(maps)
+        poses.append(digit_poses)
+    n = max(len(p) for p in poses)
+    padded = torch.full((len(poses), n, poses[0].shape[1]), float("nan"), dtype=torch.float32)
+    for cls, p in enumerate(poses):
+        padded[cls, : len(p)] = p.float()
+    return table, torch.stack(maps), padded
 
 
-def save_maps(weights, maps: torch.Tensor) -> None:
-    """The difference maps beside `weights` (capsnet.checkpoint.atlas_path), atomically, as float16."""
+def save_maps(weights, maps: torch.Tensor, poses: torch.Tensor | None = None) -> None:
+    """The difference maps (float16) and the digits' poses (float32) beside `weights` (checkpoint.atlas_path),
+    atomically."""
     from .checkpoint import atlas_path, save_tensors
 
-    save_tensors(atlas_path(weights), {"maps": maps.to(torch.float16)}, {"step": "±1 standard deviation"})
+    tensors = {"maps": maps.to(torch.float16), **({} if poses is None else {"poses": poses.float()})}
+    save_tensors(atlas_path(weights), tensors, {"step": "±1 standard deviation"})
 
 
 def load_maps(weights=None) -> torch.Tensor | None:
@@ -216,6 +225,22 @@ def load_maps(weights=None) -> torch.Tensor | None:
     except (SafetensorError, KeyError, OSError):
         return None
     return maps if maps is not None and maps.dim() == 4 and maps.shape[-2:] == (28, 28) else None
+
+
+def load_poses(weights=None) -> torch.Tensor | None:
+    """The poses of the digits the atlas measured (10, N, 16) float32, NaN rows for missing digits; None when the
+    file beside `weights` has none or cannot be read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .checkpoint import atlas_path, default_checkpoint
+
+    path = atlas_path(weights if weights is not None else default_checkpoint())
+    try:
+        poses = load_file(str(path)).get("poses") if path.is_file() else None
+    except (SafetensorError, OSError):
+        return None
+    return poses.float() if poses is not None and poses.dim() == 3 else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    table, maps = label_dimensions(model, _pixels(test), test.labels, args.per_class, card)
+    table, maps, poses = label_dimensions(model, _pixels(test), test.labels, args.per_class, card)
     held = held_out_agreement(model, _pixels(train), train.labels, table, args.held_out) if train else None
     command = " ".join(["python -m capsnet.atlas", *(sys.argv[1:] if argv is None else argv)])
     meta = {
@@ -263,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
     }  # fmt: skip
     update_model_card(weights, dimension_labels=table, dimension_labels_meta=meta)
-    save_maps(weights, maps)
+    save_maps(weights, maps, poses)
     for cls, rows in enumerate(table):
         print(f"{cls}: " + "; ".join(f"{d} {dm.describe(r)}" for d, r in enumerate(rows)))
     print(f"summary: {json.dumps(meta['summary'])}; held out: {json.dumps(held)}")
@@ -286,7 +311,7 @@ MEASURES = {
 
 
 __all__ = ["LOCAL_Z", "PERCENTILES", "analyse_class", "held_out_agreement", "label_dimensions", "label_entry",
-           "load_maps", "main", "pose_statistics", "region", "save_maps", "step_effects", "summary"]  # fmt: skip
+           "load_maps", "load_poses", "main", "pose_statistics", "region", "save_maps", "step_effects", "summary"]  # fmt: skip
 
 
 if __name__ == "__main__":

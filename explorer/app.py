@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from capsnet import CapsNet
-from capsnet.atlas import load_maps
+from capsnet.atlas import load_maps, load_poses
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
@@ -219,7 +219,7 @@ def build_demo(
         gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
         gr.Markdown(INTRO)
         ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
-                        atlas_maps=load_maps(checkpoint),
+                        atlas_maps=load_maps(checkpoint), atlas_poses=load_poses(checkpoint),
                         data_dir=Path(data_dir) if data_dir is not None else None,
                         mnist=MnistExamples(data_dir), demo=demo, load_example=load_example,
                         allow_download=allow_download)  # fmt: skip

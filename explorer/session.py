@@ -186,6 +186,7 @@ class ExplorerUI:
     active_tab: gr.State | None = None  # per session: index of the open view tab's group
     card: dict | None = None  # the model card beside the checkpoint (capsnet.checkpoint.load_model_card)
     atlas_maps: Any = None  # (10, 16, 28, 28) difference maps beside the checkpoint (capsnet.atlas.load_maps), or None
+    atlas_poses: Any = None  # (10, N, 16) poses of the digits the atlas measured (capsnet.atlas.load_poses), or None
     data_dir: Path | None = None  # MNIST folder (None: not configured)
     mnist: Any = None  # explorer.inputs.examples.MnistExamples, shared by the sessions; decided at startup
     demo: gr.Blocks | None = None

@@ -173,8 +173,12 @@ def test_cli_stores_labels_in_the_card_and_is_idempotent(tmp_path, mnist_dir, ca
     assert meta["digits_per_class"] == [3] * 10 and "--per-class 3" in meta["command"]
     assert 0 <= meta["held_out"]["largest_effect"] <= 1 and meta["held_out"]["digits_per_class"] == 3
     assert sum(meta["summary"]["labels_by_effect"].values()) == 160
-    maps = atlas.load_maps(weights)  # the difference maps beside the weights
+    maps = atlas.load_maps(weights)  # the difference maps beside the weights, and the poses they were made from
     assert maps.shape == (10, 16, 28, 28) and torch.isfinite(maps).all() and maps.abs().max() > 0
+    poses = atlas.load_poses(weights)
+    assert poses.shape == (10, 3, 16) and torch.isfinite(poses).all()
+    for cls, rows in enumerate(labels):  # the stored percentiles are those of the stored poses
+        assert float(poses[cls, :, 0].median()) == pytest.approx(rows[0]["pose"]["p50"], abs=1e-3)
     assert atlas.main(args) == 0
     assert weights.with_suffix(".json").read_text() == first  # same inputs, same file
     assert torch.equal(atlas.load_maps(weights), maps)

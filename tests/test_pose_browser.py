@@ -137,6 +137,8 @@ def test_pad_moves_two_dimensions(pose_app, browser):
         assert pose_drag.open_pose_tab(page, url) == "client"
         page.locator("#reconstruction select.pose-pad-x").select_option("2")
         page.locator("#reconstruction select.pose-pad-y").select_option("9")
+        # under its marker the pad shows where the class's 100 test digits of the atlas lie on these two dims
+        page.wait_for_function("() => window.capsnetPose.padDigits === 100", timeout=10_000)
         pad_canvas = page.locator("#reconstruction canvas.pose-pad")
         pad_canvas.scroll_into_view_if_needed()
         pad = pad_canvas.bounding_box()

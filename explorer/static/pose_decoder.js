@@ -21,6 +21,7 @@
     wakeups: 0,        // animation frames the script ran in (none while nothing changes)
     decodeMs: [],      // time of each of the last 600 decodes
     decode: null,      // (pose[16], cls) -> Uint8ClampedArray(784) grey levels, once the weights are in
+    padDigits: 0,      // test digits the 2-D pad showed at its last repaint
   });
   const st = {
     pose: new Float64Array(DIMS),
@@ -33,6 +34,7 @@
     padX: 0,
     padY: 1,
     padDrag: false,
+    digits: null,      // {data, shape: [10, N, 16]}: the atlas's test digits, for the pad (loadDigits)
     inFlight: -Infinity,  // when the fallback's last request left (performance.now())
     net: null,
   };
@@ -101,6 +103,33 @@
     return grey;
   }
 
+  // The atlas's test digits of each class (props.digits_path: poses, 10 x N x 16), drawn on the 2-D pad under its
+  // marker. Fetched once; without them the pad works as before.
+  async function loadDigits() {
+    if (!props.digits_path) return;
+    const root = String(window[DOM.config_global]?.root || "").replace(/\/+$/, "");
+    const res = await fetch(`${root}${DOM.file_route}${encodeURI(props.digits_path)}`);
+    if (!res.ok) return;
+    const poses = parseSafetensors(await res.arrayBuffer()).tensors.poses;
+    if (poses && poses.shape.length === 3 && poses.shape[2] === DIMS) {
+      st.digits = poses;
+      paintPad();
+    }
+  }
+
+  function paintDigits(ctx, w, h) {
+    api.padDigits = 0;
+    if (!st.digits || st.cls === null || st.cls >= st.digits.shape[0]) return;
+    const [, n] = st.digits.shape, base = st.cls * n * DIMS, data = st.digits.data;
+    ctx.fillStyle = "rgba(40, 40, 40, 0.45)";
+    for (let i = 0; i < n; i++) {
+      const px = data[base + i * DIMS + st.padX], py = data[base + i * DIMS + st.padY];
+      if (!Number.isFinite(px) || !Number.isFinite(py)) continue;
+      ctx.fillRect((px + 1) / 2 * w - 1.5, (1 - py) / 2 * h - 1.5, 3, 3);
+      api.padDigits++;
+    }
+  }
+
   async function loadWeights() {
     const path = props.weights_path;
     if (!path) throw new Error(props.weights_error || "the server exported no decoder weights");
@@ -144,11 +173,13 @@
     ctx.beginPath();
     ctx.moveTo(w / 2, 0); ctx.lineTo(w / 2, h); ctx.moveTo(0, h / 2); ctx.lineTo(w, h / 2);
     ctx.stroke();
+    paintDigits(ctx, w, h);
     const x = (st.pose[st.padX] + 1) / 2 * w, y = (1 - st.pose[st.padY]) / 2 * h;
-    ctx.fillStyle = "#e4572e";
+    ctx.strokeStyle = "#e4572e"; // a ring, so the digits under it stay visible
+    ctx.lineWidth = 2.5;
     ctx.beginPath();
     ctx.arc(x, y, 6, 0, 2 * Math.PI);
-    ctx.fill();
+    ctx.stroke();
   }
 
   function draw() {
@@ -419,5 +450,6 @@
   loadWeights()
     .then(() => { api.mode = "client"; st.dirty = true; decorate(); requestFrame(); })
     .catch((e) => fallBack(e && e.message ? e.message : String(e)));
+  loadDigits().catch(() => {}); // the pad's scatter only
   requestFrame();
 })();

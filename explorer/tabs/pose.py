@@ -6,12 +6,14 @@ keeps drawing them if the browser cannot (then the page says so).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import traceback
 from pathlib import Path
 
 import gradio as gr
 
+from capsnet.checkpoint import save_tensors
 from capsnet.export import export_decoder
 
 from ..gradio_compat import event_payload, with_page_dom
@@ -41,6 +43,24 @@ def publish_decoder(ui: ExplorerUI) -> tuple[str, str]:
     except Exception as e:  # the page still works through the server
         log.error("could not export the decoder weights:\n%s", traceback.format_exc())
         return "", f"the decoder weights could not be exported ({type(e).__name__})"
+
+
+def publish_atlas_poses(ui: ExplorerUI) -> str:
+    """The poses of the atlas's test digits (10 x N x 16, float32) in a content-hashed file Gradio serves, for the
+    2-D pad's scatter; "" when there are none. The page fetches it once, like the decoder's weights."""
+    if ui.atlas_poses is None:
+        return ""
+    try:
+        data = ui.atlas_poses.float().contiguous()
+        digest = hashlib.sha1(data.numpy().tobytes()).hexdigest()[:16]
+        path = ui.tmp_dir / f"atlas-poses-{digest}.safetensors"
+        if not path.exists():
+            save_tensors(path, {"poses": data})
+        gr.set_static_paths([path])
+        return str(path)
+    except Exception:  # the pad works without its scatter
+        log.error("could not export the atlas's poses:\n%s", traceback.format_exc())
+        return ""
 
 
 def pose_tab(ui: ExplorerUI) -> None:
@@ -87,7 +107,7 @@ def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tupl
             pose_views.empty_payload(), html_template=VIEW_TEMPLATE, js_on_load=DECODER_JS,
             elem_id="reconstruction", scale=3, weights_path=weights_path, weights_error=weights_error,
             labels=pose_views.all_slider_labels(ui.card) if pose_views.dimension_labels(ui.card) else None,
-            percentiles=pose_views.percentiles(ui.card),
+            percentiles=pose_views.percentiles(ui.card), digits_path=publish_atlas_poses(ui),
         )
     sliders = []
     with gr.Row():
