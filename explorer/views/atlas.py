@@ -25,6 +25,12 @@ NAMES = {"ink": "ink", "width": "width", "height": "height", "slant": "slant", "
          "stroke": "stroke width", "shift_x": "shift x", "shift_y": "shift y", "local": "local"}  # fmt: skip
 CARD_SCALE = 3  # a 28x28 map drawn 84 px wide
 GAP = 2
+SCALE_PERCENTILE = 99  # full colour at this percentile of a class's |change|: one strong map does not wash out the rest
+
+
+def class_scale(class_maps: np.ndarray) -> float:
+    """The colour scale of one class's maps: the SCALE_PERCENTILE-th percentile of their |change| (stronger clip)."""
+    return float(np.percentile(np.abs(class_maps), SCALE_PERCENTILE)) or 1.0
 NO_ATLAS = ("No atlas for this checkpoint: run `python -m capsnet.atlas` to measure its pose dimensions (it writes "
             "the labels into the model card and the difference maps beside the weights).")  # fmt: skip
 
@@ -79,13 +85,14 @@ def cards_html(card: dict | None, maps: Any, k: int, sort: Any = SORTS[0], effec
     if table is None or maps is None:
         return f'<p class="atlas-empty">{html.escape(NO_ATLAS)}</p>'
     rows, class_maps = table[int(k)], np.asarray(maps[int(k)], np.float32)
-    scale = float(np.abs(class_maps).max())
+    scale = class_scale(class_maps)
     dims = _shown(rows, sort, effect)
     if not dims:
         return f'<p class="atlas-empty">No dimension of digit capsule {int(k)} has that effect.</p>'
     cards = "".join(_card(int(k), d, rows[d], _data_url(map_rgb(class_maps[d], scale, CARD_SCALE))) for d in dims)
     legend = (f"Digit capsule {int(k)}: {len(dims)} of {len(rows)} dimensions. Red: a +1σ step adds ink there, blue: "
-              f"it removes ink; full colour ±{scale:.2f} (this class's largest change). Click a card to open its slider.")
+              f"it removes ink; full colour at ±{scale:.2f} (stronger changes clipped; one scale for this class). Click a "
+              f"card to open its slider.")
     return f'<p class="atlas-legend">{html.escape(legend)}</p><div class="atlas-grid">{cards}</div>'
 
 
@@ -98,7 +105,7 @@ def overview_image(maps: Any, zoom: int = 2) -> np.ndarray | None:
     cell = 28 * zoom + GAP
     out = np.full((NUM_CLASSES * cell - GAP, POSE_DIM * cell - GAP, 3), 255, np.uint8)
     for k in range(NUM_CLASSES):
-        scale = float(np.abs(m[k]).max())
+        scale = class_scale(m[k])
         for d in range(POSE_DIM):
             out[k * cell:k * cell + 28 * zoom, d * cell:d * cell + 28 * zoom] = map_rgb(m[k, d], scale, zoom)
     return out
