@@ -68,10 +68,12 @@ def pose_tab(ui: ExplorerUI) -> None:
     with ui.view_tab("Pose", id="pose", elem_id="pose-tab") as tab:  # static/pose_link.js opens it by this id
         with ui.analysis_column():
             model_view, recon, sliders, reset, keep = pose_controls(ui, weights_path, weights_error)
+        # the switch's value, per session: the views read it without it becoming an input of their API
+        kept = gr.State(False)
     views = PoseViews(ui)
-    tab.on_analysis(views.on_analysis, [model_view, recon, *sliders], [keep])
-    keep.input(_safe(views.keep_within, 1 + len(sliders)), [ui.state, ui.selected_class, keep, *sliders],
-               [recon, *sliders], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    tab.on_analysis(views.on_analysis, [model_view, recon, *sliders], [kept])
+    keep.input(_safe(views.keep_within, 2 + len(sliders)), [ui.state, ui.selected_class, keep, *sliders],
+               [kept, recon, *sliders], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     gr.on(
         [s.release for s in sliders], _safe(views.release, 1), [ui.state, ui.selected_class, *sliders], recon,
         api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
@@ -165,12 +167,12 @@ class PoseViews:
         given the resulting pose."""
         k, pose = pose_views.clean_class(k), pose_views.clean_pose(values)
         if a is None or pose is None:
-            return [gr.skip()] * (1 + capsules.POSE_DIM)
+            return [bool(keep), *[gr.skip()] * (1 + capsules.POSE_DIM)]
         k = a.digit if k is None else k
         actual = self.actual(a, k)
         updates = self.slider_values(k, pose, bool(keep), actual)
         kept = [u["value"] if isinstance(u, dict) else u for u in updates]
-        return [self.adopted(self.payload(a, k, kept)), *updates]
+        return [bool(keep), self.adopted(self.payload(a, k, kept)), *updates]
 
     def release(self, a: capsules.Analysis | None, k, *pose):
         """The values at the end of a drag (also the `pose` endpoint): the server's reconstruction payload."""
