@@ -119,9 +119,8 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     gr.Markdown(
         "#### Pose trajectories\nThe untransformed input swept through one transform (19 values, one batched forward "
         "pass): the **pose** of the digit capsule predicted for it, dimension by dimension, and every capsule's "
-        "**length**. Capsules promise an invariant length and an *equivariant* pose: the dimensions whose rank "
-        "order follows the transform best (largest |Spearman ρ|) are drawn in colour. Click one (in the plot or "
-        "below) to open its pose slider."
+        "**length**. The dimensions whose rank order follows the transform best (largest |Spearman ρ|) are drawn "
+        "in colour. Click one (in the plot or below) to open its pose slider."
     )
     with gr.Row():
         transform = gr.Radio(CHOICES, value=DEFAULT, label="transform", elem_id="eq-transform", scale=3)

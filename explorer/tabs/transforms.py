@@ -23,6 +23,17 @@ ANGLE_RANGE = (-45, 45)
 SCALE_RANGE = (0.5, 1.5)
 SHIFT_RANGE = (-8, 8)
 IDENTITY = (0.0, 1.0, 0.0, 0.0)
+QUESTION = (
+    "**Do the capsules follow a transformed digit?** Capsules promise an *equivariant* pose (some dimensions move "
+    "in step with a rotation, a change of scale or a shift) and an *invariant* length (the digit is still "
+    "recognised). Below: the current input swept through one transform, and which pose dimensions track it."
+)
+TRY_IT = (
+    "#### Transform the input yourself\nRotate, scale or shift the current input (drawn, uploaded or an example): "
+    "the transformed image becomes what every view analyses (see *What the model sees*). The sliders are "
+    "absolute, relative to the original; *Reset* returns to it. CapsNet was trained on digits shifted by up to 2 px "
+    "only."
+)
 
 
 # ---------------------------------------------------------------- plain functions (tested without Gradio)
@@ -80,18 +91,23 @@ def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: A
 def transforms_tab(ui) -> None:
     with ui.view_tab("Transforms", id="transforms", elem_id="transforms-tab") as tab:
         with ui.analysis_column():
-            gr.Markdown(
-                "Rotate, scale or shift the current input (drawn, uploaded or an example): the transformed image "
-                "becomes what every view analyses (see *What the model sees*). The sliders are absolute, relative "
-                "to the original; *Reset* returns to it. CapsNet was trained on digits shifted by up to 2 px only."
-            )
+            gr.Markdown(QUESTION, elem_id="tf-question")
             original = gr.State(None)
+            # made here for the trajectories' events, placed below them (the answer first, then try it yourself)
+            angle = gr.Slider(*ANGLE_RANGE, value=0, step=1, label="rotate (degrees, counter-clockwise)",
+                              elem_id="tf-angle", render=False)  # fmt: skip
+            scale = gr.Slider(*SCALE_RANGE, value=1.0, step=0.05, label="scale", elem_id="tf-scale", render=False)
+            dx = gr.Slider(*SHIFT_RANGE, value=0, step=1, label="shift right (px)", elem_id="tf-dx", render=False)
+            dy = gr.Slider(*SHIFT_RANGE, value=0, step=1, label="shift down (px)", elem_id="tf-dy", render=False)
+            sliders = [angle, scale, dx, dy]
+            trajectories, trajectory_plot = eq_tab.pose_trajectories(ui, original, sliders)
+            gr.Markdown(TRY_IT, elem_id="tf-try")
             with gr.Row():
-                angle = gr.Slider(*ANGLE_RANGE, value=0, step=1, label="rotate (degrees, counter-clockwise)", elem_id="tf-angle")
-                scale = gr.Slider(*SCALE_RANGE, value=1.0, step=0.05, label="scale", elem_id="tf-scale")
+                angle.render()
+                scale.render()
             with gr.Row():
-                dx = gr.Slider(*SHIFT_RANGE, value=0, step=1, label="shift right (px)", elem_id="tf-dx")
-                dy = gr.Slider(*SHIFT_RANGE, value=0, step=1, label="shift down (px)", elem_id="tf-dy")
+                dx.render()
+                dy.render()
             with gr.Row():
                 status = gr.Markdown(elem_id="tf-status")
                 reset = gr.Button("Reset to the original", variant="secondary", size="sm", elem_id="tf-reset")
@@ -101,8 +117,6 @@ def transforms_tab(ui) -> None:
                                              elem_classes=["model-view"], elem_id="tf-original", buttons=[])  # fmt: skip
                 with gr.Column(scale=3, min_width=320):
                     lengths = gr.Plot(show_label=False, elem_id="tf-lengths")
-            sliders = [angle, scale, dx, dy]
-            trajectories, trajectory_plot = eq_tab.pose_trajectories(ui, original, sliders)
 
     tab.on_analysis(
         lambda a, k, orig, *rest: transform_view_outputs(a, k, orig, *rest, card=ui.card),
