@@ -266,3 +266,28 @@ def test_keep_within_the_data_ranges_the_sliders_and_says_the_percentile(pose_ap
         assert page.evaluate(range_of, 0) == [-1, 1]
     finally:
         page.close()
+
+
+def test_pad_from_the_keyboard(pose_app, browser):
+    url, model = pose_app
+    page = _page(browser)
+    try:
+        assert pose_drag.open_pose_tab(page, url) == "client"
+        page.locator("#reconstruction select.pose-pad-x").select_option("4")
+        page.locator("#reconstruction select.pose-pad-y").select_option("11")
+        before = page.evaluate(pose_drag.READ_POSE_JS)["pose"]
+        pad = page.locator("#reconstruction canvas.pose-pad")
+        pad.focus()
+        for _ in range(5):
+            pad.press("ArrowRight")
+        pad.press("Shift+ArrowUp")
+        _settle(page)
+        shown = page.evaluate(pose_drag.READ_POSE_JS)["pose"]
+        assert shown[4] == pytest.approx(before[4] + 0.05, abs=1e-3) and shown[11] == pytest.approx(before[11] + 0.1, abs=1e-3)
+        assert [shown[d] for d in range(16) if d not in (4, 11)] == [before[d] for d in range(16) if d not in (4, 11)]
+        assert pose_drag.canvas_error(page, model) <= TOLERANCE
+        _until(page, lambda s: pose_drag.server_error(page, model) <= TOLERANCE)  # each key's release tells the server
+        assert pose_drag.server_error(page, model) <= TOLERANCE
+        assert "digit capsule 7" in page.locator("#reconstruction canvas.pose-canvas").get_attribute("aria-label")
+    finally:
+        page.close()

@@ -185,6 +185,7 @@
   function draw() {
     const canvas = element.querySelector("canvas.pose-canvas");
     if (!canvas) return;
+    if (st.cls !== null) canvas.setAttribute("aria-label", `the decoder's reconstruction of digit capsule ${st.cls} from the pose`);
     if (api.mode === "client" && st.cls !== null) {
       try {
         const t0 = performance.now();
@@ -379,6 +380,27 @@
   };
   element.addEventListener("pointerup", endPad);
   element.addEventListener("pointercancel", endPad);
+  // The pad from the keyboard: focus it (Tab), the arrows move its two dimensions by 0.01 (with Shift, 0.1); the
+  // server hears the values when the key is released, as at the end of a drag.
+  const PAD_KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+  const onPad = (e) => e.target.matches && e.target.matches("canvas.pose-pad") && st.cls !== null;
+  element.addEventListener("keydown", (e) => {
+    const step = PAD_KEYS[e.key];
+    if (!step || !onPad(e)) return;
+    const by = e.shiftKey ? 0.1 : 0.01;
+    for (const [d, s] of [[st.padX, step[0]], [st.padY, step[1]]]) {
+      if (s) st.pose[d] = within(d, Math.round((st.pose[d] + s * by) * 1000) / 1000);
+    }
+    syncPadSliders();
+    showPercentile(step[0] ? st.padX : st.padY);
+    st.dirty = true;
+    st.userMoved = true;
+    requestFrame();
+    e.preventDefault();
+  });
+  element.addEventListener("keyup", (e) => {
+    if (PAD_KEYS[e.key] && onPad(e)) trigger("pose_release", payload());
+  });
   element.addEventListener("change", (e) => {
     const t = e.target;
     if (t.matches && t.matches("select.pose-pad-x")) st.padX = Number(t.value);
