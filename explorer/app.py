@@ -163,18 +163,18 @@ def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) ->
             tab(ui)
 
 
-def predict_api(model: CapsNet | None, model_error: str | None) -> None:
+def predict_api(model: CapsNet | None, model_error: str | None, card: dict | None = None) -> None:
     """The public `predict` endpoint: image in, JSON out; independent of the UI's state."""
     api_image = GuardedImage(type="pil", image_mode=None, visible=False)
     api_json = gr.JSON(visible=False)
 
     def predict_digit(image):
         """Classify an image of a digit (any size or mode, dark-on-light or light-on-dark)."""
-        return predict(model, image, model_error)
+        return predict(model, image, model_error, card)
 
     api_image.upload(  # never fires from the UI (the component is hidden); the event carries the endpoint
         predict_digit, api_image, api_json, api_name="predict",
-        api_description="Classify an image of a digit: returns {digit, lengths (10 capsule lengths), confidence, pose (16-D), error}.",
+        api_description="Classify an image of a digit: returns {digit, lengths (10 capsule lengths), confidence, pose (16-D), reconstruction_distance, reconstruction_percentile, typical, error}.",
     )
 
 
@@ -238,7 +238,7 @@ def build_demo(
                    TRAJECTORIES_NARROW_JS)  # fmt: skip
         for js in page_js:
             demo.load(None, None, None, js=js)
-        predict_api(model, model_error)
+        predict_api(model, model_error, card)
     demo.queue(default_concurrency_limit=concurrency_limit or event_concurrency(), max_size=QUEUE_MAX)
     guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
     harden_server(demo, max_file_size=MAX_FILE_SIZE)  # fair queue, body limit, private events not callable by name

@@ -119,6 +119,10 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
         pred = f"## Prediction: **{k}**\ndigit-capsule length {float(analysis.lengths[k]):.3f}"
         if analysis.note:
             pred += f"\n\n{analysis.note}"
+        check = (ui.card or {}).get("reconstruction_check")
+        typical = capsules.typicality_text(capsules.typicality(analysis, check), check, k)
+        if typical:
+            pred += f"\n\n{typical}"
         requested = {} if active is None or not pages.has_views[int(active)] else {int(active): (analysis, k)}
         return [analysis, "", k, pred, capsules.model_input_image(analysis, scale=1), requested,
                 *pages.draw_tokens(active, True), *_run(pages.always, analysis, k, always_values)]  # fmt: skip

@@ -311,14 +311,16 @@ def _is_model_input(raw: Any) -> bool:
     return False
 
 
-def predict(model: CapsNet | None, image: Any, model_error: str | None = None) -> dict:
-    """The `predict` endpoint: {"digit", "lengths", "confidence", "pose", "error"}; errors as JSON, never raised."""
+def predict(model: CapsNet | None, image: Any, model_error: str | None = None, card: dict | None = None) -> dict:
+    """The `predict` endpoint: {"digit", "lengths", "confidence", "pose", "reconstruction_distance",
+    "reconstruction_percentile", "typical", "error"} (the last three from the card's `reconstruction_check`);
+    errors as JSON, never raised."""
     if model is None:
         return {"digit": None, "lengths": None, "error": model_error or "No model loaded."}
     analysis, message = new_analysis(model, image, "api")
     if analysis is None:
         return {"digit": None, "lengths": None, "error": message or BLANK_MESSAGE}
-    return capsules.summary(analysis)
+    return capsules.summary(analysis, (card or {}).get("reconstruction_check"))
 
 
 def _safe(fn: Callable, n_outputs: int) -> Callable:

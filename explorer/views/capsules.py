@@ -16,6 +16,7 @@ from PIL import Image
 
 from capsnet import CapsNet, CapsNetOutput
 from capsnet.losses import M_MINUS, M_PLUS  # margin-loss targets (paper, eq. 4), drawn as guides
+from capsnet.typicality import percentile_of, reconstruction_distance
 
 from .couplings import CFG, IMAGE_SIZE, NUM_CLASSES
 from .fastfig import LightFigure
@@ -71,8 +72,31 @@ def no_model_answer(model_error: str | None, *fields: str) -> dict:
     return {**dict.fromkeys(fields), "error": model_error or NO_MODEL}
 
 
-def summary(analysis: Analysis) -> dict:
-    """JSON-able summary (the `predict` endpoint's answer)."""
+def typicality(analysis: Analysis, check: dict | None) -> dict:
+    """Whether the capsules recognise the input as a typical digit (capsnet.typicality, DARCCC): the distance
+    between the input and its reconstruction from the predicted capsule, its percentile among the correctly
+    classified test digits and `typical` (distance <= the card's threshold); None where the card has no check."""
+    distance = float(reconstruction_distance(analysis.image[None], analysis.output.reconstructions)[0])
+    threshold = (check or {}).get("threshold")
+    return {"reconstruction_distance": round(distance, 4), "reconstruction_percentile": percentile_of(check, distance),
+            "typical": None if not isinstance(threshold, (int, float)) else distance <= threshold}  # fmt: skip
+
+
+def typicality_text(t: dict, check: dict | None, digit: int) -> str:
+    """The prediction's line about it (Markdown), "" without a check."""
+    if t["typical"] is None:
+        return ""
+    share = f"{100 - int(check['threshold_percentile'])}%"
+    if t["typical"]:
+        return (f"Reconstruction distance {t['reconstruction_distance']:.2f}: percentile "
+                f"{t['reconstruction_percentile']:.0f} of the correctly classified test digits.")
+    return (f"**Not a typical digit:** its reconstruction from digit capsule {digit} is further from it (distance "
+            f"{t['reconstruction_distance']:.2f}) than for all but {share} of the correctly classified test digits.")
+
+
+def summary(analysis: Analysis, check: dict | None = None) -> dict:
+    """JSON-able summary (the `predict` endpoint's answer); with the card's `reconstruction_check`, whether the
+    capsules recognise the input as a typical digit."""
     lengths = [round(float(v), 6) for v in analysis.lengths]
     d = analysis.digit
     return {
@@ -80,6 +104,7 @@ def summary(analysis: Analysis) -> dict:
         "lengths": lengths,
         "confidence": lengths[d],
         "pose": [round(float(v), 6) for v in analysis.pose(d)],
+        **typicality(analysis, check),
         "error": None,
     }
 
