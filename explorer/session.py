@@ -196,6 +196,7 @@ class ExplorerUI:
     # What the tabs register while the page is built; events.wire turns it into Gradio events.
     listeners: list[Listener] = field(default_factory=list)
     sources: list[InputSource] = field(default_factory=list)
+    columns: list = field(default_factory=list)  # [gr.Column] made by analysis_column, shown only with an input
     view_tabs: list = field(default_factory=list)  # [gr.Tab] made by view_tab, in page order
     sections: list = field(default_factory=list)  # [Section] made by ViewTab.section, in page order
 
@@ -220,6 +221,7 @@ class ExplorerUI:
         classes = ["analysis-column", *(kwargs.pop("elem_classes", None) or [])]
         with gr.Column(elem_classes=classes, **kwargs) as col:
             yield col
+        self.columns.append(col)
 
     def add_input(
         self, triggers: Iterable, fn: Callable, inputs: Sequence, api_name: str | None = None, *,
