@@ -286,7 +286,7 @@ def test_pad_from_the_keyboard(pose_app, browser):
         assert shown[4] == pytest.approx(before[4] + 0.05, abs=1e-3) and shown[11] == pytest.approx(before[11] + 0.1, abs=1e-3)
         assert [shown[d] for d in range(16) if d not in (4, 11)] == [before[d] for d in range(16) if d not in (4, 11)]
         assert pose_drag.canvas_error(page, model) <= TOLERANCE
-        _until(page, lambda s: pose_drag.server_error(page, model) <= TOLERANCE)  # each key's release tells the server
+        _until(page, lambda s: pose_drag.server_error(page, model) <= TOLERANCE)  # one release after the run of keys
         assert pose_drag.server_error(page, model) <= TOLERANCE
         assert "digit capsule 7" in page.locator("#reconstruction canvas.pose-canvas").get_attribute("aria-label")
     finally:

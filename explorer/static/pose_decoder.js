@@ -381,12 +381,16 @@
   element.addEventListener("pointerup", endPad);
   element.addEventListener("pointercancel", endPad);
   // The pad from the keyboard: focus it (Tab), the arrows move its two dimensions by 0.01 (with Shift, 0.1); the
-  // server hears the values when the key is released, as at the end of a drag.
+  // server hears the values once no arrow has been pressed for KEY_SETTLE_MS, as at the end of a drag (one event
+  // for a run of presses, so no older answer can land after a newer one).
+  const KEY_SETTLE_MS = 250;
+  let keyTimer = null;
   const PAD_KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
   const onPad = (e) => e.target.matches && e.target.matches("canvas.pose-pad") && st.cls !== null;
   element.addEventListener("keydown", (e) => {
     const step = PAD_KEYS[e.key];
     if (!step || !onPad(e)) return;
+    clearTimeout(keyTimer);
     const by = e.shiftKey ? 0.1 : 0.01;
     for (const [d, s] of [[st.padX, step[0]], [st.padY, step[1]]]) {
       if (s) st.pose[d] = within(d, Math.round((st.pose[d] + s * by) * 1000) / 1000);
@@ -399,7 +403,9 @@
     e.preventDefault();
   });
   element.addEventListener("keyup", (e) => {
-    if (PAD_KEYS[e.key] && onPad(e)) trigger("pose_release", payload());
+    if (!PAD_KEYS[e.key] || !onPad(e)) return;
+    clearTimeout(keyTimer);
+    keyTimer = setTimeout(() => trigger("pose_release", payload()), KEY_SETTLE_MS);
   });
   element.addEventListener("change", (e) => {
     const t = e.target;
