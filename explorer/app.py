@@ -84,6 +84,9 @@ PROMPT_JS = (STATIC / "prompt.js").read_text(encoding="utf-8")
 # On a phone the trajectories' two panels are stacked instead of side by side.
 TRAJECTORIES_NARROW_JS = with_page_dom((STATIC / "trajectories_narrow.js").read_text(encoding="utf-8"))
 # The page sends each drawing's images once instead of at every status message of every event (see the file).
+# Names the images Gradio shows inside unnamed buttons (axe-core's button-name), after each image change and tab.
+A11Y_JS = with_page_dom((STATIC / "a11y.js").read_text(encoding="utf-8"))
+NAME_IMAGES_JS = "() => window.capsnetNameImages?.()"
 UPLOAD_REUSE_JS = with_page_dom((STATIC / "upload_reuse.js").read_text(encoding="utf-8"))
 UPLOAD_REUSE_WINDOW = "const REUSE_MS = 30000;"
 assert UPLOAD_REUSE_WINDOW in UPLOAD_REUSE_JS, "static/upload_reuse.js: its reuse window line changed"
@@ -93,9 +96,17 @@ def upload_reuse_js(cache_age_s: int) -> str:
     """static/upload_reuse.js reusing an upload's path for a quarter of the cache's age, at most 30 s: the file
     is still on the server when the page names it again."""
     return UPLOAD_REUSE_JS.replace(UPLOAD_REUSE_WINDOW, f"const REUSE_MS = {min(30_000, cache_age_s * 250)};")
+# Gradio's Soft theme in orange, with text dark enough for WCAG AA contrast (4.5:1) where Soft puts orange-500 text
+# on orange-100 labels, white on orange-500 buttons and grey-400 hints (tests/test_accessibility.py, axe-core).
+THEME = gr.themes.Soft(primary_hue="orange").set(
+    block_label_text_color="*primary_800", block_title_text_color="*primary_800", body_text_color_subdued="*neutral_600",
+    color_accent="*primary_700", checkbox_label_background_fill_selected="*primary_700",
+    button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_600",
+    button_primary_border_color="*primary_700", button_primary_border_color_hover="*primary_600",
+)
 # max_file_size: Gradio's upload route answers 413 before anything is decoded (see docs/robustness.md).
 LAUNCH_OPTIONS: dict[str, Any] = {
-    "theme": gr.themes.Soft(primary_hue="orange"), "css": CSS, "max_file_size": MAX_FILE_SIZE,
+    "theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE,
     "ssr_mode": False,  # client-side rendering, as the tests run it (Spaces may set GRADIO_SSR_MODE=True)
 }
 
@@ -161,6 +172,15 @@ def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) ->
     with gr.Tabs(elem_id="view-tabs") as ui.tabs:
         for tab in tabs:
             tab(ui)
+
+
+def name_images(demo: gr.Blocks, ui: ExplorerUI) -> None:
+    """Every shown gr.Image and every view tab runs static/a11y.js's naming in the page (no server event)."""
+    for block in list(demo.blocks.values()):
+        if isinstance(block, gr.Image) and block.visible:
+            block.change(None, None, None, js=NAME_IMAGES_JS)
+    for tab in ui.view_tabs:
+        tab.select(None, None, None, js=NAME_IMAGES_JS)
 
 
 def predict_api(model: CapsNet | None, model_error: str | None, card: dict | None = None) -> None:
@@ -235,7 +255,8 @@ def build_demo(
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire(ui)
         page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
-                   TRAJECTORIES_NARROW_JS)  # fmt: skip
+                   TRAJECTORIES_NARROW_JS, A11Y_JS)  # fmt: skip
+        name_images(demo, ui)
         for js in page_js:
             demo.load(None, None, None, js=js)
         predict_api(model, model_error, card)

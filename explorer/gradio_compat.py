@@ -246,6 +246,10 @@ PAGE_DOM = {
     "upload_field": "files",  # query parameter means the upload tracks progress
     "file_route": "/gradio_api/file=",  # a cached file's URL: <root><file_route><path>
     "config_global": "gradio_config",  # the page's config (window.gradio_config), whose `root` is the app's URL
+    "image_button": ".image-container > button",  # a gr.Image showing a value: a button around an <img alt="">
+    "block": ".block",  # a component's box, holding its label
+    "block_label": "[data-testid='block-label']",
+    "empty_labelled": ".empty[aria-label]",  # an empty gr.Image's placeholder: aria-label on a div with no role
 }
 PAGE_DOM_TOKEN = "GRADIO_DOM"
 
