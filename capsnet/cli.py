@@ -1,8 +1,11 @@
-"""The flags the checkpoint tools share (`python -m capsnet.evaluate`, `.equivariance`, `.dimensions`): one
-argparse parent parser, so that their names, defaults and help cannot drift apart."""
+"""What the checkpoint tools share (`python -m capsnet.evaluate`, `.equivariance`, `.atlas`, `.typicality`): one
+argparse parent parser, so that their names, defaults and help cannot drift apart, and loading the model with the
+MNIST test set."""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def checkpoint_flags() -> argparse.ArgumentParser:
@@ -14,3 +17,17 @@ def checkpoint_flags() -> argparse.ArgumentParser:
     flags.add_argument("--checkpoint", default=None, help="weights (.safetensors); default: the shipped checkpoint")
     flags.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="MNIST folder (torchvision root or the four .gz files)")
     return flags
+
+
+def model_and_test_set(checkpoint, data_dir):
+    """(weights path, pretrained model, MNIST test split) for the flags above, or None after printing why not to
+    stderr in one sentence (the tool then exits with 2)."""
+    from .checkpoint import CheckpointError, default_checkpoint, load_pretrained
+    from .data import MNISTUnavailable, load_mnist
+
+    weights = Path(checkpoint) if checkpoint else default_checkpoint()
+    try:
+        return weights, load_pretrained(weights), load_mnist(data_dir, train=False)
+    except (CheckpointError, MNISTUnavailable) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None

@@ -347,9 +347,8 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError, default_checkpoint, load_pretrained, update_model_card
-    from .cli import checkpoint_flags
-    from .data import MNISTUnavailable, load_mnist
+    from .checkpoint import CheckpointError, update_model_card
+    from .cli import checkpoint_flags, model_and_test_set
 
     ap = argparse.ArgumentParser(prog="python -m capsnet.equivariance", description=__doc__.split("\n\n")[0],
                                  parents=[checkpoint_flags()])
@@ -363,13 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--per-class >= 1, --points >= 3 and --batch-size >= 1 are required")
     if args.threads:
         torch.set_num_threads(max(1, args.threads))
-    weights = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
-    try:
-        model = load_pretrained(weights)
-        test = load_mnist(args.data_dir, train=False)
-    except (CheckpointError, MNISTUnavailable) as e:
-        print(f"error: {e}", file=sys.stderr)
+    loaded = model_and_test_set(args.checkpoint, args.data_dir)
+    if loaded is None:
         return 2
+    weights, model, test = loaded
     t0 = time.perf_counter()
     images = test.images.unsqueeze(1).float().div_(255.0)
     result = equivariance_matrix(model, images, test.labels, args.per_class, args.points, args.batch_size,

@@ -66,9 +66,8 @@ def percentile_of(check: dict | None, distance: float) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError, default_checkpoint, load_pretrained, update_model_card
-    from .cli import checkpoint_flags
-    from .data import MNISTUnavailable, load_mnist
+    from .checkpoint import update_model_card
+    from .cli import checkpoint_flags, model_and_test_set
 
     ap = argparse.ArgumentParser(prog="python -m capsnet.typicality", description=__doc__.split("\n\n")[0],
                                  parents=[checkpoint_flags()])
@@ -77,13 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit < 2:
         print("error: --limit must be at least 2", file=sys.stderr)
         return 2
-    weights = args.checkpoint if args.checkpoint is not None else default_checkpoint()
-    try:
-        model = load_pretrained(weights)
-        test = load_mnist(args.data_dir, train=False)
-    except (CheckpointError, MNISTUnavailable) as e:
-        print(f"error: {e}", file=sys.stderr)
+    loaded = model_and_test_set(args.checkpoint, args.data_dir)
+    if loaded is None:
         return 2
+    weights, model, test = loaded
     start = time.perf_counter()
     images = test.images[: args.limit].unsqueeze(1).float().div(255.0)
     check = measure(model, images, test.labels[: args.limit])

@@ -130,13 +130,17 @@ def test_drag_under_latency_draws_frames_without_requests(pose_app, browser):
         page.close()
 
 
+def _pad_dims(page, x: int, y: int):
+    page.locator("#reconstruction select.pose-pad-x").select_option(str(x))
+    page.locator("#reconstruction select.pose-pad-y").select_option(str(y))
+
+
 def test_pad_moves_two_dimensions(pose_app, browser):
     url, model = pose_app
     page = _page(browser)
     try:
         assert pose_drag.open_pose_tab(page, url) == "client"
-        page.locator("#reconstruction select.pose-pad-x").select_option("2")
-        page.locator("#reconstruction select.pose-pad-y").select_option("9")
+        _pad_dims(page, 2, 9)
         # under its marker the pad shows where the class's 100 test digits of the atlas lie on these two dims
         page.wait_for_function("() => window.capsnetPose.padDigits === 100", timeout=10_000)
         pad_canvas = page.locator("#reconstruction canvas.pose-pad")
@@ -273,8 +277,7 @@ def test_pad_from_the_keyboard(pose_app, browser):
     page = _page(browser)
     try:
         assert pose_drag.open_pose_tab(page, url) == "client"
-        page.locator("#reconstruction select.pose-pad-x").select_option("4")
-        page.locator("#reconstruction select.pose-pad-y").select_option("11")
+        _pad_dims(page, 4, 11)
         before = page.evaluate(pose_drag.READ_POSE_JS)["pose"]
         pad = page.locator("#reconstruction canvas.pose-pad")
         pad.focus()
