@@ -211,9 +211,10 @@ def save_maps(weights, maps: torch.Tensor, poses: torch.Tensor | None = None) ->
     save_tensors(atlas_path(weights), tensors, {"step": "±1 standard deviation"})
 
 
-def load_maps(weights=None) -> torch.Tensor | None:
-    """The difference maps (10, 16, 28, 28) float32 stored beside `weights` (default: the default checkpoint), or
-    None when there are none or they cannot be read (safetensors: no pickle)."""
+def load_atlas(weights=None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(maps, poses) stored beside `weights` (default: the default checkpoint), read once (safetensors: no pickle):
+    the difference maps (10, 16, 28, 28) and the poses of the digits measured (10, N, 16, NaN rows for missing
+    digits), both float32; each None when the file lacks it, has it in another shape, or cannot be read."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -221,26 +222,22 @@ def load_maps(weights=None) -> torch.Tensor | None:
 
     path = atlas_path(weights if weights is not None else default_checkpoint())
     try:
-        maps = load_file(str(path))["maps"].float() if path.is_file() else None
-    except (SafetensorError, KeyError, OSError):
-        return None
-    return maps if maps is not None and maps.dim() == 4 and maps.shape[-2:] == (28, 28) else None
+        tensors = load_file(str(path)) if path.is_file() else {}
+    except (SafetensorError, OSError):
+        tensors = {}
+    maps, poses = tensors.get("maps"), tensors.get("poses")
+    maps = maps.float() if maps is not None and maps.dim() == 4 and maps.shape[-2:] == (28, 28) else None
+    return maps, poses.float() if poses is not None and poses.dim() == 3 else None
+
+
+def load_maps(weights=None) -> torch.Tensor | None:
+    """The difference maps of load_atlas."""
+    return load_atlas(weights)[0]
 
 
 def load_poses(weights=None) -> torch.Tensor | None:
-    """The poses of the digits the atlas measured (10, N, 16) float32, NaN rows for missing digits; None when the
-    file beside `weights` has none or cannot be read."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from .checkpoint import atlas_path, default_checkpoint
-
-    path = atlas_path(weights if weights is not None else default_checkpoint())
-    try:
-        poses = load_file(str(path)).get("poses") if path.is_file() else None
-    except (SafetensorError, OSError):
-        return None
-    return poses.float() if poses is not None and poses.dim() == 3 else None
+    """The digits' poses of load_atlas."""
+    return load_atlas(weights)[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,7 +308,7 @@ MEASURES = {
 
 
 __all__ = ["LOCAL_Z", "PERCENTILES", "analyse_class", "held_out_agreement", "label_dimensions", "label_entry",
-           "load_maps", "load_poses", "main", "pose_statistics", "region", "save_maps", "step_effects", "summary"]  # fmt: skip
+           "load_atlas", "load_maps", "load_poses", "main", "pose_statistics", "region", "save_maps", "step_effects", "summary"]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+import numpy as np
 import torch
 
 from .model import CapsNet
@@ -55,14 +56,7 @@ def percentile_of(check: dict | None, distance: float) -> float | None:
     q = (check or {}).get("percentiles")
     if not isinstance(q, list) or len(q) != 101:
         return None
-    t = torch.tensor(q, dtype=torch.float64)
-    if distance <= t[0]:
-        return 0.0
-    if distance >= t[-1]:
-        return 100.0
-    i = int(torch.searchsorted(t, torch.tensor(distance, dtype=torch.float64))) - 1
-    span = float(t[i + 1] - t[i])
-    return round(i + (float(distance - t[i]) / span if span > 0 else 0.0), 1)
+    return round(float(np.interp(distance, q, np.arange(101))), 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from capsnet import CapsNet
-from capsnet.atlas import load_maps, load_poses
+from capsnet.atlas import load_atlas
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
@@ -233,13 +233,14 @@ def build_demo(
     if model is not None:
         model.eval()
     card = load_model_card(checkpoint)
+    atlas = load_atlas(checkpoint)  # (difference maps, digits' poses) beside the checkpoint, or Nones
 
     cache = cache_policy()
     with gr.Blocks(title=TITLE, delete_cache=cache) as demo:
         gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
         gr.Markdown(INTRO)
         ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
-                        atlas_maps=load_maps(checkpoint), atlas_poses=load_poses(checkpoint),
+                        atlas_maps=atlas[0], atlas_poses=atlas[1],
                         data_dir=Path(data_dir) if data_dir is not None else None,
                         mnist=MnistExamples(data_dir), demo=demo, load_example=load_example,
                         allow_download=allow_download)  # fmt: skip

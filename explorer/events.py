@@ -92,6 +92,8 @@ def wire(ui: ExplorerUI) -> None:
     """Register the input, prompt, redraw and selection events for everything the tabs added to `ui`."""
     for section in ui.sections:  # (first: each adds a listener to its tab)
         wire_section(ui, section)
+    for triggers, ln in ui.redraws:
+        _wire_tab_redraw(ui, triggers, ln)
     has_views = [any(ln.outputs for ln in ui.listeners if ln.group == g) for g in range(len(ui.view_tabs))]
     pages = _Pages(always=[ln for ln in ui.listeners if ln.group is None], rendered=gr.State({}),
                    tokens=[gr.State(0) for _ in ui.view_tabs], has_views=has_views)  # fmt: skip
@@ -239,6 +241,19 @@ def wire_section(ui: ExplorerUI, section: Section) -> None:
     section.accordion.collapse(lambda: False, None, is_open, show_progress="hidden", **common)
     for triggers, ln in section.redraws:
         _wire_section_redraw(ui, triggers, ln, is_open, drawn)
+
+
+def _wire_tab_redraw(ui: ExplorerUI, triggers: list, ln: Listener) -> None:
+    """A view tab's own control (ViewTab.on): its listener runs again for the session's analysis and capsule."""
+    def redraw_tab(analysis, k, *values):
+        if analysis is None:
+            out = [gr.skip()] * len(ln.outputs)
+        else:
+            out = _run([ln], analysis, _capsule(analysis, k), values)
+        return out[0] if len(out) == 1 else out  # (Gradio takes one output's value as it is)
+
+    gr.on(triggers, redraw_tab, [ui.state, ui.selected_class, *ln.inputs], ln.outputs, api_visibility="private",
+          trigger_mode="always_last", show_progress="minimal")  # fmt: skip
 
 
 def _wire_section_redraw(ui: ExplorerUI, triggers: list, ln: Listener, is_open: gr.State, drawn: gr.State) -> None:

@@ -199,6 +199,7 @@ class ExplorerUI:
     columns: list = field(default_factory=list)  # [gr.Column] made by analysis_column, shown only with an input
     view_tabs: list = field(default_factory=list)  # [gr.Tab] made by view_tab, in page order
     sections: list = field(default_factory=list)  # [Section] made by ViewTab.section, in page order
+    redraws: list = field(default_factory=list)  # [(triggers, Listener)] made by ViewTab.on
 
     def on_analysis(self, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
         """Run fn(analysis, digit_class, *inputs) -> one value per output whenever the input or the capsule changes,
@@ -246,6 +247,11 @@ class ViewTab:
         """Run fn(analysis, digit_class, *inputs) -> one value per output when the input or the capsule changes
         while this tab is open, and when the tab is selected with views older than the input."""
         self.ui.listeners.append(Listener(fn, list(outputs), list(inputs), self.group))
+
+    def on(self, triggers: Iterable, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
+        """Also run fn(analysis, digit_class, *inputs) on other triggers, e.g. the .input of the tab's own control
+        (a sort order, a step size); nothing happens before there is an analysis."""
+        self.ui.redraws.append((list(triggers), Listener(fn, list(outputs), list(inputs), self.group)))
 
     @contextmanager
     def section(self, label: str, *, open: bool = False, **kwargs):

@@ -71,6 +71,19 @@ def mnist_folder() -> Path:
     return _MNIST[0]
 
 
+@pytest.fixture
+def shipped_copy(tmp_path) -> Path:
+    """A copy of the shipped weights and their model card in tmp_path, for tools that write beside the weights."""
+    import shutil
+
+    if not SHIPPED.exists():
+        pytest.skip("no shipped checkpoint")
+    weights = tmp_path / "capsnet.safetensors"
+    shutil.copy(SHIPPED, weights)
+    shutil.copy(SHIPPED.with_suffix(".json"), weights.with_suffix(".json"))
+    return weights
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The folder holding the four MNIST .gz files (mnist_folder()); the test fails, never skips, without one."""

@@ -1,7 +1,6 @@
 """The pose-dimension measures on synthetic images with known answers, and the labelling CLI (capsnet.atlas) on real MNIST."""
 import json
 import math
-import shutil
 
 import pytest
 import torch
@@ -143,12 +142,8 @@ def test_labels_read_well():
     assert dimensions.describe(left) == "moves left (-0.8 px)"
 
 
-def test_cli_stores_labels_in_the_card_and_is_idempotent(tmp_path, mnist_dir, capsys):
-    if not SHIPPED.exists():
-        pytest.skip("no shipped checkpoint")
-    weights = tmp_path / "capsnet.safetensors"
-    shutil.copy(SHIPPED, weights)
-    shutil.copy(SHIPPED.with_suffix(".json"), weights.with_suffix(".json"))
+def test_cli_stores_labels_in_the_card_and_is_idempotent(shipped_copy, mnist_dir, capsys):
+    weights = shipped_copy
     before = json.loads(weights.with_suffix(".json").read_text())
     args = ["--checkpoint", str(weights), "--data-dir", str(mnist_dir), "--per-class", "3", "--held-out", "3"]
     assert atlas.main(args) == 0

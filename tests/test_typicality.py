@@ -1,7 +1,6 @@
 """Is it a digit? The reconstruction distance (capsnet.typicality, after DARCCC), its CLI on real MNIST, and what
 /predict and the page's prediction say with the shipped model card."""
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -30,12 +29,8 @@ def test_percentile_interpolates_between_the_stored_percentiles():
     assert typicality.percentile_of({"percentiles": [1, 2]}, 1.0) is None  # not 101 values: no answer
 
 
-def test_cli_stores_the_check_in_the_card(tmp_path, mnist_dir, capsys):
-    if not SHIPPED.exists():
-        pytest.skip("no shipped checkpoint")
-    weights = tmp_path / "capsnet.safetensors"
-    shutil.copy(SHIPPED, weights)
-    shutil.copy(SHIPPED.with_suffix(".json"), weights.with_suffix(".json"))
+def test_cli_stores_the_check_in_the_card(shipped_copy, tmp_path, mnist_dir, capsys):
+    weights = shipped_copy
     assert typicality.main(["--checkpoint", str(weights), "--data-dir", str(mnist_dir), "--limit", "300"]) == 0
     check = json.loads(weights.with_suffix(".json").read_text())["reconstruction_check"]
     q = check["percentiles"]

@@ -103,12 +103,17 @@
     return grey;
   }
 
+  // A file the server published (gr.set_static_paths), through Gradio's file route under the app's root.
+  function fileUrl(path) {
+    const root = String(window[DOM.config_global]?.root || "").replace(/\/+$/, "");
+    return `${root}${DOM.file_route}${encodeURI(path)}`;
+  }
+
   // The atlas's test digits of each class (props.digits_path: poses, 10 x N x 16), drawn on the 2-D pad under its
   // marker. Fetched once; without them the pad works as before.
   async function loadDigits() {
     if (!props.digits_path) return;
-    const root = String(window[DOM.config_global]?.root || "").replace(/\/+$/, "");
-    const res = await fetch(`${root}${DOM.file_route}${encodeURI(props.digits_path)}`);
+    const res = await fetch(fileUrl(props.digits_path));
     if (!res.ok) return;
     const poses = parseSafetensors(await res.arrayBuffer()).tensors.poses;
     if (poses && poses.shape.length === 3 && poses.shape[2] === DIMS) {
@@ -133,8 +138,7 @@
   async function loadWeights() {
     const path = props.weights_path;
     if (!path) throw new Error(props.weights_error || "the server exported no decoder weights");
-    const root = String(window[DOM.config_global]?.root || "").replace(/\/+$/, "");
-    const res = await fetch(`${root}${DOM.file_route}${encodeURI(path)}`);
+    const res = await fetch(fileUrl(path));
     if (!res.ok) throw new Error(`the decoder weights did not load (HTTP ${res.status})`);
     const net = makeNet(parseSafetensors(await res.arrayBuffer()));
     api.decode = (pose, cls) => runDecoder(net, Float64Array.from(pose), cls, new Uint8ClampedArray(SIZE * SIZE));
@@ -290,11 +294,11 @@
   }
 
   // Where the value of dim d lies among the class's test digits (props.percentiles: per class and dimension, the
-  // pose at the 1, 5, 25, 50, 75, 95 and 99th percentiles), interpolated linearly between them.
-  const LEVELS = [1, 5, 25, 50, 75, 95, 99];
+  // pose at the percentiles props.percentile_levels, capsnet.atlas.PERCENTILES), interpolated linearly between them.
   function percentileText(d, v) {
+    const LEVELS = props.percentile_levels;
     const q = props.percentiles && st.cls !== null ? props.percentiles[st.cls]?.[d] : null;
-    if (!Array.isArray(q) || q.length !== LEVELS.length) return "";
+    if (!Array.isArray(q) || !Array.isArray(LEVELS) || q.length !== LEVELS.length) return "";
     let where;
     if (v < q[0]) where = "below the 1st percentile";
     else if (v > q[q.length - 1]) where = "above the 99th percentile";

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..session import ExplorerUI, _safe
+from ..session import ExplorerUI
 from ..views import atlas as atlas_views
 
 INTRO = (
@@ -38,7 +38,4 @@ def atlas_tab(ui: ExplorerUI) -> None:
         return atlas_views.cards_html(ui.card, ui.atlas_maps, k, s, e)
 
     tab.on_analysis(draw, [cards], [sort, effect])
-    gr.on([sort.input, effect.input],
-          _safe(lambda a, k, s, e: draw(a, a.digit if k is None else int(k), s, e) if a is not None else gr.skip(), 1),
-          [ui.state, ui.selected_class, sort, effect], cards, api_visibility="private", show_progress="hidden",
-          trigger_mode="always_last")  # fmt: skip
+    tab.on([sort.input, effect.input], draw, [cards], [sort, effect])

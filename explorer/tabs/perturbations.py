@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..session import ExplorerUI, _prune, _safe
+from ..session import ExplorerUI, _prune
 from ..views import capsules
 from ..views import pose as pose_views
 
@@ -52,7 +52,4 @@ def perturbation_tab(ui: ExplorerUI) -> None:
         return [str(path), text, str(path)]
 
     tab.on_analysis(draw, [grid, caption, download], [span])
-    span.input(_safe(lambda a, k, s: draw(a, a.digit if k is None else int(k), s) if a is not None
-                     else [gr.skip()] * 3, 3),
-               [ui.state, ui.selected_class, span], [grid, caption, download], api_visibility="private",
-               show_progress="minimal", trigger_mode="always_last")  # fmt: skip
+    tab.on([span.input], draw, [grid, caption, download], [span])

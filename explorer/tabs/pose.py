@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from capsnet.atlas import PERCENTILES
 from capsnet.checkpoint import save_tensors
 from capsnet.export import export_decoder
 
@@ -92,7 +93,9 @@ def pose_tab(ui: ExplorerUI) -> None:
 
 
 def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tuple:
-    """The tab's components: (model input image, the in-browser reconstruction, 16 sliders, reset button)."""
+    """The tab's components: (model input image, the in-browser reconstruction, 16 sliders, reset button, the
+    "keep within the data" switch)."""
+    percentiles = pose_views.percentiles(ui.card)  # per class and dimension, capsnet.atlas.PERCENTILES; or None
     gr.Markdown(
         "The 16 sliders are the **pose** of the selected digit capsule, starting at its actual values; each "
         "is named by what one standard deviation of the data along it does to the digit, in units of how much "
@@ -109,7 +112,7 @@ def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tupl
             pose_views.empty_payload(), html_template=VIEW_TEMPLATE, js_on_load=DECODER_JS,
             elem_id="reconstruction", scale=3, weights_path=weights_path, weights_error=weights_error,
             labels=pose_views.all_slider_labels(ui.card) if pose_views.dimension_labels(ui.card) else None,
-            percentiles=pose_views.percentiles(ui.card), digits_path=publish_atlas_poses(ui),
+            percentiles=percentiles, percentile_levels=list(PERCENTILES), digits_path=publish_atlas_poses(ui),
         )
     sliders = []
     with gr.Row():
@@ -124,7 +127,7 @@ def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tupl
         reset = gr.Button("Reset to the actual pose", variant="secondary", elem_id="reset-pose")
         keep = gr.Checkbox(False, label="Keep within the data: each slider spans the class's 1–99% range of test "
                            "digits (and this input's own value)", elem_id="pose-keep-data",
-                           interactive=pose_views.percentiles(ui.card) is not None)  # fmt: skip
+                           interactive=percentiles is not None)  # fmt: skip
     return model_view, recon, sliders, reset, keep
 
 

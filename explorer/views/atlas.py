@@ -4,20 +4,17 @@ stored beside the weights) with the dimension's label. Cards sort and filter by 
 button that static/pose_link.js turns into "open this dimension's slider in the Pose tab"."""
 from __future__ import annotations
 
-import base64
 import html
-import io
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from capsnet import dimensions as dm
 from .capsules import POSE_DIM
 from .couplings import NUM_CLASSES
 
 from .capsule_map import diverging
-from .pose import dimension_labels
+from .pose import dimension_labels, uint8_data_url
 
 SORTS = ("dimension", "effect size")
 ALL, DISAGREES = "all effects", "encoder disagrees"
@@ -47,12 +44,6 @@ def map_rgb(diff_map: np.ndarray, scale: float, zoom: int = 1) -> np.ndarray:
     ±`scale` is full colour."""
     rgb = diverging(np.asarray(diff_map, np.float32) / max(float(scale), 1e-6)).round().astype(np.uint8)
     return rgb.repeat(zoom, 0).repeat(zoom, 1) if zoom > 1 else rgb
-
-
-def _data_url(rgb: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _shown(rows: list[dict], sort: Any, effect: Any) -> list[int]:
@@ -89,7 +80,7 @@ def cards_html(card: dict | None, maps: Any, k: int, sort: Any = SORTS[0], effec
     dims = _shown(rows, sort, effect)
     if not dims:
         return f'<p class="atlas-empty">No dimension of digit capsule {int(k)} has that effect.</p>'
-    cards = "".join(_card(int(k), d, rows[d], _data_url(map_rgb(class_maps[d], scale, CARD_SCALE))) for d in dims)
+    cards = "".join(_card(int(k), d, rows[d], uint8_data_url(map_rgb(class_maps[d], scale, CARD_SCALE))) for d in dims)
     legend = (f"Digit capsule {int(k)}: {len(dims)} of {len(rows)} dimensions. Red: a +1σ step adds ink there, blue: "
               f"it removes ink; full colour at ±{scale:.2f} (stronger changes clipped; one scale for this class). Click a "
               f"card to open its slider.")

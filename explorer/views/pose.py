@@ -96,8 +96,13 @@ def all_slider_labels(card: dict | None) -> list[list[str]]:
 
 def png_data_url(image) -> str:
     """A 28x28 image in [0, 1] as a PNG data: URL (about 0.5 KB), grey = round(255 x value)."""
+    return uint8_data_url(to_uint8(image))
+
+
+def uint8_data_url(pixels: np.ndarray) -> str:
+    """A uint8 grey (H, W) or RGB (H, W, 3) array as a PNG data: URL."""
     buf = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -166,6 +171,7 @@ __all__ = [
     "empty_payload",
     "labelled_grid",
     "png_data_url",
+    "uint8_data_url",
     "reconstruction_payload",
     "slider_infos",
     "slider_labels",
