@@ -36,8 +36,9 @@ from capsnet.atlas import load_atlas
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
-from .gradio_compat import check_gradio_version, with_page_dom, write_images_atomically
-from .limits import QUEUE_MAX, event_concurrency, harden_server
+from .gradio_compat import (check_gradio_version, set_queue_poll, skip_absent_matplotlib, with_page_dom,
+                            write_images_atomically)
+from .limits import QUEUE_MAX, QUEUE_POLL_S, event_concurrency, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
 from .inputs.sketch import SketchMemory, sketch_cleared, sketch_input
@@ -218,10 +219,12 @@ def build_demo(
     the built-in synthetic examples). `load_example` analyses a synthetic example when
     the page opens, so every view has something to show before anything is drawn. `allow_download` adds the
     Examples tab's *Download MNIST* button (`python -m explorer --allow-download`, for local use only).
-    Launch it with `demo.launch(**LAUNCH_OPTIONS)` for the theme and CSS.
+    Serve it with `limits.serve(demo, **LAUNCH_OPTIONS)` (blocking) or `serving.served(demo, **LAUNCH_OPTIONS)`:
+    they add the body limit and the short error answers to the theme and CSS (`limits.launch_with_limits`).
     """
     check_gradio_version()  # the limits rest on Gradio internals checked for one release (gradio_compat.py)
     write_images_atomically()  # no truncated image for a visitor fetching one while it is returned again
+    skip_absent_matplotlib()  # Gradio imports it around every event; absent, each import searched sys.path
     if tabs is None:
         tabs = DEFAULT_TABS
     if input_tabs is None:
@@ -262,8 +265,9 @@ def build_demo(
             demo.load(None, None, None, js=js)
         predict_api(model, model_error, card)
     demo.queue(default_concurrency_limit=concurrency_limit or event_concurrency(), max_size=QUEUE_MAX)
+    set_queue_poll(demo, QUEUE_POLL_S)
     guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
-    harden_server(demo, max_file_size=MAX_FILE_SIZE)  # fair queue, body limit, private events not callable by name
+    harden_server(demo)  # fair queue, per-visitor caps, private events not callable by name
     _UIS[demo] = ui
     return demo
 

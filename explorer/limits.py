@@ -7,7 +7,8 @@
   events waiting, under Gradio's overall `QUEUE_MAX`; past that only that visitor gets the one-sentence 503.
   Events with an image input run at most `image_concurrency()` at a time each.
 - **Bodies.** JSON bodies over `MAX_JSON_BODY` and multipart bodies over `MAX_MULTIPART_BODY` are answered 413
-  before they are parsed (an ASGI middleware, from Content-Length or while streaming).
+  before they are parsed (an ASGI middleware, from Content-Length or while streaming). It and the error answers
+  below come with the launch arguments (`launch_with_limits`, which `serve` and `serving.served` use).
 - **Messages.** FastAPI's 422 answers quote the whole offending input; here they name the field and the problem.
   Unexpected errors answer `{"error": "<sentence>"}` with status 500.
 - **Private events are not callable by name.** Gradio's `/gradio_api/call/<name>` route serves every event,
@@ -42,6 +43,7 @@ MAX_JSON_BODY = 256 * 1024  # the page's JSON requests are a few hundred bytes
 MAX_MULTIPART_BODY = 21 * 1024 * 1024  # uploads: Gradio refuses files over max_file_size (10 MB) itself
 QUEUE_MAX = 256  # waiting events in all (Gradio's max_size)
 QUEUE_PER_CLIENT = 64  # waiting events per visitor address: a class behind one school address fits
+QUEUE_POLL_S = 0.005  # how often the queue looks for work it can start (Gradio polls every 1 ms)
 FORWARDED_HOPS = 16  # X-Forwarded-For entries read, from the right (the proxies' end)
 STOP_TIMEOUT_S = 8.0  # after a stop signal, exit by then whatever is still running
 BUSY = "Too many requests are waiting for {what}; try again in a few seconds."
@@ -297,22 +299,23 @@ def limit_image_events(demo: gr.Blocks) -> None:
             compat.cap_default_concurrency(fn, limit)
 
 
-def harden_server(demo: gr.Blocks, max_file_size: str | int | None = None) -> gr.Blocks:
-    """Queue limits now; body limit and error answers whenever `demo.launch` is called (however it is called)."""
+def harden_server(demo: gr.Blocks) -> gr.Blocks:
+    """The queue's limits: image events capped, per-visitor caps, round-robin order, private events refused by name.
+    The body limit and the error answers come with the launch (`launch_with_limits`)."""
     limit_image_events(demo)
     guard_queue(demo)
-
-    def wrap(original):
-        def launch(*args, **kwargs):
-            kwargs["app_kwargs"] = app_kwargs(kwargs.get("app_kwargs"))
-            if max_file_size is not None:
-                kwargs.setdefault("max_file_size", max_file_size)
-            return original(*args, **kwargs)
-
-        return launch
-
-    compat.wrap_launch(demo, wrap)
     return demo
+
+
+def launch_with_limits(launch_kwargs: dict | None = None) -> dict:
+    """`demo.launch` arguments plus the body limit and the short error answers (`app_kwargs`, made fresh: Gradio adds
+    to the dict it is given) and the upload cap, unless given. `serve` and `serving.served` launch with these."""
+    from .inputs.upload import MAX_FILE_SIZE
+
+    kwargs = dict(launch_kwargs or {})
+    kwargs["app_kwargs"] = app_kwargs(kwargs.get("app_kwargs"))
+    kwargs.setdefault("max_file_size", MAX_FILE_SIZE)
+    return kwargs
 
 
 # --------------------------------------------------------------------------- a clean stop
@@ -380,7 +383,7 @@ def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        demo.launch(**launch_kwargs)
+        demo.launch(**launch_with_limits(launch_kwargs))
     except KeyboardInterrupt:
         pass
     finally:
@@ -394,5 +397,5 @@ def serve(demo: gr.Blocks, extra_dirs=(), **launch_kwargs) -> None:
 
 __all__ = [
     "BodyLimit", "app_kwargs", "client_address", "delete_app_files", "fair_order", "guard_queue", "harden_server",
-    "serve", "stop", "usable_cpus",
+    "launch_with_limits", "serve", "stop", "usable_cpus",
 ]

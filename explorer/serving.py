@@ -33,10 +33,13 @@ def free_port() -> int:
 
 @contextmanager
 def served(demo, **launch_kwargs) -> Iterator[str]:
-    """Launch `demo` on 127.0.0.1 without blocking, yield its URL, close it afterwards (never a share link)."""
+    """Launch `demo` on 127.0.0.1 without blocking, with the server's limits (`limits.launch_with_limits`), yield its
+    URL, close it afterwards (never a share link)."""
+    from .limits import launch_with_limits
+
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, share=False,
-                **launch_kwargs)
+                **launch_with_limits(launch_kwargs))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -26,7 +26,6 @@ from explorer.serving import served
 from .conftest import REPO
 from .raw_http import Api, file_ref, png, stroke_rgba
 
-UPLOAD_LIMIT = 1000  # bytes: the max_file_size the wrapped launch adds
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:
@@ -77,7 +76,7 @@ def build(seen: dict, gate: threading.Event) -> SimpleNamespace:
 
 
 def recorders(app: SimpleNamespace) -> None:
-    """Wrap the queue, the input step, the sketch blobs and launch with recorders, through the seam."""
+    """Wrap the queue, the input step and the sketch blobs with recorders, through the seam."""
     demo, seen = app.demo, app.seen
 
     def make_push(original):
@@ -97,18 +96,10 @@ def recorders(app: SimpleNamespace) -> None:
 
         return preprocess_data
 
-    def wrap_launch(original):
-        def launch(*args, **kwargs):
-            seen["launch"].append(kwargs)
-            return original(*args, max_file_size=UPLOAD_LIMIT, **kwargs)
-
-        return launch
-
     compat.wrap_queue_push(demo, make_push)
     assert compat.wrap_preprocess(demo, make_preprocess)
     accept_blobs = app.sketch.accept_blobs
     compat.replace_blob_receiver(app.sketch, lambda data: seen["blobs"].append(data.data["type"]) or accept_blobs(data))
-    compat.wrap_launch(demo, wrap_launch)
     number_preprocess = app.number.preprocess
     compat.replace_preprocess(app.number, lambda payload: 2 * number_preprocess(payload))
     compat.cap_default_concurrency(event_named(demo, "count"), 1)
@@ -118,7 +109,7 @@ def recorders(app: SimpleNamespace) -> None:
 @pytest.fixture(scope="module")
 def app():
     gate = threading.Event()
-    seen = {"order": [], "push": [], "preprocess": [], "blobs": [], "launch": [], "running": 0, "peak": 0}
+    seen = {"order": [], "push": [], "preprocess": [], "blobs": [], "running": 0, "peak": 0}
     app = build(seen, gate)
     app.seen, app.gate = seen, gate
     recorders(app)
@@ -278,12 +269,6 @@ def test_plot_value_is_what_gradio_sends_for_the_figure():
 # --------------------------------------------------------------------------- launching and stopping
 
 
-def test_wrap_launch_is_what_launching_runs(app):
-    assert len(app.seen["launch"]) == 1  # served(demo) went through it
-    big = app.api.http.post("/gradio_api/upload", files={"files": ("a.png", b"\0" * 2 * UPLOAD_LIMIT, "image/png")})
-    assert big.status_code == 413
-
-
 def test_cached_files_lists_uploads_and_outputs(app):
     path = app.api.upload(png(Image.new("L", (8, 8), 128)))
     assert path in compat.cached_files(app.demo)
@@ -296,8 +281,47 @@ def test_wrapping_twice_wraps_once(app):
         raise AssertionError("wrapped twice")
 
     compat.wrap_queue_push(app.demo, never)
-    compat.wrap_launch(app.demo, never)
     assert compat.wrap_preprocess(app.demo, never) is False
+
+
+def test_set_queue_poll_is_how_long_an_idle_queue_waits_to_start_an_event():
+    with gr.Blocks() as demo:
+        text = gr.Textbox()
+        text.submit(lambda x: x, text, text, api_name="echo")
+    demo.queue()
+
+    def latency() -> float:
+        t0 = time.monotonic()
+        assert api.call("echo", ["a"]) == ("complete", ["a"])
+        return time.monotonic() - t0
+
+    with served(demo) as url:
+        api = Api(url, timeout=30)
+        compat.set_queue_poll(demo, 2.0)
+        latency()  # the loop may be in a shorter sleep still; from here on it sleeps 2 s whenever it is idle
+        assert latency() > 1.0
+        compat.set_queue_poll(demo, 0.005)
+        latency()  # ends the last 2 s sleep
+        assert latency() < 1.0
+
+
+def test_absent_matplotlib_is_refused_at_once_where_gradio_imports_it():
+    import importlib.util
+    import sys
+
+    from gradio.utils import MatplotlibBackendMananger
+
+    if importlib.util.find_spec("matplotlib") is not None and sys.modules.get("matplotlib", 0) is not None:
+        pytest.skip("matplotlib is installed: nothing to mark")
+    compat.skip_absent_matplotlib()
+    assert sys.modules["matplotlib"] is None and importlib.util.find_spec("matplotlib") is None
+    with pytest.raises(ImportError):
+        import matplotlib  # noqa: F401
+    with MatplotlibBackendMananger():  # what Gradio runs around every event: still fine without matplotlib
+        pass
+    import inspect
+
+    assert "import matplotlib" in inspect.getsource(MatplotlibBackendMananger)  # the import the mark answers
 
 
 def test_stop_server_now_ends_a_busy_server_within_seconds():

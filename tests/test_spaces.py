@@ -89,6 +89,27 @@ def test_python_version_is_quoted_and_agrees_with_requires_python():
     assert not requires.contains("3.10.0"), "numpy 2.4 needs Python >= 3.11: requires-python must say so"
 
 
+def test_the_server_runs_on_the_c_event_loop_and_http_parser():
+    """uvloop and httptools (requirements.txt, pyproject) are what Gradio's uvicorn picks: an event reports its loop."""
+    import asyncio
+
+    import gradio as gr
+
+    from explorer.serving import served
+
+    async def loop_kind(_):
+        return type(asyncio.get_running_loop()).__module__
+
+    with gr.Blocks() as demo:
+        text = gr.Textbox()
+        text.submit(loop_kind, text, text, api_name="loop")
+    demo.queue()
+    with served(demo) as url:
+        assert Api(url, timeout=30).call("loop", [""]) == ("complete", ["uvloop"])
+        assert demo.server.config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert {"uvloop", "httptools"} <= set(pins())
+
+
 def test_requirements_resolve_on_the_spaces_python(tmp_path):
     """A real resolve (pip --dry-run against the registry) with the front matter's Python: the Space's build step."""
     version = front_matter()["python_version"]
