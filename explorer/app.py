@@ -46,6 +46,7 @@ from .inputs.upload import MAX_FILE_SIZE, GuardedImage
 from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_model, predict
 from .tabs.capsules import capsules_tab
 from .tabs.examples import examples_tab
+from .tabs.export import export_controls, wire_export
 from .tabs.atlas import atlas_tab
 from .tabs.model_card import model_card_tab
 from .tabs.perturbations import perturbation_tab
@@ -132,7 +133,7 @@ def explorer_ui(demo: gr.Blocks) -> ExplorerUI:
 
 def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], None]]) -> tuple:
     """The left column: Draw, Upload and the extra input tabs, then the prediction and what the model sees.
-    Returns (sketchpad, upload) for their input events."""
+    Returns (sketchpad, upload) for their input events and the export controls (tabs/export.py)."""
     with gr.Tabs(elem_id="input-tabs"):
         with gr.Tab("Draw", id="draw"):
             sketch = gr.Sketchpad(
@@ -156,7 +157,7 @@ def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], Non
         label="What the model sees (28x28, centred like MNIST)", interactive=False, format="png",
         height=300, elem_classes=["model-view"], elem_id="model-input", buttons=[],
     )
-    return sketch, upload
+    return sketch, upload, export_controls()
 
 
 def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) -> None:
@@ -249,7 +250,7 @@ def build_demo(
                         allow_download=allow_download)  # fmt: skip
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                sketch, upload = input_column(ui, input_tabs)
+                sketch, upload, export = input_column(ui, input_tabs)
             with gr.Column(scale=3, min_width=420):
                 view_column(ui, tabs)
         sketch_memory = gr.State(SketchMemory())  # per session: the drawing the last clear removed (inputs/sketch.py)
@@ -258,6 +259,7 @@ def build_demo(
                      queue=False)
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire(ui)
+        wire_export(ui, *export)
         page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
                    TRAJECTORIES_NARROW_JS, A11Y_JS)  # fmt: skip
         name_images(demo, ui)
