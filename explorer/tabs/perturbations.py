@@ -1,5 +1,6 @@
 """The Perturbations tab: the paper's Figure 4 for the selected digit capsule, as one PNG grid to view or download,
-in the paper's units (±0.25) or in the data's (±2σ of each dimension over the class's test digits)."""
+in the paper's units (±0.25) or in the data's (±2σ of each dimension over the class's test digits), and one dimension's
+sweep as an animated GIF, made when asked."""
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +11,7 @@ import gradio as gr
 from ..session import ExplorerUI, _prune
 from ..views import capsules
 from ..views import pose as pose_views
+from .values import int_or_none
 
 PAPER, DATA = "the paper's ±0.25", "±2σ of each dimension's data"
 
@@ -43,13 +45,27 @@ def perturbation_tab(ui: ExplorerUI) -> None:
             )
             caption = gr.Markdown(elem_id="perturbation-caption")
             download = gr.DownloadButton("Download PNG", elem_id="download-grid", variant="secondary")
+            dim = gr.Dropdown([(f"dimension {d}", d) for d in range(capsules.POSE_DIM)], value=0,
+                              label="One dimension's sweep (a row of the grid)", elem_id="sweep-dim")
+            animate = gr.Button("Animate it (GIF)", elem_id="sweep-animate", size="sm")
+            sweep = gr.Image(label="The dimension's sweep, there and back (GIF)", interactive=False,
+                             height=300, elem_classes=["model-view"], elem_id="sweep-gif", buttons=["download"])  # fmt: skip
 
     def draw(a: capsules.Analysis, k: int, s: Any):
         img, text = grid_image(ui, a, k, s)
         digest = hashlib.sha1(img.tobytes()).hexdigest()[:16]
         path = capsules.save_png(img, ui.tmp_dir / f"capsnet-perturbations-class{k}-{digest}.png")
         _prune(ui.tmp_dir, max_age_s=120.0)  # Gradio copies the file to its cache; ours need not pile up
-        return [str(path), text, str(path)]
+        return [str(path), text, str(path), None]  # a new input or step: the old sweep goes
 
-    tab.on_analysis(draw, [grid, caption, download], [span])
-    tab.on([span.input], draw, [grid, caption, download], [span])
+    def animate_sweep(a: capsules.Analysis, k: int, s: Any, d: Any):
+        deltas = pose_views.data_deltas(ui.card, k) if s == DATA else None
+        d = min(max(int_or_none(d) or 0, 0), capsules.POSE_DIM - 1)
+        digest = hashlib.sha1(a.image.numpy().tobytes()).hexdigest()[:12]
+        path = ui.tmp_dir / f"capsnet-sweep-class{k}-dim{d}-{'data' if deltas is not None else 'paper'}-{digest}.gif"
+        _prune(ui.tmp_dir, max_age_s=120.0)
+        return str(capsules.sweep_gif(ui.model, a, k, d, path, capsules.PERTURBATIONS if deltas is None else deltas))
+
+    tab.on_analysis(draw, [grid, caption, download, sweep], [span])
+    tab.on([span.input], draw, [grid, caption, download, sweep], [span])
+    tab.on([animate.click], animate_sweep, [sweep], [span, dim])

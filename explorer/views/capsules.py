@@ -194,6 +194,18 @@ def perturbation_grid(model: CapsNet, analysis: Analysis, digit_class: int, delt
     return tile_grid(perturbation_reconstructions(model, analysis, digit_class, deltas), scale=scale)
 
 
+def sweep_gif(model: CapsNet, analysis: Analysis, digit_class: int, dim: int, path: str | Path, deltas=PERTURBATIONS,
+              scale: int = DISPLAY_SCALE, frame_ms: int = 120) -> Path:
+    """One row of the Figure-4 grid as a looping animated GIF: dimension `dim` stepped through `deltas` and back
+    (28 px upscaled by `scale`, nearest neighbour). Returns the path."""
+    recon = perturbation_reconstructions(model, analysis, digit_class, deltas)[int(dim)]
+    frames = [Image.fromarray(upscale(r, scale)) for r in recon]
+    frames += frames[-2:0:-1]  # there and back
+    path = Path(path)
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    return path
+
+
 def save_png(image: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 image as PNG (fast compression); returns the path."""
     path = Path(path)
