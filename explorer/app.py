@@ -87,6 +87,7 @@ PROMPT_JS = (STATIC / "prompt.js").read_text(encoding="utf-8")
 TRAJECTORIES_NARROW_JS = with_page_dom((STATIC / "trajectories_narrow.js").read_text(encoding="utf-8"))
 # The page sends each drawing's images once instead of at every status message of every event (see the file).
 # Names the images Gradio shows inside unnamed buttons (axe-core's button-name), after each image change and tab.
+EMBED_JS = with_page_dom((STATIC / "embed.js").read_text(encoding="utf-8"))  # EMBED_VIEWS: embed_js
 A11Y_JS = with_page_dom((STATIC / "a11y.js").read_text(encoding="utf-8"))
 NAME_IMAGES_JS = "() => window.capsnetNameImages?.()"
 UPLOAD_REUSE_JS = with_page_dom((STATIC / "upload_reuse.js").read_text(encoding="utf-8"))
@@ -171,9 +172,17 @@ def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) ->
             CLASS_CHOICES, value=None, label="Digit capsule to inspect (defaults to the prediction)",
             elem_id="selected-class",
         )
-    with gr.Tabs(elem_id="view-tabs") as ui.tabs:
+    with gr.Tabs(elem_id="view-tabs", overflow_behavior="wrap") as ui.tabs:  # every tab in reach on a phone
         for tab in tabs:
             tab(ui)
+
+
+def embed_js(ui: ExplorerUI) -> str:
+    """static/embed.js with the views it can show alone (`?view=<tab id>`): each view tab's id and elem_id."""
+    import json
+
+    views = {tab.id: tab.elem_id for tab in ui.view_tabs if tab.id is not None and tab.elem_id}
+    return EMBED_JS.replace("EMBED_VIEWS", json.dumps(views))
 
 
 def name_images(demo: gr.Blocks, ui: ExplorerUI) -> None:
@@ -242,7 +251,8 @@ def build_demo(
     cache = cache_policy()
     with gr.Blocks(title=TITLE, delete_cache=cache) as demo:
         gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO, elem_id="explorer-intro")
+        gr.HTML("", elem_id="embed-note", padding=False)  # static/embed.js: an unknown ?view= says so here
         ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
                         atlas_maps=atlas[0], atlas_poses=atlas[1],
                         data_dir=Path(data_dir) if data_dir is not None else None,
@@ -261,7 +271,7 @@ def build_demo(
         wire(ui)
         wire_export(ui, *export)
         page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
-                   TRAJECTORIES_NARROW_JS, A11Y_JS)  # fmt: skip
+                   TRAJECTORIES_NARROW_JS, A11Y_JS, embed_js(ui))  # fmt: skip
         name_images(demo, ui)
         for js in page_js:
             demo.load(None, None, None, js=js)

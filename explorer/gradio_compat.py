@@ -257,6 +257,7 @@ PAGE_DOM = {
     "plot": ".js-plotly-plot",  # the plotly graph div inside a gr.Plot: `#<elem_id> .js-plotly-plot`
     "plot_traces": ".scatterlayer .trace",  # plotly: one SVG group per scatter trace, in the figure's data order
     "tab_button": "-button",  # the button of gr.Tab(elem_id=X) is #X-button
+    "tab_strip": ".tab-wrapper",  # a gr.Tabs' row of tab buttons: the first `#<tabs elem_id> .tab-wrapper`
     "radio_input": "input[type='radio']",  # a gr.Radio's options: one input inside each option's label
     "slider_range": "input[type='range']",  # a gr.Slider: its range input and its number box
     "slider_number": "input[type='number']",

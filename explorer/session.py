@@ -210,6 +210,8 @@ class ExplorerUI:
     def view_tab(self, label: str, **kwargs):
         """A gr.Tab among the view tabs (build it inside `ui.tabs`); yields its ViewTab, whose views draw only
         while it is open."""
+        if kwargs.get("id") is not None:
+            kwargs.setdefault("elem_id", f"{kwargs['id']}-tab")  # its button is #<elem_id>-button (embed.js)
         with gr.Tab(label, **kwargs) as tab:
             handle = ViewTab(self, len(self.view_tabs), tab)
             self.view_tabs.append(tab)

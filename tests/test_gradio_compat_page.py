@@ -22,7 +22,7 @@ WAIT = 30_000
 
 def build() -> gr.Blocks:
     with gr.Blocks() as demo:
-        with gr.Tabs():
+        with gr.Tabs(elem_id="tabs"):
             with gr.Tab("First", elem_id="first-tab"):
                 gr.Sketchpad(type="numpy", elem_id="pad")
                 gr.Radio(["a", "b"], value="a", elem_id="choice")
@@ -57,6 +57,7 @@ def test_page_dom_is_what_gradio_renders(tmp_path):
         page.locator(f"#scatter {dom['plot']}").wait_for(timeout=WAIT)
         assert page.locator(f"#scatter {dom['plot']} {dom['plot_traces']}").count() == 2
         assert page.locator(f"#choice {dom['radio_input']}").count() == 2
+        assert page.locator(f"#tabs {dom['tab_strip']}").first.locator("#second-tab" + dom["tab_button"]).count() >= 1
         assert page.locator(f"#dim {dom['slider_range']}").count() == 1
         assert page.locator(f"#dim {dom['slider_number']}").count() == 1
         top = page.locator(f"#pad {dom['sketch_top_buttons']}")
