@@ -90,6 +90,8 @@ TRAJECTORIES_NARROW_JS = with_page_dom((STATIC / "trajectories_narrow.js").read_
 EMBED_JS = with_page_dom((STATIC / "embed.js").read_text(encoding="utf-8"))  # EMBED_VIEWS: embed_js
 A11Y_JS = with_page_dom((STATIC / "a11y.js").read_text(encoding="utf-8"))
 NAME_IMAGES_JS = "() => window.capsnetNameImages?.()"
+FIGURE_EXPORT_JS = with_page_dom((STATIC / "figure_export.js").read_text(encoding="utf-8"))
+SVG_BUTTONS_JS = "() => window.capsnetSvgButtons?.()"
 UPLOAD_REUSE_JS = with_page_dom((STATIC / "upload_reuse.js").read_text(encoding="utf-8"))
 UPLOAD_REUSE_WINDOW = "const REUSE_MS = 30000;"
 assert UPLOAD_REUSE_WINDOW in UPLOAD_REUSE_JS, "static/upload_reuse.js: its reuse window line changed"
@@ -185,13 +187,17 @@ def embed_js(ui: ExplorerUI) -> str:
     return EMBED_JS.replace("EMBED_VIEWS", json.dumps(views))
 
 
-def name_images(demo: gr.Blocks, ui: ExplorerUI) -> None:
-    """Every shown gr.Image and every view tab runs static/a11y.js's naming in the page (no server event)."""
+def page_hooks(demo: gr.Blocks, ui: ExplorerUI) -> None:
+    """In the page, no server event: every shown gr.Image and every view tab runs static/a11y.js's naming, every
+    gr.Plot and every view tab static/figure_export.js's SVG buttons."""
     for block in list(demo.blocks.values()):
         if isinstance(block, gr.Image) and block.visible:
             block.change(None, None, None, js=NAME_IMAGES_JS)
+        if isinstance(block, gr.Plot):
+            block.change(None, None, None, js=SVG_BUTTONS_JS)
     for tab in ui.view_tabs:
         tab.select(None, None, None, js=NAME_IMAGES_JS)
+        tab.select(None, None, None, js=SVG_BUTTONS_JS)
 
 
 def predict_api(model: CapsNet | None, model_error: str | None, card: dict | None = None) -> None:
@@ -271,8 +277,8 @@ def build_demo(
         wire(ui)
         wire_export(ui, *export)
         page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
-                   TRAJECTORIES_NARROW_JS, A11Y_JS, embed_js(ui))  # fmt: skip
-        name_images(demo, ui)
+                   TRAJECTORIES_NARROW_JS, A11Y_JS, FIGURE_EXPORT_JS, embed_js(ui))  # fmt: skip
+        page_hooks(demo, ui)
         for js in page_js:
             demo.load(None, None, None, js=js)
         predict_api(model, model_error, card)
