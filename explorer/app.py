@@ -47,6 +47,7 @@ from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, confi
 from .tabs.capsules import capsules_tab
 from .tabs.examples import examples_tab
 from .tabs.export import export_controls, wire_export
+from .tabs.share import share_controls, wire_share
 from .tabs.atlas import atlas_tab
 from .tabs.model_card import model_card_tab
 from .tabs.perturbations import perturbation_tab
@@ -88,6 +89,7 @@ TRAJECTORIES_NARROW_JS = with_page_dom((STATIC / "trajectories_narrow.js").read_
 # The page sends each drawing's images once instead of at every status message of every event (see the file).
 # Names the images Gradio shows inside unnamed buttons (axe-core's button-name), after each image change and tab.
 EMBED_JS = with_page_dom((STATIC / "embed.js").read_text(encoding="utf-8"))  # EMBED_VIEWS: embed_js
+SHARE_JS = with_page_dom((STATIC / "share.js").read_text(encoding="utf-8"))  # EMBED_VIEWS: embed_js
 A11Y_JS = with_page_dom((STATIC / "a11y.js").read_text(encoding="utf-8"))
 NAME_IMAGES_JS = "() => window.capsnetNameImages?.()"
 FIGURE_EXPORT_JS = with_page_dom((STATIC / "figure_export.js").read_text(encoding="utf-8"))
@@ -136,7 +138,8 @@ def explorer_ui(demo: gr.Blocks) -> ExplorerUI:
 
 def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], None]]) -> tuple:
     """The left column: Draw, Upload and the extra input tabs, then the prediction and what the model sees.
-    Returns (sketchpad, upload) for their input events and the export controls (tabs/export.py)."""
+    Returns (sketchpad, upload) for their input events, the export and the share controls (tabs/export.py,
+    tabs/share.py)."""
     with gr.Tabs(elem_id="input-tabs"):
         with gr.Tab("Draw", id="draw"):
             sketch = gr.Sketchpad(
@@ -160,7 +163,7 @@ def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], Non
         label="What the model sees (28x28, centred like MNIST)", interactive=False, format="png",
         height=300, elem_classes=["model-view"], elem_id="model-input", buttons=[],
     )
-    return sketch, upload, export_controls()
+    return sketch, upload, export_controls(), share_controls()
 
 
 def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) -> None:
@@ -179,12 +182,12 @@ def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) ->
             tab(ui)
 
 
-def embed_js(ui: ExplorerUI) -> str:
-    """static/embed.js with the views it can show alone (`?view=<tab id>`): each view tab's id and elem_id."""
+def embed_js(ui: ExplorerUI) -> list[str]:
+    """static/embed.js and share.js with the views (`?view=` / `&tab=<tab id>`): each view tab's id and elem_id."""
     import json
 
     views = {tab.id: tab.elem_id for tab in ui.view_tabs if tab.id is not None and tab.elem_id}
-    return EMBED_JS.replace("EMBED_VIEWS", json.dumps(views))
+    return [js.replace("EMBED_VIEWS", json.dumps(views)) for js in (EMBED_JS, SHARE_JS)]
 
 
 def page_hooks(demo: gr.Blocks, ui: ExplorerUI) -> None:
@@ -266,7 +269,7 @@ def build_demo(
                         allow_download=allow_download)  # fmt: skip
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                sketch, upload, export = input_column(ui, input_tabs)
+                sketch, upload, export, share = input_column(ui, input_tabs)
             with gr.Column(scale=3, min_width=420):
                 view_column(ui, tabs)
         sketch_memory = gr.State(SketchMemory())  # per session: the drawing the last clear removed (inputs/sketch.py)
@@ -274,10 +277,11 @@ def build_demo(
         sketch.clear(sketch_cleared, sketch_memory, None, api_visibility="private", show_progress="hidden",
                      queue=False)
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
+        wire_share(ui, *share)  # a share link's input: one more input source
         wire(ui)
         wire_export(ui, *export)
         page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
-                   TRAJECTORIES_NARROW_JS, A11Y_JS, FIGURE_EXPORT_JS, embed_js(ui))  # fmt: skip
+                   TRAJECTORIES_NARROW_JS, A11Y_JS, FIGURE_EXPORT_JS, *embed_js(ui))  # fmt: skip
         page_hooks(demo, ui)
         for js in page_js:
             demo.load(None, None, None, js=js)

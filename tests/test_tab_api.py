@@ -44,7 +44,7 @@ def test_view_tabs_record_their_own_views():
     ui = explorer_ui(demo)
     assert [t.label for t in ui.view_tabs] == ["Digit capsules", "Mine"] and seen["tab"].group == 1
     assert [(ln.group, len(ln.outputs)) for ln in ui.listeners] == [(0, 1), (1, 1), (None, 1)]
-    assert [s.source for s in ui.sources] == ["mine", "sketch", "upload"] and len(ui.columns) == 3  # selector + 2
+    assert [s.source for s in ui.sources] == ["mine", "sketch", "upload", "share"] and len(ui.columns) == 3  # selector + 2
 
     # the input event: analysis, prediction, the open tab's token (the other tab's: no change) and the
     # every-input view; the tab's own view is not drawn until its token changes

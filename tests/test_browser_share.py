@@ -1,0 +1,95 @@
+"""Share links in a real browser: made from the page, opened in another browser context (no shared session or
+storage), they restore the input, the digit capsule and the view; damaged and hostile links get one sentence and
+the opening example."""
+import socket
+import time
+import urllib.parse
+
+import httpx
+import pytest
+
+from .browser_helpers import WAIT, click_tab, show_example, wait_for_opening_example
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_link_restores_the_input_capsule_and_view(page, browser):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    show_example(page, 3)
+    page.locator("#selected-class label", has_text="5").click()
+    click_tab(page, "Routing")
+    expect(page.locator("#routing-question")).to_be_visible(timeout=WAIT)
+    page.locator("#share-link").click()
+    box = page.locator("#share-url textarea, #share-url input").first
+    page.wait_for_function("() => (document.querySelector('#share-url textarea, #share-url input')?.value || '')"
+                           ".startsWith('http')", timeout=WAIT)  # fmt: skip
+    link = box.input_value()
+    assert len(link) < 2000 and "k=5" in link and "tab=routing" in link
+    model_input = page.locator("#model-input img").get_attribute("src")
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1100})  # another browser: nothing shared
+    try:
+        visitor = other.new_page()
+        visitor.goto(link, timeout=WAIT)
+        expect(visitor.locator("#prediction")).to_contain_text("From a shared link.", timeout=WAIT)
+        expect(visitor.locator("#prediction")).to_contain_text("Prediction: 3")
+        expect(visitor.locator("#selected-class input[value='5']")).to_be_checked(timeout=WAIT)
+        expect(visitor.locator("#routing-question")).to_be_visible(timeout=WAIT)
+        restored = visitor.request.get(visitor.locator("#model-input img").get_attribute("src")).body()
+        assert restored == page.request.get(model_input).body()  # the very same 28x28 input
+    finally:
+        other.close()
+
+
+HOSTILE = {
+    "not base64": "in=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "not zlib": "in=" + "QUFBQUFBQUFB",
+    "wrong size": "in=eJxjYGBgAAAABAAB",  # zlib of 1 byte
+    "60 KB": "in=" + "A" * 60_000,  # longer ones: see test_a_megabyte_link_is_refused_before_the_app
+    "empty": "in=",
+    "bad capsule and view": None,  # filled below: a good input with k=NaN, tab=<img>
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_damaged_links_get_one_sentence_and_the_opening_example(browser, explorer_url, case):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    from explorer.inputs.share import encode_input
+    import numpy as np
+
+    query = HOSTILE[case]
+    if query is None:
+        pixels = np.zeros((28, 28), np.uint8)
+        pixels[6:22, 12:16] = 255
+        query = f"in={encode_input(pixels)}&k=NaN&tab={urllib.parse.quote('<img src=x onerror=alert(1)>')}"
+    dialogs = []
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.on("dialog", lambda d: dialogs.append(d.message) or d.dismiss())
+    try:
+        page.goto(f"{explorer_url}?{query}", timeout=WAIT)
+        wait_for_opening_example(page)
+        if case == "bad capsule and view":
+            expect(page.locator("#prediction")).to_contain_text("From a shared link.", timeout=WAIT)
+            expect(page.locator("#embed-note")).to_contain_text("That share link names no", timeout=WAIT)
+            assert page.locator("#embed-note img").count() == 0
+        else:
+            expect(page.get_by_text("That share link is damaged").first).to_be_visible(timeout=WAIT)
+            expect(page.locator("#prediction")).to_contain_text("synthetic 7")
+        assert dialogs == []
+    finally:
+        page.close()
+
+
+def test_a_megabyte_link_is_refused_before_the_app(explorer_url):
+    """uvicorn's HTTP parser answers a request line of a megabyte 400 at once (or, when it closed before reading it
+    all, the connection is reset); the server goes on serving."""
+    host, port = urllib.parse.urlsplit(explorer_url).netloc.split(":")
+    t0 = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        try:
+            s.sendall(f"GET /?in={'A' * 1_000_000} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            head = s.recv(64)
+        except (BrokenPipeError, ConnectionResetError):
+            head = b"HTTP/1.1 400 (reset)"
+    assert head.startswith(b"HTTP/1.1 400") and time.monotonic() - t0 < 5
+    assert httpx.get(explorer_url + "config", timeout=10).status_code == 200
