@@ -47,7 +47,7 @@ from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, confi
 from .tabs.capsules import capsules_tab
 from .tabs.examples import examples_tab
 from .tabs.export import export_controls, wire_export
-from .tabs.share import share_controls, wire_share
+from .tabs.share import RESTORED, share_controls, wire_share
 from .tabs.atlas import atlas_tab
 from .tabs.model_card import model_card_tab
 from .tabs.perturbations import perturbation_tab
@@ -86,14 +86,15 @@ POSE_LINK_JS = with_page_dom((STATIC / "pose_link.js").read_text(encoding="utf-8
 PROMPT_JS = (STATIC / "prompt.js").read_text(encoding="utf-8")
 # On a phone the trajectories' two panels are stacked instead of side by side.
 TRAJECTORIES_NARROW_JS = with_page_dom((STATIC / "trajectories_narrow.js").read_text(encoding="utf-8"))
-# The page sends each drawing's images once instead of at every status message of every event (see the file).
+# ?view= (one view, for an iframe) and share links' ?in=&k=&tab=; LINK_VIEWS and LINK_RESTORED: links_js.
+LINKS_JS = with_page_dom((STATIC / "links.js").read_text(encoding="utf-8"))
 # Names the images Gradio shows inside unnamed buttons (axe-core's button-name), after each image change and tab.
-EMBED_JS = with_page_dom((STATIC / "embed.js").read_text(encoding="utf-8"))  # EMBED_VIEWS: embed_js
-SHARE_JS = with_page_dom((STATIC / "share.js").read_text(encoding="utf-8"))  # EMBED_VIEWS: embed_js
 A11Y_JS = with_page_dom((STATIC / "a11y.js").read_text(encoding="utf-8"))
 NAME_IMAGES_JS = "() => window.capsnetNameImages?.()"
+# An SVG download beside each plotly figure, after each plot change and tab.
 FIGURE_EXPORT_JS = with_page_dom((STATIC / "figure_export.js").read_text(encoding="utf-8"))
 SVG_BUTTONS_JS = "() => window.capsnetSvgButtons?.()"
+# The page sends each drawing's images once instead of at every status message of every event (see the file).
 UPLOAD_REUSE_JS = with_page_dom((STATIC / "upload_reuse.js").read_text(encoding="utf-8"))
 UPLOAD_REUSE_WINDOW = "const REUSE_MS = 30000;"
 assert UPLOAD_REUSE_WINDOW in UPLOAD_REUSE_JS, "static/upload_reuse.js: its reuse window line changed"
@@ -182,12 +183,13 @@ def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) ->
             tab(ui)
 
 
-def embed_js(ui: ExplorerUI) -> list[str]:
-    """static/embed.js and share.js with the views (`?view=` / `&tab=<tab id>`): each view tab's id and elem_id."""
+def links_js(ui: ExplorerUI) -> str:
+    """static/links.js with the views a link can name (`?view=` / `&tab=<tab id>`: each view tab's id and elem_id)
+    and the note a share link's input is shown with."""
     import json
 
     views = {tab.id: tab.elem_id for tab in ui.view_tabs if tab.id is not None and tab.elem_id}
-    return [js.replace("EMBED_VIEWS", json.dumps(views)) for js in (EMBED_JS, SHARE_JS)]
+    return LINKS_JS.replace("LINK_VIEWS", json.dumps(views)).replace("LINK_RESTORED", json.dumps(RESTORED))
 
 
 def page_hooks(demo: gr.Blocks, ui: ExplorerUI) -> None:
@@ -261,7 +263,7 @@ def build_demo(
     with gr.Blocks(title=TITLE, delete_cache=cache) as demo:
         gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
         gr.Markdown(INTRO, elem_id="explorer-intro")
-        gr.HTML("", elem_id="embed-note", padding=False)  # static/embed.js: an unknown ?view= says so here
+        gr.HTML("", elem_id="embed-note", padding=False)  # static/links.js: a link naming no view says so here
         ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
                         atlas_maps=atlas[0], atlas_poses=atlas[1],
                         data_dir=Path(data_dir) if data_dir is not None else None,
@@ -281,7 +283,7 @@ def build_demo(
         wire(ui)
         wire_export(ui, *export)
         page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
-                   TRAJECTORIES_NARROW_JS, A11Y_JS, FIGURE_EXPORT_JS, *embed_js(ui))  # fmt: skip
+                   TRAJECTORIES_NARROW_JS, A11Y_JS, FIGURE_EXPORT_JS, links_js(ui))  # fmt: skip
         page_hooks(demo, ui)
         for js in page_js:
             demo.load(None, None, None, js=js)

@@ -96,7 +96,8 @@ class Pruner:
             pass
 
 
-_prune = Pruner()  # the perturbation tab's: one per process, like the tmp dir it prunes
+_prune = Pruner()  # for the tabs' generated files: one per process, like the tmp dir it prunes
+GENERATED_MAX_AGE_S = 120.0  # Gradio has copied a generated file to its cache by then; ours need not pile up
 
 
 # --------------------------------------------------------------------------- serving setup
@@ -211,7 +212,7 @@ class ExplorerUI:
         """A gr.Tab among the view tabs (build it inside `ui.tabs`); yields its ViewTab, whose views draw only
         while it is open."""
         if kwargs.get("id") is not None:
-            kwargs.setdefault("elem_id", f"{kwargs['id']}-tab")  # its button is #<elem_id>-button (embed.js)
+            kwargs.setdefault("elem_id", f"{kwargs['id']}-tab")  # its button is #<elem_id>-button (static/links.js)
         with gr.Tab(label, **kwargs) as tab:
             handle = ViewTab(self, len(self.view_tabs), tab)
             self.view_tabs.append(tab)

@@ -1,10 +1,10 @@
 """Share links: the 28x28 model input, the selected digit capsule and the open view in a URL's query string.
 
-`?in=<base64url of the zlib-compressed 784 bytes>&k=<0-9>&tab=<tab id>` (`tab`, not embed.js's `view`): a drawn
-digit compresses to 200-500 bytes, so links stay well under 2,000 characters (`MAX_LINK`). static/share.js writes the URL's `in` into the
-page's share input once the opening example is shown; `decode_input` checks it before anything is decompressed
-and refuses in one sentence (`ShareError`): too long, not base64url, not zlib, not 784 bytes (decompression
-stops at 785), blank.
+`?in=<base64url of the zlib-compressed 784 bytes>&k=<0-9>&tab=<tab id>` (`tab`, not `view`, which embeds one
+view): a drawn digit compresses to 200-500 bytes, so links stay well under 2,000 characters (`MAX_LINK`).
+static/links.js writes the URL's `in` into the page's share input once the opening example is shown;
+`decode_input` checks it before anything is decompressed and refuses in one sentence (`ShareError`): too long, not
+base64url, not zlib, not 784 bytes (decompression stops at 785), blank.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import json
 
 import gradio as gr
 
-from ..session import ExplorerUI, _prune, _safe
+from ..session import GENERATED_MAX_AGE_S, ExplorerUI, _prune, _safe
 from ..views import capsules
 from .routing import routing_summary
 from .values import int_or_none
@@ -43,7 +43,7 @@ def wire_export(ui: ExplorerUI, button: gr.Button, file: gr.File) -> None:
         digest = hashlib.sha256(data.encode()).hexdigest()[:16]
         path = ui.tmp_dir / f"capsnet-analysis-{analysis.digit}-{digest}.json"
         path.write_text(data, encoding="utf-8")
-        _prune(ui.tmp_dir, max_age_s=120.0)  # Gradio copies the file to its cache; ours need not pile up
+        _prune(ui.tmp_dir, max_age_s=GENERATED_MAX_AGE_S)
         return gr.File(value=str(path), visible=True)
 
     button.click(_safe(export, 1), [ui.state, ui.selected_class], file, api_visibility="private",

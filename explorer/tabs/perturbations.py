@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..session import ExplorerUI, _prune
+from ..session import GENERATED_MAX_AGE_S, ExplorerUI, _prune
 from ..views import capsules
 from ..views import pose as pose_views
 from .values import int_or_none
@@ -16,13 +16,20 @@ from .values import int_or_none
 PAPER, DATA = "the paper's ±0.25", "±2σ of each dimension's data"
 
 
+def span_deltas(ui: ExplorerUI, k: int, span: Any) -> tuple:
+    """(the steps for capsule k, True if in the data's units): with DATA each dimension's own ±2σ, else (or where
+    the card has no statistics) the paper's ±0.25."""
+    deltas = pose_views.data_deltas(ui.card, k) if span == DATA else None
+    return (capsules.PERTURBATIONS, False) if deltas is None else (deltas, True)
+
+
 def grid_image(ui: ExplorerUI, a: capsules.Analysis, k: int, span: Any = PAPER) -> tuple:
     """(uint8 grid image, columns' caption) for capsule k: rows labelled as the sliders where the card has labels;
-    with DATA each row steps through its own dimension's ±2σ (the paper's ±0.25 where the card has no statistics)."""
-    deltas = pose_views.data_deltas(ui.card, k) if span == DATA else None
-    caption = ("columns: -2σ ... +2σ of each dimension over the class's test digits" if deltas is not None
+    the columns step as `span_deltas` says."""
+    deltas, in_data = span_deltas(ui, k, span)
+    caption = ("columns: -2σ ... +2σ of each dimension over the class's test digits" if in_data
                else "columns: -0.25 ... +0.25, step 0.05")  # fmt: skip
-    img = capsules.perturbation_grid(ui.model, a, k, capsules.PERTURBATIONS if deltas is None else deltas)
+    img = capsules.perturbation_grid(ui.model, a, k, deltas)
     if pose_views.dimension_labels(ui.card) is not None:
         img = pose_views.labelled_grid(img, pose_views.slider_labels(ui.card, k))
     return img, caption
@@ -55,16 +62,16 @@ def perturbation_tab(ui: ExplorerUI) -> None:
         img, text = grid_image(ui, a, k, s)
         digest = hashlib.sha1(img.tobytes()).hexdigest()[:16]
         path = capsules.save_png(img, ui.tmp_dir / f"capsnet-perturbations-class{k}-{digest}.png")
-        _prune(ui.tmp_dir, max_age_s=120.0)  # Gradio copies the file to its cache; ours need not pile up
+        _prune(ui.tmp_dir, max_age_s=GENERATED_MAX_AGE_S)
         return [str(path), text, str(path), None]  # a new input or step: the old sweep goes
 
     def animate_sweep(a: capsules.Analysis, k: int, s: Any, d: Any):
-        deltas = pose_views.data_deltas(ui.card, k) if s == DATA else None
+        deltas, in_data = span_deltas(ui, k, s)
         d = min(max(int_or_none(d) or 0, 0), capsules.POSE_DIM - 1)
         digest = hashlib.sha1(a.image.numpy().tobytes()).hexdigest()[:12]
-        path = ui.tmp_dir / f"capsnet-sweep-class{k}-dim{d}-{'data' if deltas is not None else 'paper'}-{digest}.gif"
-        _prune(ui.tmp_dir, max_age_s=120.0)
-        return str(capsules.sweep_gif(ui.model, a, k, d, path, capsules.PERTURBATIONS if deltas is None else deltas))
+        path = ui.tmp_dir / f"capsnet-sweep-class{k}-dim{d}-{'data' if in_data else 'paper'}-{digest}.gif"
+        _prune(ui.tmp_dir, max_age_s=GENERATED_MAX_AGE_S)
+        return str(capsules.sweep_gif(ui.model, a, k, d, path, deltas))
 
     tab.on_analysis(draw, [grid, caption, download, sweep], [span])
     tab.on([span.input], draw, [grid, caption, download, sweep], [span])

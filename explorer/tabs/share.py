@@ -1,5 +1,5 @@
 """Share links (inputs/share.py): *Share a link* writes one for the shown input, the selected digit capsule and the
-open view; opening it restores them (static/share.js puts the link's input into the hidden share input, whose
+open view; opening it restores them (static/links.js puts the link's input into the hidden share input, whose
 event is an input source like a drawing)."""
 from __future__ import annotations
 

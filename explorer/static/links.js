@@ -1,0 +1,60 @@
+() => {
+  const DOM = GRADIO_DOM; // Gradio's DOM, as checked by explorer/gradio_compat.py (PAGE_DOM)
+  const VIEWS = LINK_VIEWS; // a view's name in a link -> its tab's elem_id (explorer/app.py: links_js)
+  const RESTORED = LINK_RESTORED; // what the prediction says beside a share link's input (tabs/share.py)
+  // What a link's query string asks for:
+  // - ?view=<name>: that one view beside its input, for an iframe in a course page. The page's CSS
+  //   (body.capsnet-embed) hides the title, the introduction and the footer; the view tabs' strip is hidden here
+  //   and the view's tab opened as a click would open it, so its views draw as usual.
+  // - ?in=<input>&k=<capsule>&tab=<name>: a share link (explorer/inputs/share.py). Once the opening example is
+  //   shown, the input goes into the hidden #share-in, whose change event analyses it on the server (which refuses
+  //   a damaged one in one sentence); once that analysis is shown, the capsule and the view are picked as clicks
+  //   would pick them.
+  // A name or capsule that is not one of the page's: one sentence in #embed-note. Each wait is bounded (200 ms
+  // steps, at most 30 s).
+  const params = new URLSearchParams(window.location.search);
+  const when = (test, then, tries = 150) => {
+    if (test()) then();
+    else if (tries > 0) setTimeout(() => when(test, then, tries - 1), 200);
+  };
+  const note = (text) => {
+    const box = document.getElementById("embed-note");
+    if (box) { box.textContent = text; box.classList.add("embed-note-shown"); }
+  };
+  const known = (name) => Object.prototype.hasOwnProperty.call(VIEWS, name);
+  const unknown = (what, name) =>
+    note(`${what} no view named "${name.slice(0, 40)}"; the views are ${Object.keys(VIEWS).join(", ")}.`);
+  const tabButton = (name) => document.getElementById(VIEWS[name] + DOM.tab_button);
+
+  const view = params.get("view");
+  if (view !== null && !known(view)) unknown("There is", view);
+  if (view !== null && known(view)) {
+    document.body.classList.add("capsnet-embed");
+    const strip = () => document.querySelector("#view-tabs " + DOM.tab_strip);
+    when(() => tabButton(view) && strip(), () => {
+      tabButton(view).click();
+      strip().style.display = "none";
+    });
+  }
+
+  const input = params.get("in");
+  if (input === null) return [];
+  const prediction = () => document.getElementById("prediction")?.textContent || "";
+  const pick = () => {
+    const k = params.get("k"), tab = params.get("tab");
+    if (k !== null && !/^[0-9]$/.test(k)) note("That share link names no digit capsule 0-9; showing its prediction's.");
+    if (tab !== null && !known(tab)) unknown("That share link names", tab);
+    if (k !== null && /^[0-9]$/.test(k)) {
+      const radio = document.querySelector(`#selected-class ${DOM.radio_input}[value="${k}"]`);
+      if (radio && !radio.checked) radio.click();
+    }
+    if (tab !== null && known(tab)) tabButton(tab)?.click();
+  };
+  when(() => prediction().includes("Prediction") && document.querySelector("#share-in textarea"), () => {
+    const box = document.querySelector("#share-in textarea");
+    box.value = (input.trim() ? input : " ").slice(0, 4000); // " ": an empty one is refused in words too
+    box.dispatchEvent(new Event("input", {bubbles: true}));
+    when(() => prediction().includes(RESTORED), pick);
+  });
+  return [];
+}
