@@ -24,7 +24,7 @@ import hashlib
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -224,6 +224,7 @@ class TransformResponse:
     poses: torch.Tensor  # (n, 16) pose of `digit_class`'s capsule at each value
     digit_class: int  # predicted on the untransformed input
     images: torch.Tensor  # (n, 1, 28, 28) the transformed inputs
+    baseline: torch.Tensor | None = None  # (n, 10) the CNN baseline's softmax on the same inputs (with_baseline)
 
     @property
     def rho(self) -> torch.Tensor:
@@ -247,7 +248,18 @@ class TransformResponse:
             "lengths": [[round(float(x), 6) for x in row] for row in self.lengths.tolist()],
             "poses": [[round(float(x), 6) for x in row] for row in self.poses.tolist()],
             "digit_class": self.digit_class,
+            **({} if self.baseline is None else
+               {"cnn_probabilities": [[round(float(x), 6) for x in row] for row in self.baseline.tolist()]}),
         }
+
+
+@torch.inference_mode()
+def with_baseline(r: TransformResponse, cnn: torch.nn.Module | None) -> TransformResponse:
+    """The sweep with the CNN baseline's softmax probabilities on the same transformed inputs beside the capsule
+    lengths (unchanged without a CNN): the Transforms tab asks whether capsules hold up better than a CNN."""
+    if cnn is None:
+        return r
+    return replace(r, baseline=torch.softmax(cnn(r.images.to(next(cnn.parameters()).device)), -1).float().cpu())
 
 
 @torch.inference_mode()

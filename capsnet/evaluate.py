@@ -17,25 +17,27 @@ SLICE = 1000  # the fixed slice (first 1000 test images) the fast test checks
 
 
 @torch.no_grad()
-def evaluate(model: CapsNet, split: MNISTSplit, batch_size: int = 500, routing_iterations: int | None = None,
+def evaluate(model, split: MNISTSplit, batch_size: int = 500, routing_iterations: int | None = None,
              device: str | torch.device = "cpu") -> dict:
-    """Accuracy, mean per-image reconstruction SSE (decoder masked by the prediction), per-class
-    accuracy, confusion matrix (rows = true class) and the misclassified indices."""
+    """Accuracy, mean per-image reconstruction SSE (decoder masked by the prediction; CapsNet only), per-class
+    accuracy, confusion matrix (rows = true class) and the misclassified indices, for a CapsNet or the CNN baseline
+    (a model whose forward returns logits)."""
     was_training = model.training
     model.eval()
     n, k = len(split), model.config.num_classes
-    correct = torch.zeros(n, dtype=torch.bool)
     preds = torch.zeros(n, dtype=torch.long)
     sse = torch.zeros(n)
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
         x, y = split.batch(idx)
+        if not isinstance(model, CapsNet):
+            preds[idx] = model(x.to(device)).argmax(1).cpu()
+            continue
         out = model(x.to(device), routing_iterations=routing_iterations)
-        p = out.predictions.cpu()
-        preds[idx] = p
-        correct[idx] = p == y
+        preds[idx] = out.predictions.cpu()
         sse[idx] = reconstruction_sse(out.reconstructions, x.to(device)).cpu()
     model.train(was_training)
+    correct = preds == split.labels
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((split.labels, preds), torch.ones(n, dtype=torch.long), accumulate=True)
     per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1)).tolist()
@@ -44,7 +46,7 @@ def evaluate(model: CapsNet, split: MNISTSplit, batch_size: int = 500, routing_i
         "accuracy": correct.float().mean().item(),
         "slice_accuracy": correct[:SLICE].float().mean().item(),
         "slice_size": min(SLICE, n),
-        "reconstruction_sse": sse.mean().item(),
+        **({"reconstruction_sse": sse.mean().item()} if isinstance(model, CapsNet) else {}),
         "per_class_accuracy": per_class,
         "confusion_matrix": confusion.tolist(),
         "misclassified": torch.nonzero(~correct).flatten().tolist(),

@@ -6,6 +6,9 @@ the JSON model card. `--resume` picks up after the last finished epoch; shufflin
 and augmentation are pure functions of (seed, epoch, rank), so a resumed run reaches
 the same weights as an uninterrupted one.
 
+`--model cnn` trains the CNN baseline (capsnet/baseline.py) instead, on the same data with the same shifts,
+evaluation and checkpoint writes, into checkpoints/cnn.safetensors.
+
 `torchrun --nproc_per_node=N -m capsnet.train ...` trains one job in N processes
 (DistributedDataParallel; gloo on CPU, NCCL on CUDA): --batch-size and --lr are for
 the global batch, which is split evenly across the processes, and only rank 0
@@ -16,15 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoint import (
@@ -40,15 +42,21 @@ from .checkpoint import (
     save_weights,
 )
 from . import distributed
+from .baseline import CNN_FORMAT, BaselineCNN, cnn_from_tensors, load_pretrained_cnn, save_cnn
 from .data import (MNISTSplit, MNISTUnavailable, default_data_dir, epoch_batches, epoch_generator, load_mnist,
                    random_shift)
 from .evaluate import evaluate
 from .losses import capsule_loss, reconstruction_sse
+from .card import model_card
 from .model import CapsNet, CapsNetConfig, conv_memory_format
+
+MODELS = ("capsnet", "cnn")
+DEFAULT_OUT = {"capsnet": "checkpoints/capsnet.safetensors", "cnn": "checkpoints/cnn.safetensors"}
 
 
 @dataclass
 class TrainConfig:
+    model: str = "capsnet"  # or "cnn": the baseline of capsnet/baseline.py
     epochs: int = 15
     batch_size: int = 100
     lr: float = 1e-3
@@ -58,7 +66,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     data_dir: str = field(default_factory=default_data_dir)  # $CAPSNET_DATA read per config, not at import
-    out: str = "checkpoints/capsnet.safetensors"
+    out: str = ""  # "" = DEFAULT_OUT[model]
     resume: bool = False
     init_from: str = ""  # start from these weights (fresh Adam); the epoch count and lr schedule continue from theirs
     lr_restart: bool = False  # with init_from: this stage's lr schedule starts again at lr (a warm restart)
@@ -107,27 +115,6 @@ def preflight(out: Path, model: CapsNet) -> None:
         )
 
 
-def hardware(device: torch.device) -> dict:
-    info = {
-        "device": str(device),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def versions() -> dict:
-    import safetensors
-    import torchvision
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "safetensors": safetensors.__version__}
-
-
 def save_resume_state(path: Path, model: CapsNet, opt: torch.optim.Optimizer, state: dict,
                       ema: AveragedModel | None = None) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -138,16 +125,31 @@ def save_resume_state(path: Path, model: CapsNet, opt: torch.optim.Optimizer, st
         for name, t in st.items():
             tensors[f"optim.{pid}.{name}"] = t if torch.is_tensor(t) else torch.tensor(t)
     meta = {"state": json.dumps(state), "param_groups": json.dumps(sd["param_groups"]),
-            "config": json.dumps(model.config.to_dict())}
+            "config": json.dumps(model.config.to_dict()), "model": model_kind(model)}
     save_tensors(path, tensors, meta)
 
 
-def load_resume_state(path: Path, opt_factory) -> tuple[CapsNet, torch.optim.Optimizer, dict, CapsNet | None]:
+def model_kind(model) -> str:
+    return "cnn" if isinstance(model, BaselineCNN) else "capsnet"
+
+
+def new_model(cfg: "TrainConfig"):
+    if cfg.model == "cnn":
+        return BaselineCNN()
+    return CapsNet(CapsNetConfig(routing_iterations=cfg.routing_iterations))
+
+
+def load_resume_state(path: Path, opt_factory, kind: str = "capsnet") -> tuple:
     tensors, meta = load_tensors(path)
+    if meta.get("model", "capsnet") != kind:
+        raise TrainError(f"{path} resumes a {meta.get('model', 'capsnet')} run, not --model {kind}; "
+                         "choose another --out or drop --resume")
+    weights = {"config": meta.get("config", "{}"), "format": CNN_FORMAT}
+    rebuild = cnn_from_tensors if kind == "cnn" else model_from_tensors
     model_t = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    model = model_from_tensors(model_t, {"config": meta.get("config", "{}")}, path)
+    model = rebuild(model_t, weights, path)
     ema_t = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
-    ema = model_from_tensors(ema_t, {"config": meta.get("config", "{}")}, path) if ema_t else None
+    ema = rebuild(ema_t, weights, path) if ema_t else None
     opt = opt_factory(model)
     state: dict = {}
     for k, v in tensors.items():
@@ -158,9 +160,9 @@ def load_resume_state(path: Path, opt_factory) -> tuple[CapsNet, torch.optim.Opt
     return model, opt, json.loads(meta["state"]), ema
 
 
-def init_state(init_from: str) -> tuple[CapsNet, dict]:
+def init_state(init_from: str, kind: str = "capsnet") -> tuple:
     """Weights to continue from, and the state they reached: epochs done, history and stages from their model card."""
-    model = load_checkpoint(init_from)
+    model = load_pretrained_cnn(init_from).train() if kind == "cnn" else load_checkpoint(init_from)
     card = load_model_card(init_from) or {}
     from safetensors import safe_open
 
@@ -208,8 +210,7 @@ def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int,
         else:
             x, y = x.to(device), y.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = net(x, y, routing_iterations=cfg.routing_iterations)
-            loss = capsule_loss(out, x, y)
+            loss, predictions, sse = step_loss(net, x, y, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -218,18 +219,30 @@ def train_one_epoch(model, opt, train: MNISTSplit, cfg: TrainConfig, epoch: int,
         b = len(idx)
         seen += b
         tot_loss += loss.item() * b
-        tot_correct += (out.predictions == y).sum().item()
-        tot_sse += reconstruction_sse(out.reconstructions.detach(), x).sum().item()
+        tot_correct += (predictions == y).sum().item()
+        tot_sse += sse.sum().item() if sse is not None else 0.0
         if bar is not None:
             bar.update(b * world.size)
             bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{100 * tot_correct / seen:.2f}%", refresh=False)
     if bar is not None:
         bar.close()
     tot_loss, tot_correct, tot_sse, seen = distributed.sum_across([tot_loss, tot_correct, tot_sse, seen], world, device)
-    stats = {"loss": tot_loss / seen, "train_accuracy": tot_correct / seen, "train_reconstruction_sse": tot_sse / seen}
+    stats = {"loss": tot_loss / seen, "train_accuracy": tot_correct / seen}
+    if cfg.model == "capsnet":
+        stats["train_reconstruction_sse"] = tot_sse / seen
     if world.distributed:  # which images each rank trained on, to show the shards differ
         stats["rank_shards"] = distributed.gather_strings(distributed.digest(torch.cat(batches)), world)
     return stats
+
+
+def step_loss(net, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> tuple:
+    """(loss, predictions, per-image reconstruction SSE or None): the paper's margin + reconstruction loss for the
+    CapsNet, cross entropy for the CNN baseline (which has no decoder)."""
+    if cfg.model == "cnn":
+        logits = net(x)
+        return F.cross_entropy(logits, y), logits.argmax(1), None
+    out = net(x, y, routing_iterations=cfg.routing_iterations)
+    return capsule_loss(out, x, y), out.predictions, reconstruction_sse(out.reconstructions.detach(), x)
 
 
 def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
@@ -249,7 +262,7 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 
 
 def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, device: torch.device) -> dict:
-    out = Path(cfg.out)
+    out = Path(cfg.out or DEFAULT_OUT[cfg.model])
     state_path = resume_path(out)
     torch.manual_seed(cfg.seed)
 
@@ -258,7 +271,7 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
 
     ema = None
     if cfg.resume and state_path.exists():
-        model, opt, state, ema = load_resume_state(state_path, make_opt)
+        model, opt, state, ema = load_resume_state(state_path, make_opt, cfg.model)
         model.to(device)
         if world.is_main:
             print(f"resuming after epoch {state['epoch']} from {state_path}", file=sys.stderr)
@@ -266,13 +279,13 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
         if cfg.resume and world.is_main:
             print(f"no resume state at {state_path}; starting from scratch", file=sys.stderr)
         if cfg.init_from:
-            model, state = init_state(cfg.init_from)
+            model, state = init_state(cfg.init_from, cfg.model)
             model.to(device)
             if world.is_main:
                 print(f"starting from {cfg.init_from} after its epoch {state['epoch']}, with a fresh optimizer",
                       file=sys.stderr)
         else:
-            model = CapsNet(CapsNetConfig(routing_iterations=cfg.routing_iterations)).to(device)
+            model = new_model(cfg).to(device)
             state = {"epoch": 0, "history": [], "wall_time": 0.0}
         opt = make_opt(model)
     if cfg.ema_decay or ema is not None:
@@ -281,7 +294,7 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
     state.setdefault("stages", [])  # earlier stages (a run started with --init-from continues one)
     state.setdefault("stage", {"first_epoch": state["epoch"] + 1, "init": cfg.init_from or "from scratch",
                                "wall_time": 0.0})
-    if device.type == "cuda":
+    if device.type == "cuda" and cfg.model == "capsnet":
         model.to_memory_format(conv_memory_format(device))
     if world.is_main:
         preflight(out, model)
@@ -316,7 +329,7 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
         seconds = time.perf_counter() - t0
         state["history"].append({
             "epoch": epoch + 1, "lr": lr, **stats,
-            "test_accuracy": result["accuracy"], "test_reconstruction_sse": result["reconstruction_sse"],
+            "test_accuracy": result["accuracy"], "test_reconstruction_sse": result.get("reconstruction_sse"),
             "seconds": seconds, "train_images_per_second": (len(train) - len(train) % world.size) / train_time,
         })
         state["epoch"] = epoch + 1
@@ -325,68 +338,29 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
         try:
             save_resume_state(state_path, model, opt, state, ema)
             card = model_card(cfg, shipped, state, result, device, argv, world.size)
-            save_weights(out, shipped, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
+            save = save_cnn if cfg.model == "cnn" else save_weights
+            save(out, shipped, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
             atomic_write_json(card_path(out), card)
         except OSError as e:
             raise TrainError(
                 f"could not write the epoch {epoch + 1} checkpoint to {out.parent} ({e.strerror or e}); the files of "
                 "the last finished epoch are intact: free space or fix the folder, then rerun with --resume"
             ) from None
+        recon = f"recon SSE {result['reconstruction_sse']:.2f}  " if "reconstruction_sse" in result else ""
         print(f"epoch {epoch + 1}/{cfg.epochs}: loss {stats['loss']:.4f}  train acc {100 * stats['train_accuracy']:.2f}%  "
-              f"test acc {100 * result['accuracy']:.2f}%  recon SSE {result['reconstruction_sse']:.2f}  "
-              f"({seconds:.0f}s)", file=sys.stderr, flush=True)
+              f"test acc {100 * result['accuracy']:.2f}%  {recon}({seconds:.0f}s)", file=sys.stderr, flush=True)
         distributed.barrier(world)
     if result is None and world.is_main:
         print(f"nothing to do: {state['epoch']} of {cfg.epochs} epochs already done", file=sys.stderr)
     return state
 
 
-def model_card(cfg: TrainConfig, model: CapsNet, state: dict, result: dict, device, argv, world_size: int = 1) -> dict:
-    args = argv if argv is not None else sys.argv[1:]
-    launcher = f"torchrun --nproc_per_node={world_size} -m capsnet.train" if world_size > 1 else "python -m capsnet.train"
-    return {
-        "name": "CapsNet (Sabour, Frosst & Hinton 2017) on MNIST",
-        "paper_test_accuracy": 0.9975,
-        "epochs_completed": state["epoch"],
-        "test_accuracy": result["accuracy"],
-        "test_images": result["n"],
-        "test_slice_accuracy": result["slice_accuracy"],
-        "test_slice": f"first {result['slice_size']} test images",
-        "test_reconstruction_sse": result["reconstruction_sse"],
-        "per_class_accuracy": result["per_class_accuracy"],
-        "confusion_matrix": result["confusion_matrix"],
-        "misclassified": result["misclassified"],
-        "misclassified_predictions": result["misclassified_predictions"],
-        "history": state["history"],
-        "wall_time_seconds": state["wall_time"],
-        "stages": state["stages"] + [{
-            "epochs": [state["stage"]["first_epoch"], state["epoch"]],
-            "command": launcher + (" " + shlex.join(args) if args else ""),
-            "world_size": world_size,
-            "init": state["stage"]["init"],
-            "ema_decay": cfg.ema_decay,
-            "wall_time_seconds": state["stage"]["wall_time"],
-            "hardware": hardware(device),
-            "training": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume")},
-        }],
-        "selection": f"the last epoch of the fixed schedule ({cfg.epochs} epochs); the test set only reports",
-        "config": model.config.to_dict(),
-        "training": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume")},
-        "command": launcher + (" " + shlex.join(args) if args else ""),
-        "world_size": world_size,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "hardware": hardware(device),
-        "versions": versions(),
-        "weights": ("trained by this repository's capsnet.train, from scratch or continuing its own earlier stages (see stages); "
-                    "no external weights") + ("; the shipped weights are an exponential moving average of the trained ones"
-                                             if cfg.ema_decay else ""),
-    }
-
-
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     d = TrainConfig()
     ap = argparse.ArgumentParser(prog="python -m capsnet.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=MODELS, default=d.model,
+                    help="capsnet (default) or cnn: the CNN baseline of capsnet/baseline.py, trained the same way")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--batch-size", type=int, default=d.batch_size,
                     help="global batch; under torchrun it is split evenly across the processes")
@@ -397,7 +371,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--device", default=d.device, help="auto (cuda, then mps, then cpu), or a torch device")
     ap.add_argument("--data-dir", default=d.data_dir, help="MNIST: torchvision root (downloaded if missing) or a folder with the four .gz files")
-    ap.add_argument("--out", default=d.out, help="weights file; the model card and resume state go beside it")
+    ap.add_argument("--out", default=d.out, help="weights file; the model card and resume state go beside it "
+                    "(default: checkpoints/capsnet.safetensors, or checkpoints/cnn.safetensors with --model cnn)")
     ap.add_argument("--resume", action="store_true", help="continue after the last finished epoch")
     ap.add_argument("--init-from", default="", metavar="WEIGHTS",
                     help="continue from these weights with a fresh Adam; epochs and the lr schedule go on from the "

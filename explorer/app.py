@@ -43,7 +43,8 @@ from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
 from .inputs.sketch import SketchMemory, sketch_cleared, sketch_input
 from .inputs.upload import MAX_FILE_SIZE, GuardedImage
-from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_model, predict
+from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_cnn, load_model, predict
+from .tabs.attack import attack_tab
 from .tabs.capsules import capsules_tab
 from .tabs.examples import examples_tab
 from .tabs.export import export_controls, wire_export
@@ -119,8 +120,8 @@ LAUNCH_OPTIONS: dict[str, Any] = {
 }
 
 CORE_TABS: tuple[Callable[[ExplorerUI], None], ...] = (capsules_tab, pose_tab, perturbation_tab)
-DEFAULT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (*CORE_TABS, routing_tab, transforms_tab, atlas_tab,
-                                                           model_card_tab)
+DEFAULT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (*CORE_TABS, routing_tab, transforms_tab, attack_tab,
+                                                           atlas_tab, model_card_tab)
 DEFAULT_INPUT_TABS: tuple[Callable[[ExplorerUI], None], ...] = (examples_tab,)
 
 
@@ -265,7 +266,7 @@ def build_demo(
         gr.Markdown(INTRO, elem_id="explorer-intro")
         gr.HTML("", elem_id="embed-note", padding=False)  # static/links.js: a link naming no view says so here
         ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
-                        atlas_maps=atlas[0], atlas_poses=atlas[1],
+                        atlas_maps=atlas[0], atlas_poses=atlas[1], cnn=load_cnn() if model is not None else None,
                         data_dir=Path(data_dir) if data_dir is not None else None,
                         mnist=MnistExamples(data_dir), demo=demo, load_example=load_example,
                         allow_download=allow_download)  # fmt: skip

@@ -141,6 +141,18 @@ def load_model(checkpoint: str | os.PathLike | None = None) -> tuple[CapsNet | N
         return None, f"Loading {checkpoint or default_checkpoint()} failed ({type(e).__name__}: {e})."
 
 
+def load_cnn(path: str | os.PathLike | None = None):
+    """The CNN baseline (capsnet.baseline) the Transforms and Attack tabs compare with, or None (logged) when its
+    checkpoint is missing or unreadable: the explorer then shows the CapsNet alone."""
+    from capsnet.baseline import load_pretrained_cnn
+
+    try:
+        return load_pretrained_cnn(path)
+    except CheckpointError as e:
+        log.warning("no CNN baseline: %s", e)
+        return None
+
+
 # --------------------------------------------------------------------------- the extension point
 
 
@@ -186,6 +198,7 @@ class ExplorerUI:
     model_input: gr.Image | None = None
     active_tab: gr.State | None = None  # per session: index of the open view tab's group
     card: dict | None = None  # the model card beside the checkpoint (capsnet.checkpoint.load_model_card)
+    cnn: Any = None  # the CNN baseline (session.load_cnn), or None without checkpoints/cnn.safetensors
     atlas_maps: Any = None  # (10, 16, 28, 28) difference maps beside the checkpoint (capsnet.atlas.load_maps), or None
     atlas_poses: Any = None  # (10, N, 16) poses of the digits the atlas measured (capsnet.atlas.load_poses), or None
     data_dir: Path | None = None  # MNIST folder (None: not configured)

@@ -75,7 +75,7 @@ def test_predict_rgba_and_inverted(client, mnist_test, tmp_path):
 
 def test_api_lists_only_the_public_endpoints(client):
     info = client.view_api(print_info=False, return_format="dict")
-    assert sorted(info["named_endpoints"]) == ["/predict", "/routing", "/transform_response"]
+    assert sorted(info["named_endpoints"]) == ["/attack", "/predict", "/routing", "/transform_response"]
     assert not info["unnamed_endpoints"]
 
 
@@ -130,3 +130,30 @@ def test_transform_response_identity_equals_predict(client, mnist_test, tmp_path
     assert bad["digit_class"] is None and "unknown transform" in bad["error"].lower()
     bad = client.predict(path, "rotation", [1e9], api_name="/transform_response")
     assert bad["digit_class"] is None and "[-180, 180]" in bad["error"]
+
+
+def test_attack_endpoint(client, mnist_test, tmp_path):
+    """The answer's fields, the CapsNet pushed to the target within epsilon, the CNN's attack beside it (when the
+    shipped CNN baseline is there), and one sentence for each refusal."""
+    from gradio_client import handle_file
+
+    from capsnet.baseline import default_cnn_checkpoint
+
+    path = handle_file(save(tmp_path, "a.png", np.kron(mnist_test.images[0].numpy(), np.ones((3, 3), np.uint8))))
+    res = client.predict(path, 3, 0.3, 20, api_name="/attack")
+    assert res["error"] is None and res["prediction_before"] == int(mnist_test.labels[0])
+    x, adv = np.asarray(res["input"]), np.asarray(res["adversarial"])
+    assert x.shape == adv.shape == (28, 28) and np.abs(adv - x).max() <= 0.3 + 1e-4
+    assert res["linf"] == pytest.approx(np.abs(adv - x).max(), abs=1e-3)
+    assert res["prediction_after"] == 3 and np.argmax(res["lengths_after"]) == 3 and len(res["lengths_before"]) == 10
+    assert res["flagged"] in (True, False) and 0 <= res["reconstruction_percentile"] <= 100
+    if default_cnn_checkpoint().exists():
+        cnn = res["cnn"]
+        assert np.abs(np.asarray(cnn["adversarial"]) - x).max() <= 0.3 + 1e-4 and sum(cnn["probabilities_after"]) == pytest.approx(1, abs=1e-3)
+        assert cnn["prediction_before"] == res["prediction_before"] and cnn["flagged"] in (True, False)
+    for args, words in [((3, 0.5, 10), "epsilon"), ((12, 0.1, 10), "target"), ((3, 0.1, 500), "steps"),
+                        ((3, 0.1, 2.5), "steps")]:  # fmt: skip
+        bad = client.predict(path, *args, api_name="/attack")
+        assert bad["adversarial"] is None and words in bad["error"].lower() and "\n" not in bad["error"], bad
+    blank = client.predict(handle_file(save(tmp_path, "b.png", np.zeros((40, 40), np.uint8))), 3, 0.1, 5, api_name="/attack")
+    assert blank["adversarial"] is None and blank["error"]

@@ -117,3 +117,27 @@ def test_views_do_not_mutate_card():
     training_curves_figure(card), per_class_accuracy_figure(card), confusion_matrix_figure(card)
     model_card_sections(card)
     assert card == before
+
+
+def test_robustness_and_attack_studies_from_the_card():
+    from explorer.views.robustness import (NO_ADVERSARIAL, NO_ROBUSTNESS, adversarial_markdown, robustness_figure,
+                                           robustness_markdown)  # fmt: skip
+
+    card = {"robustness": {
+        "n": 100, "models": ["capsnet", "cnn"], "clean_accuracy": {"capsnet": 0.99, "cnn": 0.98},
+        "families": {"rotation": {"unit": "deg", "magnitudes": [0, 30], "accuracy": {"capsnet": [0.99, 0.8], "cnn": [0.98, 0.7]}},
+                     "scale": {"unit": "x", "magnitudes": [0.8, 1.0], "accuracy": {"capsnet": [0.9, 0.99], "cnn": [0.85, 0.98]}}},
+        "random_affine": {"recipe": "rotation ±20°", "accuracy": {"capsnet": 0.912, "cnn": 0.873}},
+        "command": "python -m capsnet.robustness --limit 100"},
+        "adversarial": {"digits": 1000, "steps": 10, "threshold": 6.06, "clean_false_positive_rate": 0.012,
+                        "rows": [{"model": "capsnet", "eps": 0.1, "targeted_success": 0.25, "detection_rate": 0.9},
+                                 {"model": "cnn", "eps": 0.1, "targeted_success": 0.5, "detection_rate": 0.4}]}}  # fmt: skip
+    fig = robustness_figure(card)
+    assert len(fig.data) == 4 and {t.name for t in fig.data} == {"CapsNet", "CNN baseline"}
+    assert list(fig.data[1].y) == [98.0, 70.0] and fig.data[1].line.dash == "dash"
+    text = robustness_markdown(card)
+    assert "| CapsNet | 99.0% | 91.2% |" in text and "| CNN baseline | 98.0% | 87.3% |" in text and "rotation ±20°" in text
+    assert "| 0.1 | 25.0% | 90.0% | 50.0% | 40.0% |" in adversarial_markdown(card) and "1.2%" in adversarial_markdown(card)
+    for empty in (None, {}, {"robustness": {"families": {}}, "adversarial": {"rows": []}}):
+        assert robustness_markdown(empty) == NO_ROBUSTNESS and adversarial_markdown(empty) == NO_ADVERSARIAL
+        assert not robustness_figure(empty).data

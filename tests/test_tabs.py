@@ -238,3 +238,33 @@ def test_perturbation_grid_in_the_papers_or_the_datas_steps(model):
     assert (data[:, -expected.shape[1]:] == expected).all()  # the labels stand left of the grid
     ui.card = None
     assert perturbations.grid_image(ui, a, k, perturbations.DATA)[1] == caption
+
+
+def test_transforms_compare_with_the_cnn_baseline(untrained_model, analysis):
+    """Along each sweep the CNN's softmax for the class beside the capsule lengths (plot and endpoint), and both
+    models' predictions for the current input in the status line."""
+    import json
+
+    from capsnet.baseline import BaselineCNN
+    from explorer.tabs import equivariance as equivariance_tab
+
+    torch.manual_seed(0)
+    cnn = BaselineCNN().eval()
+    orig = analysis.image.reshape(28, 28).numpy()
+    r, fig, *_ = equivariance_tab.trajectory_outputs(untrained_model, orig, "scale", None, None, None, cnn)
+    assert r.baseline.shape == (19, 10) and torch.allclose(r.baseline.sum(1), torch.ones(19), atol=1e-5)
+    with torch.inference_mode():
+        assert torch.allclose(r.baseline, torch.softmax(cnn(r.images), -1), atol=1e-6)
+    cnn_traces = [t for t in json.loads(fig.plot)["data"] if t["name"].startswith("CNN P(")]
+    assert len(cnn_traces) == 1 and cnn_traces[0]["y"] == pytest.approx(r.baseline[:, r.digit_class].tolist(), abs=1e-4)
+    alone = equivariance_tab.trajectory_outputs(untrained_model, orig, "scale", None, None, None)[1]
+    assert not any(t["name"].startswith("CNN") for t in json.loads(alone.plot)["data"])
+    api = equivariance_tab.transform_response_api(untrained_model, orig, "rotation", [0, 30], None, cnn)
+    assert api["error"] is None and np.asarray(api["cnn_probabilities"]).shape == (2, 10)
+    assert "cnn_probabilities" not in equivariance_tab.transform_response_api(untrained_model, orig, "rotation", [0])
+    status = transforms_tab.transform_view_outputs(analysis, 3, None, 0, 1, 0, 0, None, cnn=cnn)[-1]
+    with torch.inference_mode():
+        p = torch.softmax(cnn(analysis.image[None]), -1)[0]
+    assert f"CNN baseline: **{int(p.argmax())}** (softmax {float(p.max()):.2f})" in status
+    assert f"CapsNet: **{analysis.digit}**" in status
+    assert "CNN" not in transforms_tab.transform_view_outputs(analysis, 3, None, 0, 1, 0, 0, None)[-1]

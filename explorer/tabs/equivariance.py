@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_responses
+from capsnet.equivariance import TRANSFORMS, TransformResponse, transform_responses, with_baseline
 
 from ..gradio_compat import plot_value
 from ..inputs.preprocess import BLANK_MESSAGE, preprocess
@@ -37,29 +37,29 @@ def current_value(name: str, angle: Any = None, scale: Any = None, dx: Any = Non
     return finite_float({"rotation": angle, "scale": scale, "shift_x": dx, "shift_y": dy}.get(name))
 
 
-def sweeps_for(model, original: Any, names, cache: dict | None = None) -> dict:
+def sweeps_for(model, original: Any, names, cache: dict | None = None, cnn=None) -> dict:
     """The per-session sweep cache {"original": array, "responses": {name: TransformResponse}} holding `names` for
-    this original: only the missing sweeps are computed, together in one batched forward pass; a cache of
-    another original is dropped."""
+    this original: only the missing sweeps are computed, together in one batched forward pass (with the CNN
+    baseline's softmax beside them when there is one); a cache of another original is dropped."""
     orig = np.asarray(original, np.float32)
     if not (cache and np.array_equal(cache.get("original"), orig)):
         cache = {"original": orig, "responses": {}}
     missing = [n for n in names if n not in cache["responses"]]
     if missing:
         with batch_threads():
-            computed = transform_responses(model, orig, dict.fromkeys(missing))
+            computed = {n: with_baseline(r, cnn) for n, r in transform_responses(model, orig, dict.fromkeys(missing)).items()}
         cache = {"original": orig, "responses": {**cache["responses"], **computed}}
     return cache
 
 
 def trajectory_outputs(model, original: Any, name: Any, card: dict | None = None, current: float | None = None,
-                       cache: dict | None = None) -> list:  # fmt: skip
+                       cache: dict | None = None, cnn=None) -> list:  # fmt: skip
     """[response (state), figure, tracking sentence, dimension buttons, sweep cache] for the original input,
     from the cache when it already holds this sweep; None values without an original or a model."""
     if model is None or original is None:
         return [None, None, "", "", None]
     name = name if name in TRANSFORMS else DEFAULT
-    cache = sweeps_for(model, original, [name], cache)
+    cache = sweeps_for(model, original, [name], cache, cnn)
     r = cache["responses"][name]
     rho, spread = r.rho.tolist(), r.spread.tolist()
     return [r, plot_value(ev.trajectory_spec(r, card, current=current)),
@@ -91,9 +91,11 @@ def parse_values(values: Any) -> list[float] | None:
     return list(values)
 
 
-def transform_response_api(model, image: Any, name: Any, values: Any = None, model_error: str | None = None) -> dict:
+def transform_response_api(model, image: Any, name: Any, values: Any = None, model_error: str | None = None,
+                           cnn=None) -> dict:  # fmt: skip
     """The `transform_response` endpoint: {values, lengths [n][10], poses [n][16] (of the class predicted on the
-    untransformed input), digit_class, transform, error}; errors come back as {"error": ...}, never raised."""
+    untransformed input), digit_class, transform, cnn_probabilities [n][10] (with a CNN baseline), error}; errors
+    come back as {"error": ...}, never raised."""
     fail = {"values": None, "lengths": None, "poses": None, "digit_class": None}
     if model is None:
         return capsules.no_model_answer(model_error, *fail)
@@ -105,7 +107,7 @@ def transform_response_api(model, image: Any, name: Any, values: Any = None, mod
         if pre.blank:
             return {**fail, "error": pre.message or BLANK_MESSAGE}
         with batch_threads():
-            return ev.response_summary(transform_responses(model, pre.image, {name: vals})[name])
+            return ev.response_summary(with_baseline(transform_responses(model, pre.image, {name: vals})[name], cnn))
     except ValueError as e:  # one sentence, never a long echo of the input
         msg = str(e)[:200].rstrip(".")
         return {**fail, "error": msg[:1].upper() + msg[1:] + "."}
@@ -138,13 +140,13 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
     api_json = gr.JSON(visible=False)
 
     def compute(orig, name, cache, *slider_values):
-        return trajectory_outputs(ui.model, orig, name, ui.card, current_value(name, *slider_values), cache)
+        return trajectory_outputs(ui.model, orig, name, ui.card, current_value(name, *slider_values), cache, ui.cnn)
 
     def prefetch(orig, cache):
         """The other transforms' sweeps, after the chosen one is on screen: choosing one then needs no forward pass."""
         if ui.model is None or orig is None:
             return gr.skip()
-        return sweeps_for(ui.model, orig, TRANSFORMS, cache)
+        return sweeps_for(ui.model, orig, TRANSFORMS, cache, ui.cnn)
 
     inputs, outputs = [original, transform, sweeps, *sliders], [state, plot, tracking, chips, sweeps]
     common = dict(api_visibility="private", show_progress="minimal", trigger_mode="always_last")
@@ -158,13 +160,14 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
 
     def transform_response_endpoint(image, name, values=None):
         """Sweep one digit image through one transform in one batched forward pass."""
-        return transform_response_api(ui.model, image, name, values, ui.model_error)
+        return transform_response_api(ui.model, image, name, values, ui.model_error, ui.cnn)
 
     api_image.upload(
         transform_response_endpoint, [api_image, api_transform, api_values], api_json, api_name="transform_response",
         api_description="Sweep a digit image through one transform (rotation, scale, shift_x, shift_y, thickness) at "
         "the given values (default: 19 over the explorer's range) in one batched forward pass: returns {values, "
-        "lengths [n][10], poses [n][16] of the class predicted on the untransformed input, digit_class, error}.",
+        "lengths [n][10], poses [n][16] of the class predicted on the untransformed input, digit_class, "
+        "cnn_probabilities [n][10] (the CNN baseline's softmax, when it is installed), error}.",
     )  # fmt: skip
     return state, plot
 

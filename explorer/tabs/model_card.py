@@ -1,5 +1,6 @@
 """The Model card tab: the checkpoint's test accuracy beside the paper's first, then collapsed sections for the
-training curves, the confusion matrix, the routing study, the whole-test-set equivariance matrix and the settings.
+training curves, the confusion matrix, the routing study, the whole-test-set equivariance matrix, the robustness
+and attack studies against the CNN baseline and the settings.
 Static: made once from the card read at start-up (`capsnet.checkpoint.load_model_card`, the JSON beside the
 weights), independent of the input; each section's figure is sent when the section is opened."""
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..gradio_compat import plot_value
+from ..views.robustness import adversarial_markdown, robustness_figure, robustness_markdown
 from ..views.routing_dynamics import routing_study_markdown
 from ..views.equivariance import equivariance_heatmap, equivariance_markdown
 from ..views.model_card import confusion_matrix_figure, model_card_sections, per_class_accuracy_figure, training_curves_figure
@@ -38,6 +40,12 @@ def model_card_tab(ui) -> None:
         static_section("Equivariance: which pose dimensions follow each input transform", equivariance_heatmap(card),
                        "equivariance-heatmap", "Median |Spearman ρ| per pose dimension and transform",
                        equivariance_markdown(card))  # fmt: skip
+        static_section("CapsNet against a CNN baseline: rotated, scaled, shifted and thickened digits",
+                       robustness_figure(card), "robustness", "Test accuracy under each transform",
+                       robustness_markdown(card))  # fmt: skip
+        with gr.Accordion("Adversarial examples: targeted attacks on both models, and do the capsules notice?",
+                          open=False, elem_id="adversarial-section"):  # fmt: skip
+            gr.Markdown(adversarial_markdown(card), elem_id="adversarial-study")
         if settings:
             with gr.Accordion("Model configuration and training settings", open=False):
                 gr.Markdown(settings, elem_id="model-card-config")

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+import torch
 
 from ..gradio_compat import plot_value
 from ..inputs.transforms import transform_image
@@ -72,17 +73,29 @@ def transformed_input(original: Any, angle: Any, scale: Any, dx: Any, dy: Any):
     return Labelled(transform_image(np.asarray(original, np.float32), a, s, x, y), describe(a, s, x, y))
 
 
+def both_models(a: capsules.Analysis, cnn=None) -> str:
+    """Both models' predictions for the analysed (transformed) input, one line; the CapsNet's alone without a CNN."""
+    caps = f"CapsNet: **{a.digit}** (length {float(a.lengths[a.digit]):.2f})"
+    if cnn is None:
+        return caps + "."
+    with torch.inference_mode():
+        p = torch.softmax(cnn(a.image[None].float()), -1)[0]
+    return f"{caps} · CNN baseline: **{int(p.argmax())}** (softmax {float(p.max()):.2f})."
+
+
 def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: Any, scale: Any, dx: Any, dy: Any,
-                           trajectories=None, card: dict | None = None) -> list:  # fmt: skip
+                           trajectories=None, card: dict | None = None, cnn=None) -> list:  # fmt: skip
     """The tab's outputs for a new analysis: [original (state), original image, angle, scale, dx, dy, lengths
     figure, trajectories plot, status]. A new input from elsewhere becomes the original (sliders back to identity,
     the trajectories follow in their own event); a transformed one keeps the original and only moves the marker."""
     lengths = plot_value(capsules.lengths_figure(a, selected=k))
     if a.source != "transform" or original is None:
         orig = a.image.reshape(capsules.IMAGE_SIZE, capsules.IMAGE_SIZE).numpy().copy()
-        return [orig, capsules.upscale(orig, scale=1), *IDENTITY, lengths, gr.skip(), describe(*IDENTITY)]
+        return [orig, capsules.upscale(orig, scale=1), *IDENTITY, lengths, gr.skip(),
+                f"{describe(*IDENTITY)} {both_models(a, cnn)}"]  # fmt: skip
     return [gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), lengths,
-            eq_tab.redraw(trajectories, card, angle, scale, dx, dy), describe(angle, scale, dx, dy)]  # fmt: skip
+            eq_tab.redraw(trajectories, card, angle, scale, dx, dy),
+            f"{describe(angle, scale, dx, dy)} {both_models(a, cnn)}"]  # fmt: skip
 
 
 # ---------------------------------------------------------------- the tab
@@ -119,7 +132,7 @@ def transforms_tab(ui) -> None:
                     lengths = gr.Plot(show_label=False, elem_id="tf-lengths")
 
     tab.on_analysis(
-        lambda a, k, orig, *rest: transform_view_outputs(a, k, orig, *rest, card=ui.card),
+        lambda a, k, orig, *rest: transform_view_outputs(a, k, orig, *rest, card=ui.card, cnn=ui.cnn),
         [original, original_view, *sliders, lengths, trajectory_plot, status],
         [original, *sliders, trajectories],
     )
@@ -128,4 +141,4 @@ def transforms_tab(ui) -> None:
     reset.click(lambda: list(IDENTITY), None, sliders, api_visibility="private", show_progress="hidden")
 
 
-__all__ = ["describe", "transform_params", "transform_view_outputs", "transformed_input", "transforms_tab"]
+__all__ = ["both_models", "describe", "transform_params", "transform_view_outputs", "transformed_input", "transforms_tab"]

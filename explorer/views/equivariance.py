@@ -24,6 +24,7 @@ TOP = 3  # dimensions highlighted as tracking a transform
 # distinct colours for the highlighted dimensions; the others are grey
 HIGHLIGHT_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
 OTHER_DIM_COLOR = "#9a9a9a"
+CNN_COLOR = "#222222"  # the CNN baseline's line, dashed beside the capsule lengths
 NO_MATRIX = ("The model card has no equivariance matrix yet: run `python -m capsnet.equivariance "
              "--data-dir PATH/TO/MNIST` (it measures it on the test set and adds it to the card).")  # fmt: skip
 
@@ -120,19 +121,26 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
             opacity=1.0 if hi else 0.35,
             hovertemplate=f"digit {c}<br>{what} %{{x:g}}{unit}: length %{{y:.3f}}<extra></extra>",
         ))  # fmt: skip
+    if r.baseline is not None:  # the CNN baseline's softmax for the same class, on the same inputs
+        traces.append(dict(
+            type="scatter", x=x, y=np.asarray(r.baseline[:, k], np.float64).round(5).tolist(), xaxis="x2", yaxis="y2",
+            mode="lines", name=f"CNN P({k})", showlegend=False, line=dict(color=CNN_COLOR, width=2.5, dash="dash"),
+            hovertemplate=f"CNN baseline: P(digit {k})<br>{what} %{{x:g}}{unit}: %{{y:.3f}}<extra></extra>",
+        ))  # fmt: skip
     marks = [IDENTITY[r.transform]] + ([float(current)] if current is not None and math.isfinite(current) else [])
     shapes = [dict(type="line", xref=xref, x0=m, x1=m, yref=f"{yref} domain", y0=0, y1=1,  # its panel's height
                    line=dict(color="#333" if i else "#bbb", dash="dot", width=1.2))
               for i, m in enumerate(marks) for xref, yref in (("x", "y"), ("x2", "y2"))]  # fmt: skip
     titles = [dict(text=t, x=xc, xref="paper", xanchor="center", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                    font=dict(size=13))
-              for t, xc in ((f"pose of digit capsule {k} (16 dims)", 0.31), ("digit-capsule lengths", 0.86))]  # fmt: skip
+              for t, xc in ((f"pose of digit capsule {k} (16 dims)", 0.31),
+                            ("capsule lengths" + (" · CNN P (dashed)" if r.baseline is not None else ""), 0.86))]  # fmt: skip
     grid = dict(gridcolor="white", zerolinecolor="white", linecolor="white")  # plotly's default look, untemplated
     return LightFigure(traces, dict(
         xaxis=dict(domain=[0, 0.62], title=dict(text=AXIS[r.transform]), **grid),
         yaxis=dict(title=dict(text="pose value"), **grid),
         xaxis2=dict(domain=[0.72, 1], anchor="y2", title=dict(text=what), **grid),
-        yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="length"), **grid), plot_bgcolor="#E5ECF6",
+        yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="length" if r.baseline is None else "length · P"), **grid), plot_bgcolor="#E5ECF6",
         shapes=shapes, annotations=titles, height=380, margin=dict(l=60, r=10, t=40, b=10), hovermode="closest",
         clickmode="event", meta=dict(digit_class=k, transform=r.transform),  # read by static/pose_link.js
         legend=dict(orientation="h", y=-0.22, x=0, title=dict(text="tracking most:")),
