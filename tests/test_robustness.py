@@ -1,6 +1,6 @@
 """Robustness of the CapsNet against the CNN baseline (capsnet.robustness): accuracy under the Transforms tab's
-transforms, the affNIST-style random affine, and the CLI, on real MNIST test digits with real (untrained or
-shipped) models."""
+transforms, the affNIST-style random affine, and the CLI, on real MNIST test digits with small real, untrained
+models (their accuracy is near chance, but every number must equal the one computed directly)."""
 
 import pytest
 import torch
