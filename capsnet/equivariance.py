@@ -359,8 +359,7 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError, update_model_card
-    from .cli import checkpoint_flags, model_and_test_set
+    from .cli import checkpoint_flags, model_and_test_set, store_in_card
 
     ap = argparse.ArgumentParser(prog="python -m capsnet.equivariance", description=__doc__.split("\n\n")[0],
                                  parents=[checkpoint_flags()])
@@ -400,13 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: fewer than 100 digits in some class; the model card asks for >= 100", file=sys.stderr)
     if args.dry_run:
         return 0
-    try:
-        update_model_card(weights, equivariance=result)
-    except (CheckpointError, OSError) as e:
-        print(f"error: could not update the model card: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote equivariance to the model card beside {weights}")
-    return 0
+    return store_in_card(weights, equivariance=result)
 
 
 if __name__ == "__main__":

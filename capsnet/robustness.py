@@ -231,8 +231,8 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from .baseline import default_cnn_checkpoint, load_pretrained_cnn
-    from .checkpoint import CheckpointError, default_checkpoint, load_pretrained, update_model_card
-    from .cli import checkpoint_flags
+    from .checkpoint import CheckpointError, default_checkpoint, load_pretrained
+    from .cli import checkpoint_flags, store_in_card
     from .data import MNISTUnavailable, load_mnist
 
     ap = argparse.ArgumentParser(prog="python -m capsnet.robustness", description=__doc__.split("\n\n")[0],
@@ -269,13 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         print("not stored in the model card: --limit evaluates only part of the test set")
         return 0
-    try:
-        update_model_card(weights, robustness=result)
-    except (CheckpointError, OSError) as e:
-        print(f"error: could not update the model card: {e}", file=sys.stderr)
-        return 2
-    print(f"stored as robustness in the model card beside {weights}")
-    return 0
+    return store_in_card(weights, robustness=result)
 
 
 __all__ = ["AFFINE_RANGES", "AFFINE_SEED", "GRID", "accuracy_under", "affine_accuracy", "forward_maps", "grid_matrices",
