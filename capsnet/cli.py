@@ -28,8 +28,8 @@ def model_and_test_set(checkpoint, data_dir):
     weights = Path(checkpoint) if checkpoint else default_checkpoint()
     try:
         return weights, load_pretrained(weights), load_mnist(data_dir, train=False)
-    except (CheckpointError, MNISTUnavailable) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (CheckpointError, MNISTUnavailable) as e:  # torchvision's download error spans lines: one sentence
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
         return None
 
 
