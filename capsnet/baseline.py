@@ -104,6 +104,13 @@ def load_pretrained_cnn(path: str | os.PathLike | None = None, device: str | tor
     return cnn_from_tensors(tensors, metadata, path).to(device).eval()
 
 
+@torch.inference_mode()
+def probabilities(cnn: BaselineCNN, images: torch.Tensor) -> torch.Tensor:
+    """(B, 10) the CNN's softmax for images (B, 1, 28, 28) in [0, 1], on the CNN's device, returned on the CPU: what
+    the explorer shows beside the capsule lengths."""
+    return torch.softmax(cnn(images.float().to(next(cnn.parameters()).device)), -1).float().cpu()
+
+
 def class_scores(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """(B, 10) scores whose argmax is the prediction, for either model: a CapsNet's digit-capsule lengths or the
     CNN's logits. What the robustness and attack code compares the two by."""
@@ -112,5 +119,5 @@ def class_scores(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x).lengths
 
 
-__all__ = ["BaselineCNN", "CNNConfig", "class_scores", "cnn_from_tensors", "default_cnn_checkpoint",
+__all__ = ["BaselineCNN", "CNNConfig", "class_scores", "probabilities", "cnn_from_tensors", "default_cnn_checkpoint",
            "load_pretrained_cnn", "save_cnn"]

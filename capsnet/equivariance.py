@@ -253,13 +253,14 @@ class TransformResponse:
         }
 
 
-@torch.inference_mode()
 def with_baseline(r: TransformResponse, cnn: torch.nn.Module | None) -> TransformResponse:
     """The sweep with the CNN baseline's softmax probabilities on the same transformed inputs beside the capsule
     lengths (unchanged without a CNN): the Transforms tab asks whether capsules hold up better than a CNN."""
     if cnn is None:
         return r
-    return replace(r, baseline=torch.softmax(cnn(r.images.to(next(cnn.parameters()).device)), -1).float().cpu())
+    from .baseline import probabilities
+
+    return replace(r, baseline=probabilities(cnn, r.images))
 
 
 @torch.inference_mode()

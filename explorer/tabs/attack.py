@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from capsnet.adversarial import MAX_EPS, targeted_pgd
+from capsnet.baseline import probabilities
 
 from ..gradio_compat import plot_value
 from ..inputs.preprocess import BLANK_MESSAGE, preprocess
@@ -65,7 +66,7 @@ def run_attack(model, cnn, image: torch.Tensor, target: int, eps: float, steps: 
     """The attack's answer for a (1, 28, 28) model input in [0, 1]: the CapsNet's part at the top level (input,
     adversarial, lengths before and after, predictions, L-inf, the reconstruction check) and the CNN's under "cnn"
     (None without one): its adversarial, softmax before and after, and the capsules' check of its adversarial."""
-    x = image.float().reshape(1, 1, 28, 28).clone()  # a normal tensor: an analysis's image may be an inference one
+    x = image.float().reshape(1, 1, capsules.IMAGE_SIZE, capsules.IMAGE_SIZE).clone()  # a normal tensor: an analysis's image may be an inference one
     target_t = torch.tensor([target])
     with batch_threads():
         before, _ = _meter(model, x, check)
@@ -77,8 +78,7 @@ def run_attack(model, cnn, image: torch.Tensor, target: int, eps: float, steps: 
                   "linf": round(float((adv - x).abs().max()), 4), **meter, "cnn": None, "error": None}  # fmt: skip
         if cnn is not None:
             cnn_adv = targeted_pgd(cnn, x, target_t, eps, steps)
-            with torch.inference_mode():
-                p0, p1 = torch.softmax(cnn(torch.cat([x, cnn_adv])), -1)
+            p0, p1 = probabilities(cnn, torch.cat([x, cnn_adv]))
             answer["cnn"] = {"adversarial": _rounded(cnn_adv[0, 0]), "probabilities_before": _rounded(p0),
                              "probabilities_after": _rounded(p1), "prediction_before": int(p0.argmax()),
                              "prediction_after": int(p1.argmax()), "linf": round(float((cnn_adv - x).abs().max()), 4),
@@ -112,8 +112,8 @@ def attack_api(model, image: Any, target: Any, eps: Any, steps: Any, model_error
 def page_outputs(answer: dict) -> list:
     """[CapsNet's adversarial, its perturbation, CNN's adversarial, its perturbation, summary, figure]."""
     x, eps, cnn = answer["input"], answer["eps"], answer["cnn"]
-    imgs = [capsules.upscale(np.asarray(answer["adversarial"]), 6), views.perturbation_image(x, answer["adversarial"], eps)]
-    imgs += [None, None] if cnn is None else [capsules.upscale(np.asarray(cnn["adversarial"]), 6),
+    imgs = [capsules.upscale(np.asarray(answer["adversarial"]), views.SCALE), views.perturbation_image(x, answer["adversarial"], eps)]
+    imgs += [None, None] if cnn is None else [capsules.upscale(np.asarray(cnn["adversarial"]), views.SCALE),
                                               views.perturbation_image(x, cnn["adversarial"], eps)]  # fmt: skip
     return [*imgs, views.attack_markdown(answer), plot_value(views.attack_figure(answer))]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-import torch
+from capsnet.baseline import probabilities
 
 from ..gradio_compat import plot_value
 from ..inputs.transforms import transform_image
@@ -78,8 +78,7 @@ def both_models(a: capsules.Analysis, cnn=None) -> str:
     caps = f"CapsNet: **{a.digit}** (length {float(a.lengths[a.digit]):.2f})"
     if cnn is None:
         return caps + "."
-    with torch.inference_mode():
-        p = torch.softmax(cnn(a.image[None].float()), -1)[0]
+    p = probabilities(cnn, a.image[None])[0]
     return f"{caps} · CNN baseline: **{int(p.argmax())}** (softmax {float(p.max()):.2f})."
 
 

@@ -6,13 +6,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .capsules import IMAGE_SIZE
+
 BEFORE, AFTER = "#9aa5b1", "#c0392b"
+SCALE = 6  # the attack's images, 28 x 6 = 168 px: both adversarials and both changes at one size
 
 
-def perturbation_image(original, adversarial, eps: float, scale: int = 6) -> np.ndarray:
+def perturbation_image(original, adversarial, eps: float, scale: int = SCALE) -> np.ndarray:
     """The signed change adversarial - original, (28 scale, 28 scale, 3) uint8: red where ink was added, blue where
     it was removed, white where nothing changed; full colour at +-eps, so the budget's use shows."""
-    d = (np.asarray(adversarial, np.float32) - np.asarray(original, np.float32)).reshape(28, 28) / max(eps, 1e-6)
+    d = (np.asarray(adversarial, np.float32) - np.asarray(original, np.float32)).reshape(IMAGE_SIZE, IMAGE_SIZE) / max(eps, 1e-6)
     d = np.clip(d, -1.0, 1.0)
     up, down = np.clip(d, 0, 1), np.clip(-d, 0, 1)
     rgb = np.stack([1 - down, 1 - up - down, 1 - up], -1).clip(0, 1)  # + -> red, - -> blue
