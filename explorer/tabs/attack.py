@@ -27,7 +27,7 @@ QUESTION = (
     "descent) changes every pixel by at most ε to push the input towards a target digit, once against the CapsNet "
     "and once against the CNN baseline. Each adversarial then goes through the capsules' reconstruction check "
     "(Frosst, Sabour & Hinton 2018): if the reconstruction from the winning capsule is far from the image, the "
-    "capsules do not recognise it as a typical digit."
+    "capsules do not recognise it as a typical digit. In each change, red is ink added and blue ink removed."
 )
 
 
@@ -132,8 +132,8 @@ def attack_tab(ui) -> None:
             run = gr.Button("Attack", variant="primary", elem_id="attack-run")
             images = []
             with gr.Row(equal_height=False):
-                for key, label in (("capsnet", "CapsNet's adversarial"), ("capsnet-delta", "its change (red: ink added)"),
-                                   ("cnn", "CNN's adversarial"), ("cnn-delta", "its change (blue: ink removed)")):  # fmt: skip
+                for key, label in (("capsnet", "CapsNet attack"), ("capsnet-delta", "its change"), ("cnn", "CNN attack"),
+                                   ("cnn-delta", "its change")):  # fmt: skip
                     images.append(gr.Image(label=label, interactive=False, format="png", height=170, min_width=120,
                                            elem_classes=["model-view"], elem_id=f"attack-{key}", buttons=["download"]))  # fmt: skip
             summary = gr.Markdown(elem_id="attack-summary")

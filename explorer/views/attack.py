@@ -28,7 +28,7 @@ def attack_figure(answer: dict) -> go.Figure:
     the target class marked."""
     cnn = answer.get("cnn")
     fig = make_subplots(rows=1, cols=2 if cnn else 1, horizontal_spacing=0.12,
-                        subplot_titles=["CapsNet: capsule lengths"] + (["CNN baseline: softmax"] if cnn else []))  # fmt: skip
+                        subplot_titles=["CapsNet lengths"] + (["CNN softmax"] if cnn else []))  # fmt: skip
     digits = [str(d) for d in range(10)]
     panels = [(answer["lengths_before"], answer["lengths_after"], 1)]
     if cnn:

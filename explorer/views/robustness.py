@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .equivariance import AXIS, CNN_COLOR
+from .equivariance import AXIS, CNN_COLOR, TITLES
 from .model_card import empty_figure
 
 MODEL_STYLE = {"capsnet": ("CapsNet", dict(color="#e4572e", width=3)),
@@ -30,7 +30,7 @@ def robustness_figure(card: dict | None) -> go.Figure:
         return empty_figure(NO_ROBUSTNESS)
     families = list(r["families"].items())
     fig = make_subplots(rows=1, cols=len(families), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[AXIS.get(n, n) for n, _ in families])  # fmt: skip
+                        subplot_titles=[TITLES.get(n, n) for n, _ in families])  # fmt: skip
     for col, (name, fam) in enumerate(families, start=1):
         for model, acc in fam.get("accuracy", {}).items():
             label, line = MODEL_STYLE.get(model, (model, {}))
@@ -39,7 +39,7 @@ def robustness_figure(card: dict | None) -> go.Figure:
                             hovertemplate=f"{label}<br>{AXIS.get(name, name)} %{{x:g}}: %{{y:.1f}}%<extra></extra>")  # fmt: skip
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 101], row=1, col=1)
     fig.update_annotations(font_size=11)
-    fig.update_layout(height=330, margin=dict(l=55, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.18, x=0))
+    fig.update_layout(height=340, margin=dict(l=55, r=10, t=60, b=40), legend=dict(orientation="h", y=-0.18, x=0))
     return fig
 
 
