@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from light_client import Http, Page, Stats, drawings  # noqa: E402
+from light_client import Http, Page, Stats, sketches  # noqa: E402
 from load_test import Server, cpu_seconds  # noqa: E402
 from page_visitor import Visitor  # noqa: E402
 
@@ -36,7 +36,7 @@ async def measure(url: str, pid: int, cycles: int) -> dict:
     await http.aclose()
     page = Page(json.loads(config))
     stats = Stats()
-    visitor = Visitor(0, url, page, stats, drawings(page), seed=0)
+    visitor = Visitor(0, url, page, stats, sketches(), seed=0)
     await visitor.act("open")
     c0, t0 = cpu_seconds(pid), time.perf_counter()
     await asyncio.sleep(5.0)

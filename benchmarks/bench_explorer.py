@@ -65,10 +65,19 @@ def digit_images(n: int = 8) -> list[np.ndarray]:
         return imgs
 
 
-def sketch_value(a: np.ndarray) -> dict:
-    """What gr.Sketchpad hands the handler: an opaque white RGBA canvas with black strokes."""
-    comp = np.stack([255 - a] * 3 + [np.full_like(a, 255)], -1)
-    return {"background": None, "layers": [], "composite": comp}
+def sketch_value(a: np.ndarray) -> str:
+    """What the drawing canvas sends and the handler gets (explorer/inputs/sketch.py): black ink on a transparent
+    canvas, the ink `a` in the alpha channel, as a PNG data URL."""
+    import base64
+    import io
+
+    from explorer.inputs.sketch import PREFIX
+
+    canvas = np.zeros(a.shape + (4,), np.uint8)
+    canvas[..., 3] = a
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, "PNG")
+    return PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def handler(demo, api_name: str):
@@ -122,7 +131,6 @@ def server_side(demo, repeats: int) -> dict:
     results["  lengths figure"] = timeit(lambda: views.lengths_figure(analysis, selected=k), repeats)
 
     from explorer.tabs import routing as tr
-    from explorer.tabs import transforms as tt
 
     from explorer.tabs import routing_structure as ts
 

@@ -1,7 +1,7 @@
 """Classroom load: N visitors at once, each acting every ~2 s through the page's own events, from one light client.
 
     python benchmarks/classroom.py [--visitors 10 20 40 60] [--duration 60] [--think 2.0] [--p95-limit 1.0]
-        [--reuploads first|all|none] [--one-address] [--same-server] [--json out.json] [--trace trace.json]
+        [--one-address] [--same-server] [--json out.json] [--trace trace.json]
 
 Run it without `nice`: it lowers its own client thread to nice 19 (`--client-nice`; Linux priorities are per
 thread) and starts `python -m explorer` (load_test.Server, a free 127.0.0.1 port, a fresh server per visitor count
@@ -16,9 +16,9 @@ source address 127.0.0.2, like visitors behind the Spaces proxy. It replays what
 the real page in chromium with Playwright (Gradio 6.31); tests/test_classroom.py checks the replay against it:
 
 - open: GET /, the page's load events (the opening example's analysis, the first view tab's select);
-- clear: the sketchpad's clear (POST /gradio_api/run/predict, queue=False) and the blank sketch's change event;
-- draw: the drawing's background, composite and layer posted as sketch blobs (POST /gradio_api/component_server/,
-  accept_blobs), then the sketch's change event with the blob id;
+- clear: the canvas's change event with "" (its Clear);
+- draw: a digit stroke by stroke, 0.3 s apart: after each stroke the drawing canvas's change event with the canvas
+  as a PNG data URL (static/canvas.js; always_last merges a stroke into the next event while one runs);
 - pose_tab, routing_tab: the tab's select event (event data {value: label, index});
 - pose_release: one of the 16 sliders moved by up to 0.3 and released (its release event, all 16 values);
 - routing_map: opening the Routing tab's collapsed coupling-map section (its expand event; once, it stays open);
@@ -29,19 +29,15 @@ changed_state_ids and of the components whose value it changed (the open tab's v
 Routing tab's capsule panel, structure views and sharpening), each with its trigger mode (always_last: once more
 after the running one; once: dropped while running). Inputs go as the page sends them: states as null, components
 with the values the visitor's page holds. Images in answers are fetched (GET /gradio_api/file=...) as the page
-shows them. The drawing's three images are posted once per drawing (POST /gradio_api/upload, the page's
-static/upload_reuse.js answers repeats itself, counted in chromium by tests/test_sketchpad.py); `--reuploads all`
-replays Gradio 6.31's page without it, which posts them again at every loading-status refresh of any event while
-the canvas holds a drawing: once at each join, once per status message and once after completion (5 rounds, 15
-uploads per event, as recorded); `none` never.
+shows them. Nothing is uploaded (tests/test_sketchpad.py checks that in chromium).
 
 Visitors open the page within `--ramp` s, then cycle clear -> draw -> pose_tab -> pose_release x2 -> routing_tab ->
 routing_click (no clear before the first drawing; routing_map before the first routing_click), thinking `--think` s
 +-25% (uniform) after each answer, for `--duration` s. An action's latency runs from its first request to the last completion of its chain of events; an
-action unanswered after 60 s is an error. Re-uploads and image fetches are timed apart ("(upload)", "(file)").
+action unanswered after 60 s is an error. Image fetches are timed apart ("(file)").
 
-Reported per visitor count: actions done, refusals (HTTP 429/503 or a "too many" / "queue" answer from a join,
-upload, blob or file request, or such an event error, with their text), errors (any other failed request or event,
+Reported per visitor count: actions done, refusals (HTTP 429/503 or a "too many" / "queue" answer from a join
+or file request, or such an event error, with their text), errors (any other failed request or event,
 timeouts, broken streams), p50/p95/max latency per action kind and overall (every action but `open`), the handlers'
 wall time inside the server (the answers' `duration`), the server's CPU time (utime+stime) per action, the client's
 own CPU time and its share, and the 1-min load average (sampled every 5 s). Exit status 1 when a criterion fails:
@@ -65,7 +61,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_test import Server, cpu_seconds, percentile  # noqa: E402
-from light_client import Http, Page, Stats, drawings  # noqa: E402
+from light_client import Http, Page, Stats, sketches  # noqa: E402
 from page_visitor import ACTION_TIMEOUT_S, Visitor  # noqa: E402
 
 
@@ -73,15 +69,14 @@ from page_visitor import ACTION_TIMEOUT_S, Visitor  # noqa: E402
 
 
 async def run_class(url: str, pid: int, visitors: int, duration: float = 60.0, think: float = 2.0, ramp: float = 2.0,
-                    one_address: bool = False, reuploads: str = "first", seed: int = 0,
-                    trace: list | None = None) -> dict:
+                    one_address: bool = False, seed: int = 0, trace: list | None = None) -> dict:
     """N visitors against the server at `url` (process `pid`) for `duration` s; the measurements as a dict."""
     http = Http(url, timeout=30)
     status, config = await http.request("GET", "/config")
     await http.aclose()
     page = Page(json.loads(config))
-    pngs, stats = drawings(page), Stats()
-    class_ = [Visitor(i, url, page, stats, pngs, seed, one_address, reuploads, trace if i == 0 else None)
+    drawn, stats = sketches(), Stats()
+    class_ = [Visitor(i, url, page, stats, drawn, seed, one_address, trace if i == 0 else None)
               for i in range(visitors)]  # fmt: skip
     loads, cpu_server0, cpu_client0 = [], cpu_seconds(pid), time.thread_time()
     t0 = time.perf_counter()
@@ -178,7 +173,7 @@ def git_head() -> str:
 
 
 def measure(counts, duration: float = 60.0, think: float = 2.0, ramp: float = 2.0, one_address: bool = False,
-            reuploads: str = "first", same_server: bool = False, checkpoint: str | None = None, seed: int = 0,
+            same_server: bool = False, checkpoint: str | None = None, seed: int = 0,
             nice: int = 19, p95_limit: float = 1.0, log=print, trace: list | None = None) -> list[dict]:
     """run_class for each visitor count, on a fresh server each (or one with `same_server`), after a short warm-up
     (one visitor, one cycle, not counted). The servers run at the caller's priority, the client at `nice`."""
@@ -194,12 +189,12 @@ def measure(counts, duration: float = 60.0, think: float = 2.0, ramp: float = 2.
                     server = Server(checkpoint, log_dir=logs)
                     log(f"server pid {server.proc.pid} on {server.url} ready in {server.wait_ready():.1f} s")
                     url, pid = server.url, server.proc.pid
-                    in_client_thread(lambda: run_class(url, pid, 1, 3.0, 0.3, 0.0, one_address, reuploads, seed), nice)
+                    in_client_thread(lambda: run_class(url, pid, 1, 3.0, 0.3, 0.0, one_address, seed), nice)
                 started = time.strftime("%Y-%m-%d %H:%M:%S")
-                r = in_client_thread(lambda: run_class(url, pid, n, duration, think, ramp, one_address, reuploads,
-                                                       seed, trace), nice)  # fmt: skip
+                r = in_client_thread(lambda: run_class(url, pid, n, duration, think, ramp, one_address, seed, trace),
+                                     nice)  # fmt: skip
                 r.update(started=started, git_head=git_head(), server_pid=pid, think_s=think, duration_s=duration,
-                         one_address=one_address, reuploads=reuploads, criteria=passed(r, p95_limit))  # fmt: skip
+                         one_address=one_address, criteria=passed(r, p95_limit))  # fmt: skip
                 log(report(r))
                 results.append(r)
         finally:
@@ -245,9 +240,6 @@ def main(argv=None) -> int:
     ap.add_argument("--ramp", type=float, default=2.0, help="visitors open the page within this many seconds")
     ap.add_argument("--p95-limit", type=float, default=1.0, help="criterion: overall p95 latency (s)")
     ap.add_argument("--one-address", action="store_true", help="no X-Forwarded-For: every visitor is one client")
-    ap.add_argument("--reuploads", choices=("first", "all", "none"), default="first",
-                    help="the drawing's uploads: once per drawing (the page), at every status refresh (Gradio "
-                         "6.31's page without static/upload_reuse.js), or none")
     ap.add_argument("--same-server", action="store_true", help="one server for all counts (default: fresh each)")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -256,7 +248,7 @@ def main(argv=None) -> int:
     ap.add_argument("--trace", default=None, help="write the first visitor's requests here (JSON)")
     args = ap.parse_args(argv)
     trace = [] if args.trace else None
-    results = measure(args.visitors, args.duration, args.think, args.ramp, args.one_address, args.reuploads,
+    results = measure(args.visitors, args.duration, args.think, args.ramp, args.one_address,
                       args.same_server, args.checkpoint, args.seed, args.client_nice, args.p95_limit, trace=trace)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -205,27 +205,23 @@ def png(a) -> bytes:
     return b.getvalue()
 
 
-def drawings(page: Page) -> dict[int, tuple]:
-    """digit -> (background, layer_0, composite) PNGs as the sketchpad makes them (RGBA, canvas size, its brush),
-    and the three upload requests (body, content type) the page re-sends them with."""
+def sketches() -> dict[int, list[str]]:
+    """digit -> the drawing canvas's value after each of its strokes (static/canvas.js): black strokes on a
+    transparent canvas of the app's size, with its brush, as a PNG data URL."""
+    import base64
+
     import numpy as np
 
+    from explorer.inputs.sketch import BRUSH_RADIUS, CANVAS, PREFIX
     from tests.sketch_digits import DIGITS, render
 
-    props = page.components[page.find(elem_id="sketchpad")]["props"]
-    side, radius = int(props["canvas_size"][0]), float(props["brush"]["default_size"])
-    white = np.full((side, side, 4), 255, np.uint8)
     out = {}
     for k, strokes in DIGITS.items():
-        ink = (render(strokes, side, radius)[..., 3] * 255).round().astype(np.uint8)
-        layer = np.zeros((side, side, 4), np.uint8)
-        layer[..., 3] = ink
-        comp = white.copy()
-        comp[..., :3] = (255 - ink)[..., None]
-        images = (png(white), png(layer), png(comp))
-        uploads = tuple(multipart({}, "files", name, im) for name, im in
-                        zip(("background.png", "layer_0.png", "composite.png"), images))  # fmt: skip
-        out[k] = (*images, uploads)
+        out[k] = []
+        for n in range(1, len(strokes) + 1):
+            layer = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+            layer[..., 3] = (render(strokes[:n], CANVAS, BRUSH_RADIUS)[..., 3] * 255).round().astype(np.uint8)
+            out[k].append(PREFIX + base64.b64encode(png(layer)).decode("ascii"))
     return out
 
 

@@ -7,7 +7,8 @@ Starts the server as a subprocess on a free localhost port (so its resident memo
 loop, with no think time, over a mix of:
 
 - `/predict` with an uploaded PNG (the public API),
-- `/analyse_upload` and `/analyse_sketch` (the UI's "new input" events: every view, routing included),
+- `/analyse_upload` and `/analyse_sketch` (the UI's "new input" events: every view, routing included; a sketch
+  goes as the drawing canvas sends it, a PNG data URL in the request),
 - `/pose` (a slider move: 16 pose values for the session's current analysis),
 - `/routing` (the routing-inspector API, when the app has it),
 
@@ -166,10 +167,16 @@ def input_files(folder: Path, n: int = 8) -> list[Path]:
     return paths
 
 
-def sketch_files(folder: Path, digits: list[Path]) -> list[Path]:
-    """What the sketchpad sends: an opaque white canvas with black strokes (RGBA composite)."""
+def sketch_urls(digits: list[Path]) -> list[str]:
+    """What the drawing canvas sends (explorer/inputs/sketch.py): black ink on a transparent canvas of its size,
+    the ink in the alpha channel, as a PNG data URL."""
+    import base64
+    import io
+
+    from explorer.inputs.sketch import CANVAS, PREFIX
+
     out = []
-    for i, p in enumerate(digits):
+    for p in digits:
         im = Image.open(p)
         if im.mode == "RGBA":  # a transparent digit: the ink is the alpha channel (its RGB is all black)
             a = np.asarray(im)[..., 3]
@@ -177,10 +184,13 @@ def sketch_files(folder: Path, digits: list[Path]) -> list[Path]:
             a = np.asarray(im.convert("L"))
             if a[0, 0] > 127:
                 a = 255 - a
-        comp = np.stack([255 - a] * 3 + [np.full_like(a, 255)], -1)
-        q = folder / f"sketch{i}.png"
-        Image.fromarray(comp).save(q)
-        out.append(q)
+        if a.shape != (CANVAS, CANVAS):
+            a = np.asarray(Image.fromarray(a).resize((CANVAS, CANVAS), Image.BILINEAR))
+        canvas = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+        canvas[..., 3] = a
+        buf = io.BytesIO()
+        Image.fromarray(canvas).save(buf, "PNG")
+        out.append(PREFIX + base64.b64encode(buf.getvalue()).decode("ascii"))
     return out
 
 
@@ -233,7 +243,7 @@ class Recorder:
                 self.timeline.append((round(time.perf_counter() - self.t0, 1), self.count, round(r, 1)))
 
 
-def session(idx: int, url: str, params: dict, files: list[Path], sketches: list[Path], rec: Recorder,
+def session(idx: int, url: str, params: dict, files: list[Path], sketches: list[str], rec: Recorder,
             seed: int) -> None:
     from gradio_client import Client, handle_file
 
@@ -261,8 +271,7 @@ def session(idx: int, url: str, params: dict, files: list[Path], sketches: list[
         elif name == "analyse_upload":
             args = defaults(name, f)
         elif name == "analyse_sketch":
-            s = handle_file(str(rng.choice(sketches)))
-            args = defaults(name, {"background": None, "layers": [], "composite": s})
+            args = defaults(name, rng.choice(sketches))
         elif name == "pose":
             args = [rng.randrange(10), *[round(rng.uniform(-0.4, 0.4), 3) for _ in range(16)]]
             args += [p.get("parameter_default") for p in params[name][len(args):]]
@@ -299,7 +308,7 @@ def run_load(clients: int = 20, duration: float = 60.0, max_requests: int = 6000
              max_duration: float = 300.0, keep: bool = False, warmup: int = 300) -> dict:
     work = Path(tempfile.mkdtemp(prefix="capsnet-load-"))
     files = input_files(work)
-    sketches = sketch_files(work, files)
+    sketches = sketch_urls(files)
     server = Server(checkpoint, env=server_env, log_dir=str(work))
     try:
         ready_s = server.wait_ready()

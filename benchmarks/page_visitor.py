@@ -10,15 +10,15 @@ import urllib.parse
 from collections import Counter
 
 
-from light_client import Action, Http, HttpError, Page, Stats, file_url, multipart, png_size
+from light_client import Action, Http, HttpError, Page, Stats, file_url, png_size
 
 
 SOURCE = "127.0.0.2"  # visitors' source address: a peer that is not the server's own 127.0.0.1
 MAX_CONNECTIONS = 6  # per page, as Chrome allows per host over HTTP/1.1
 CYCLE = ("clear", "draw", "pose_tab", "pose_release", "pose_release", "routing_tab", "routing_click")
-STATUS = ("estimation", "process_starts", "progress", "process_completed")
 ACTION_TIMEOUT_S = 60.0
 DRAW_ORDER = (7, 3, 1, 4, 0, 2, 9, 5, 8, 6)  # "everyone draw a 7 now", then other digits
+STROKE_S = 0.3  # between a digit's strokes: the time a hand takes to lift the pen and draw the next one
 
 
 def visitor_address(i: int) -> str:
@@ -40,9 +40,9 @@ class Visitor:
 
     MAX_BACKGROUND = 120  # background requests waiting per page before more are dropped (bounded memory)
 
-    def __init__(self, i: int, url: str, page: Page, stats: Stats, pngs: dict, seed: int, one_address: bool = False,
-                 reuploads: str = "first", trace: list | None = None):
-        self.page, self.stats, self.pngs, self.reuploads, self.trace = page, stats, pngs, reuploads, trace
+    def __init__(self, i: int, url: str, page: Page, stats: Stats, sketches: dict, seed: int,
+                 one_address: bool = False, trace: list | None = None):
+        self.page, self.stats, self.sketches, self.trace = page, stats, sketches, trace
         self.rng = random.Random(seed * 100_003 + i)
         self.sh = session_hash()
         headers = {} if one_address else {"X-Forwarded-For": visitor_address(i)}
@@ -55,8 +55,7 @@ class Visitor:
         self.sizes: dict[str, tuple[int, int]] = {}  # image url -> (width, height)
         self.stream = self.heartbeat = None
         self.bg: set[asyncio.Task] = set()
-        self.drawn = None  # drawings()[digit] while the canvas holds a drawing
-        self.uploaded = False  # the page has uploaded the current drawing's images
+        self.drawn = False  # the canvas holds a drawing
         self.n_drawn = 0
         self.map_open = False  # the Routing tab's coupling-map section
 
@@ -98,15 +97,6 @@ class Visitor:
         self.bg.add(task)
         task.add_done_callback(self.bg.discard)
 
-    def reupload(self) -> None:
-        """What the page does at each loading-status refresh while the canvas holds a drawing (see the doc):
-        once per drawing ("first": the page, whose static/upload_reuse.js answers identical re-uploads itself), every
-        time ("all": Gradio 6.31's page without it) or never."""
-        if self.drawn is not None and (self.reuploads == "all" or (self.reuploads == "first" and not self.uploaded)):
-            self.uploaded = True
-            for body in self.drawn[3]:
-                self.background("upload", lambda b=body: self.send("upload", "POST", "/gradio_api/upload", None, *b))
-
     async def fetch_file(self, url: str):
         u = urllib.parse.urlsplit(url)
         data = await self.send("file", "GET", u.path + (f"?{u.query}" if u.query else ""))
@@ -119,7 +109,6 @@ class Visitor:
     async def join(self, action: Action, dep: dict, data: list, event_data, trigger) -> dict | None:
         body = {"data": data, "event_data": event_data, "fn_index": dep["id"], "trigger_id": trigger,
                 "session_hash": self.sh}  # fmt: skip
-        self.reupload()  # the page marks the event pending
         r = await self.send(f"join {dep.get('api_name')}", "POST", "/gradio_api/queue/join", action, json_body=body)
         if r is None:
             return None
@@ -133,7 +122,6 @@ class Visitor:
             msg = await fut
         finally:
             self.events.pop(eid, None)
-        self.reupload()  # and refreshes the statuses once more when it ends
         if not msg.get("success"):
             out = msg.get("output") or {}
             self.stats.failed(f"event {dep.get('api_name')}", out.get("error") or msg.get("message") or "failed")
@@ -145,8 +133,6 @@ class Visitor:
 
     def deliver(self, msg: dict) -> None:
         kind, eid = msg.get("msg"), msg.get("event_id")
-        if kind in STATUS:
-            self.reupload()
         if kind in ("process_completed", "unexpected_error"):
             if eid is None:
                 return self.fail_all(msg.get("message") or kind)
@@ -261,28 +247,24 @@ class Visitor:
                 self.fire(action, target, event, event_data)
 
     async def do_clear(self, action: Action) -> None:
+        """The canvas's Clear: its value becomes "" (one change event)."""
         sketch = self.page.find(elem_id="sketchpad")
-        self.drawn = None
-        self.fire(action, sketch, "clear")
-        self.fire(action, sketch, "change", None, {sketch: {"background": None, "layers": [], "composite": None}})
+        self.drawn = False
+        self.values[sketch] = ""
+        self.fire(action, sketch, "change")
 
     async def do_draw(self, action: Action) -> None:
+        """A digit stroke by stroke: after each, the canvas as a PNG data URL is the value (one change event, merged
+        by always_last while the last one runs), STROKE_S apart."""
         sketch = self.page.find(elem_id="sketchpad")
         digit = DRAW_ORDER[self.n_drawn % len(DRAW_ORDER)]
         self.n_drawn += 1
-        blob = "".join(self.rng.choice(string.ascii_lowercase + string.digits) for _ in range(10))
-        parts = [("background", None, "background.png"), ("composite", None, "composite.png"),
-                 ("layer", 0, "layer_0.png")]  # the order the page posts them in
-        images = dict(zip(("background", "layer", "composite"), self.pngs[digit][:3]))
-        sent = await asyncio.gather(*(
-            self.send("blob", "POST", "/gradio_api/component_server/", action, *multipart(
-                {"id": blob, "type": kind, "index": "null" if index is None else str(index),
-                 "component_id": str(sketch), "fn_name": "accept_blobs", "session_hash": self.sh},
-                "file", name, images[kind]))
-            for kind, index, name in parts))  # fmt: skip
-        if all(r is not None for r in sent):
-            self.drawn, self.uploaded = self.pngs[digit], False
-            self.fire(action, sketch, "change", None, {sketch: {"id": blob}})
+        for i, value in enumerate(self.sketches[digit]):
+            if i:
+                await asyncio.sleep(STROKE_S)
+            self.values[sketch] = value
+            self.fire(action, sketch, "change")
+        self.drawn = True
 
     async def do_pose_tab(self, action: Action) -> None:
         tab = self.page.find(label="Pose", type_="tabitem")
@@ -339,7 +321,7 @@ class Visitor:
                 return
             kind = CYCLE[i % len(CYCLE)]
             i += 1
-            if kind == "clear" and self.drawn is None:
+            if kind == "clear" and not self.drawn:
                 kind, i = CYCLE[i % len(CYCLE)], i + 1
             if kind == "routing_click" and not self.map_open:  # the map's section is opened once, then clicked
                 kind, i = "routing_map", i - 1

@@ -41,7 +41,7 @@ from .gradio_compat import (check_gradio_version, set_queue_poll, skip_absent_ma
 from .limits import QUEUE_MAX, QUEUE_POLL_S, event_concurrency, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
-from .inputs.sketch import SketchMemory, sketch_cleared, sketch_input
+from .inputs.sketch import canvas_template, sketch_input
 from .inputs.upload import MAX_FILE_SIZE, GuardedImage
 from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_cnn, load_model, predict
 from .tabs.attack import attack_tab
@@ -70,14 +70,9 @@ count. The decoder redraws the digit from the winning capsule's pose alone, so e
 dimension encodes.
 """
 CLASS_CHOICES = [(str(k), k) for k in range(NUM_CLASSES)]
-CANVAS = 336  # sketchpad canvas size (px); the browser scales it to fit, the brush with it
-# A digit drawn two thirds of the canvas tall with this brush is preprocessed to strokes 2.6 px wide, where
-# MNIST's test digits have a median of 2.7 px (measured in docs/explorer.md, checked by tests/test_sketchpad.py).
-BRUSH_RADIUS = 15
-
 CSS = (STATIC / "explorer.css").read_text(encoding="utf-8")
-# Selects the brush after every clear and makes #clear-canvas run the sketchpad's own clear (see the file).
-SKETCHPAD_JS = with_page_dom((STATIC / "sketchpad.js").read_text(encoding="utf-8"))
+# The drawing canvas: one change event per stroke, undo and clear, with the canvas as a PNG data URL.
+CANVAS_JS = (STATIC / "canvas.js").read_text(encoding="utf-8")
 # The plots' scripts run when Gradio changes a plot (its .change js); this waits for plotly to have drawn it.
 WHEN_PLOT_JS = (STATIC / "when_plot.js").read_text(encoding="utf-8")
 ROUTING_LINKS_JS = with_page_dom((STATIC / "routing_links.js").read_text(encoding="utf-8"))
@@ -95,16 +90,6 @@ NAME_IMAGES_JS = "() => window.capsnetNameImages?.()"
 # An SVG download beside each plotly figure, after each plot change and tab.
 FIGURE_EXPORT_JS = with_page_dom((STATIC / "figure_export.js").read_text(encoding="utf-8"))
 SVG_BUTTONS_JS = "() => window.capsnetSvgButtons?.()"
-# The page sends each drawing's images once instead of at every status message of every event (see the file).
-UPLOAD_REUSE_JS = with_page_dom((STATIC / "upload_reuse.js").read_text(encoding="utf-8"))
-UPLOAD_REUSE_WINDOW = "const REUSE_MS = 30000;"
-assert UPLOAD_REUSE_WINDOW in UPLOAD_REUSE_JS, "static/upload_reuse.js: its reuse window line changed"
-
-
-def upload_reuse_js(cache_age_s: int) -> str:
-    """static/upload_reuse.js reusing an upload's path for a quarter of the cache's age, at most 30 s: the file
-    is still on the server when the page names it again."""
-    return UPLOAD_REUSE_JS.replace(UPLOAD_REUSE_WINDOW, f"const REUSE_MS = {min(30_000, cache_age_s * 250)};")
 # Gradio's Soft theme in orange, with text dark enough for WCAG AA contrast (4.5:1) where Soft puts orange-500 text
 # on orange-100 labels, white on orange-500 buttons and grey-400 hints (tests/test_accessibility.py, axe-core).
 THEME = gr.themes.Soft(primary_hue="orange").set(
@@ -140,19 +125,13 @@ def explorer_ui(demo: gr.Blocks) -> ExplorerUI:
 
 def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], None]]) -> tuple:
     """The left column: Draw, Upload and the extra input tabs, then the prediction and what the model sees.
-    Returns (sketchpad, upload) for their input events, the export and the share controls (tabs/export.py,
+    Returns (canvas, upload) for their input events, the export and the share controls (tabs/export.py,
     tabs/share.py)."""
     with gr.Tabs(elem_id="input-tabs"):
         with gr.Tab("Draw", id="draw"):
-            sketch = gr.Sketchpad(
-                label="Draw a digit (mouse or touch)", type="numpy", image_mode="RGBA",
-                canvas_size=(CANVAS, CANVAS), fixed_canvas=True,
-                brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-                layers=False, transforms=(), elem_id="sketchpad",
-            )
-            sketch.accepts_preprocessed = True  # refused sketches reach the handler as a message
-            # No Python event: static/sketchpad.js makes it press the sketchpad's own clear tool.
-            gr.Button("Clear canvas", elem_id="clear-canvas", size="sm")
+            sketch = gr.HTML("", html_template=canvas_template("Draw a digit (mouse or touch)"), js_on_load=CANVAS_JS,
+                             elem_id="sketchpad", apply_default_css=False)  # fmt: skip
+            sketch.carries_image = True  # its events run in the image lanes (limits.limit_image_events)
         with gr.Tab("Upload", id="upload"):
             upload = GuardedImage(  # unreadable / oversized files become a message, not an error
                 label="Upload an image of a digit (any size, light or dark background)",
@@ -275,15 +254,12 @@ def build_demo(
                 sketch, upload, export, share = input_column(ui, input_tabs)
             with gr.Column(scale=3, min_width=420):
                 view_column(ui, tabs)
-        sketch_memory = gr.State(SketchMemory())  # per session: the drawing the last clear removed (inputs/sketch.py)
-        ui.add_input([sketch.change], sketch_input, [sketch, sketch_memory], api_name="analyse_sketch", source="sketch")
-        sketch.clear(sketch_cleared, sketch_memory, None, api_visibility="private", show_progress="hidden",
-                     queue=False)
+        ui.add_input([sketch.change], sketch_input, [sketch], api_name="analyse_sketch", source="sketch")
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire_share(ui, *share)  # a share link's input: one more input source
         wire(ui)
         wire_export(ui, *export)
-        page_js = (SKETCHPAD_JS, upload_reuse_js(cache[1]), WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
+        page_js = (WHEN_PLOT_JS, ROUTING_LINKS_JS, POSE_LINK_JS,
                    TRAJECTORIES_NARROW_JS, A11Y_JS, FIGURE_EXPORT_JS, links_js(ui))  # fmt: skip
         page_hooks(demo, ui)
         for js in page_js:

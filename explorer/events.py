@@ -19,8 +19,7 @@ from typing import Callable, Iterator, Sequence
 import gradio as gr
 
 from .inputs.preprocess import BLANK_MESSAGE
-from .inputs.sketch import IGNORE
-from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, InputSource, Listener, Section, log, new_analysis
+from .session import IGNORE, NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, InputSource, Listener, Section, log, new_analysis
 from .views import capsules
 
 
@@ -135,8 +134,7 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
         except Exception:
             log.error("input source failed:\n%s", traceback.format_exc())
             raw = None
-        if raw is IGNORE:  # e.g. a sketch the last clear removed, sent again late: change nothing
-            log.info("%s event ignored: a late copy of an input that was cleared", source.source)
+        if raw is IGNORE:  # e.g. a damaged share link, already answered with a warning: change nothing
             return [gr.skip()] * len(outputs)
         n = len(source.inputs)
         rest = list(args[n:])

@@ -196,26 +196,6 @@ def fetched_urls(value: Any) -> list[str]:
     return found
 
 
-def replace_blob_receiver(editor: gr.ImageEditor, accept_blobs: Callable[[Any], Any]) -> None:
-    """Make `accept_blobs(data)` this image editor's receiver of the sketch images the browser posts before an event
-    (POST /gradio_api/component_server calls `getattr(block, "accept_blobs")` on the instance). That route calls
-    only functions marked `_is_server_fn`, so this marks it."""
-    accept_blobs._is_server_fn = True
-    editor.accept_blobs = accept_blobs
-
-
-def sketch_blobs(editor: gr.ImageEditor) -> dict:
-    """The sketch images `accept_blobs` keeps until an event names their id (`ImageEditor.blob_storage`:
-    {id: blobs with `background`, `layers`, `composite` as bytes}); the dict itself, oldest first."""
-    return editor.blob_storage
-
-
-def editor_image(editor: gr.ImageEditor, part: Any, flatten_on_white: bool) -> Any:
-    """One sketch part (FileData or bytes) decoded as the editor's `type` and `image_mode`, the way its own
-    `preprocess` decodes it (`ImageEditor.convert_and_format_image`)."""
-    return editor.convert_and_format_image(part, flatten_on_white=flatten_on_white)
-
-
 def event_payload(evt: gr.EventData) -> dict:
     """The dict a page script sent as an event's data (a custom `gr.HTML` event's `trigger(name, data)`), {} when
     none. gr.EventData exposes only its keys as attributes (raising for missing ones), so read `EventData._data`."""
@@ -261,11 +241,6 @@ PAGE_DOM = {
     "radio_input": "input[type='radio']",  # a gr.Radio's options: one input inside each option's label
     "slider_range": "input[type='range']",  # a gr.Slider: its range input and its number box
     "slider_number": "input[type='number']",
-    "sketch_brush": ".toolbar-wrap .half-container:not(.right) button",  # Sketchpad: the left toolbar's first tool
-    "sketch_top_buttons": ".top-panel button",  # pan, zoom out, zoom in, undo, redo and, last, clear canvas
-    "sketch_idle": ".empty.wrap",  # the Sketchpad's "select the draw tool" placeholder
-    "upload_path": "/gradio_api/upload",  # the page posts an event's files here (FormData "files"); an upload_id
-    "upload_field": "files",  # query parameter means the upload tracks progress
     "file_route": "/gradio_api/file=",  # a cached file's URL: <root><file_route><path>
     "config_global": "gradio_config",  # the page's config (window.gradio_config), whose `root` is the app's URL
     "image_button": ".image-container > button",  # a gr.Image showing a value: a button around an <img alt="">
@@ -309,9 +284,9 @@ def stop_server_now(demo: gr.Blocks) -> None:
 
 __all__ = [
     "GRADIO_VERSION", "PAGE_DOM", "InvalidPath", "UnknownEndpoint", "body_fn", "cached_files", "called_by_name",
-    "cap_default_concurrency", "check_gradio_version", "editor_image", "event_functions", "event_group",
+    "cap_default_concurrency", "check_gradio_version", "event_functions", "event_group",
     "event_payload", "event_request", "fetched_urls", "fn_name", "plot_value", "queued_event",
-    "replace_blob_receiver", "replace_preprocess", "session_component", "set_queue_max_size", "set_queue_poll",
-    "skip_absent_matplotlib", "sketch_blobs",
+    "replace_preprocess", "session_component", "set_queue_max_size", "set_queue_poll",
+    "skip_absent_matplotlib",
     "stop_server_now", "waiting_events", "with_page_dom", "wrap_preprocess", "wrap_queue_push",
 ]

@@ -39,7 +39,7 @@ from . import gradio_compat as compat
 
 log = logging.getLogger("explorer")
 
-MAX_JSON_BODY = 256 * 1024  # the page's JSON requests are a few hundred bytes
+MAX_JSON_BODY = 256 * 1024  # the page's JSON requests: a few hundred bytes, a drawing's PNG 3-10 KB
 MAX_MULTIPART_BODY = 21 * 1024 * 1024  # uploads: Gradio refuses files over max_file_size (10 MB) itself
 QUEUE_MAX = 256  # waiting events in all (Gradio's max_size)
 QUEUE_PER_CLIENT = 64  # waiting events per visitor address: a class behind one school address fits
@@ -291,11 +291,12 @@ def image_concurrency() -> int:
 
 
 def limit_image_events(demo: gr.Blocks) -> None:
-    """Events with an image input keep their own group but run at most `image_concurrency()` at once."""
+    """Events with an image input (the drawing canvas's PNG included: `carries_image`) keep their own group but run
+    at most `image_concurrency()` at once."""
     image_types = (gr.Image, gr.ImageEditor, gr.File, gr.Gallery)
     limit = image_concurrency()
     for fn in compat.event_functions(demo):
-        if any(isinstance(b, image_types) for b in fn.inputs):
+        if any(isinstance(b, image_types) or getattr(b, "carries_image", False) for b in fn.inputs):
             compat.cap_default_concurrency(fn, limit)
 
 

@@ -1,6 +1,7 @@
 """Gradio's HTTP API spoken by hand (httpx), the way a hostile client would: uploads, named calls, queue joins."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -37,6 +38,11 @@ def stroke_rgba(side: int) -> bytes:
     ImageDraw.Draw(im).line([(side // 2, side // 10), (side // 2, side * 9 // 10)], fill=(0, 0, 0, 255),
                             width=max(2, side // 12))  # fmt: skip
     return png(im)
+
+
+def sketch(data: bytes, kind: str = "png") -> str:
+    """What the drawing canvas sends (/analyse_sketch): an image as a data URL."""
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
 
 
 class Api:

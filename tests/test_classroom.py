@@ -1,5 +1,5 @@
 """A class at once (issue 20, "Room for a class"), with benchmarks/classroom.py: visitors replaying the page's own
-events (sessions, queue joins, the sketch's blobs, the re-uploads Gradio 6.31's page makes) from one light client.
+events (sessions, queue joins, the drawing canvas's value, the images it fetches) from one light client.
 
 - `test_replay_is_the_page`: one visitor, one cycle: the events each action sends are the ones the real page sent
   in chromium (recorded with Playwright; see the benchmark's doc). Fails when the app's wiring changes, so the
@@ -29,7 +29,7 @@ PAGE = {
     "routing_tab": ["on_select_3", "run catch_up_12", "views_routing"],
     "routing_map": ["on_expand"],
     "routing_click": ["on_click"],
-    "clear": ["run sketch_cleared", "handler_6", "run catch_up_6"],
+    "clear": ["handler_6", "run catch_up_6"],
     "draw again": ["handler_6", "run catch_up_6", "views_routing", "draw"],
 }
 
@@ -71,9 +71,9 @@ def test_replay_is_the_page():
     got = events_per_action(trace)
     for kind, events in PAGE.items():
         assert got.get(kind) == Counter(events), (kind, got.get(kind))
-    blobs = [e for e in trace if e["where"] == "blob"]
-    assert len(blobs) % 3 == 0 and blobs, "each drawing posts its background, composite and layer as sketch blobs"
-    assert r["requests"].get("upload", 0) > 0, "the page re-uploads the drawing while the canvas holds it"
+    sketches = [e["json"]["data"][0] for e in trace if e["where"] == "join handler_6"]
+    assert any(s.startswith("data:image/png;base64,") for s in sketches) and "" in sketches  # drawings and a clear
+    assert not {"upload", "blob"} & set(r["requests"]), r["requests"]  # the canvas sends its value, nothing else
 
 
 @pytest.mark.slow

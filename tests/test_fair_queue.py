@@ -11,7 +11,7 @@ from explorer.limits import BUSY, QUEUE_PER_CLIENT, client_address, fair_order, 
 from explorer.serving import free_port
 
 from .conftest import SHIPPED
-from .raw_http import Api, Server, file_ref, stroke_rgba
+from .raw_http import Api, Server, file_ref, sketch, stroke_rgba
 
 ANSWER_LIMIT_S = 2.0  # another visitor's request while one visitor floods the same endpoint
 PROXY = "127.0.0.2"  # a loopback peer other than 127.0.0.1, which uvicorn itself trusts for X-Forwarded-For
@@ -180,7 +180,7 @@ def test_malformed_forwarded_for_is_still_served(server, uploaded_digits, forwar
 
 
 HEAVY = {  # the heavy events a page or an API client can flood (a first-in-first-out queue of 64 of them: 3 s or more)
-    "analyse_sketch": lambda ref: [{"composite": file_ref(ref), "layers": [], "background": None}],
+    "analyse_sketch": lambda ref: [sketch(stroke_rgba(336))],  # the drawing canvas's data URL (no upload)
     "routing": lambda ref: [file_ref(ref), None, False],
     "transform_response": lambda ref: [file_ref(ref), "rotation", None],
 }

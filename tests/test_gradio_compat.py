@@ -24,7 +24,7 @@ from explorer import gradio_compat as compat
 from explorer.serving import served
 
 from .conftest import REPO
-from .raw_http import Api, file_ref, png, stroke_rgba
+from .raw_http import Api, file_ref, png
 
 
 
@@ -43,7 +43,7 @@ def build(seen: dict, gate: threading.Event) -> SimpleNamespace:
     lock = threading.Lock()
     with gr.Blocks() as demo:
         text, out, button = gr.Textbox(label="text"), gr.Textbox(), gr.Button()
-        image, sketch, shape = gr.Image(type="pil"), gr.Sketchpad(type="numpy", image_mode="RGBA"), gr.JSON()
+        image = gr.Image(type="pil")
         number, total = gr.Number(), gr.Number()
 
         def hold(x):
@@ -69,14 +69,13 @@ def build(seen: dict, gate: threading.Event) -> SimpleNamespace:
         text.input(count, text, out, api_name="count")
         button.click(payload, None, out, api_name="payload")
         image.upload(lambda im: im, image, image, api_name="flip")
-        sketch.change(lambda v: list(v["composite"].shape), sketch, shape, api_name="sketch")
         number.submit(lambda x: x, number, total, api_name="number")
     demo.queue(default_concurrency_limit=4)
-    return SimpleNamespace(demo=demo, text=text, button=button, sketch=sketch, number=number)
+    return SimpleNamespace(demo=demo, text=text, button=button, number=number)
 
 
 def recorders(app: SimpleNamespace) -> None:
-    """Wrap the queue, the input step and the sketch blobs with recorders, through the seam."""
+    """Wrap the queue and the input step with recorders, through the seam."""
     demo, seen = app.demo, app.seen
 
     def make_push(original):
@@ -98,8 +97,6 @@ def recorders(app: SimpleNamespace) -> None:
 
     compat.wrap_queue_push(demo, make_push)
     assert compat.wrap_preprocess(demo, make_preprocess)
-    accept_blobs = app.sketch.accept_blobs
-    compat.replace_blob_receiver(app.sketch, lambda data: seen["blobs"].append(data.data["type"]) or accept_blobs(data))
     number_preprocess = app.number.preprocess
     compat.replace_preprocess(app.number, lambda payload: 2 * number_preprocess(payload))
     compat.cap_default_concurrency(event_named(demo, "count"), 1)
@@ -109,7 +106,7 @@ def recorders(app: SimpleNamespace) -> None:
 @pytest.fixture(scope="module")
 def app():
     gate = threading.Event()
-    seen = {"order": [], "push": [], "preprocess": [], "blobs": [], "running": 0, "peak": 0}
+    seen = {"order": [], "push": [], "preprocess": [], "running": 0, "peak": 0}
     app = build(seen, gate)
     app.seen, app.gate = seen, gate
     recorders(app)
@@ -232,22 +229,6 @@ def test_fetched_urls_are_the_paths_gradio_would_download(tmp_path):
     asyncio.run(processing_utils.async_move_files_to_cache(value, block, check_in_upload_folder=True))
     urls = [p for p in moved if p.startswith("http")]
     assert compat.fetched_urls(value) == urls == ["https://example.com/a.png", "http://example.com/c.png"]
-
-
-def test_blob_receiver_store_and_editor_image_follow_the_sketchpad(app):
-    data = stroke_rgba(64)
-    form = {"component_id": str(app.sketch._id), "session_hash": "blob-session", "fn_name": "accept_blobs",
-            "id": "b1", "type": "composite", "index": "null"}  # fmt: skip
-    r = app.api.http.post("/gradio_api/component_server/", data=form, files={"file": ("blob.png", data, "image/png")})
-    assert r.status_code == 200, r.text
-    assert app.seen["blobs"] == ["composite"]
-    stored = compat.sketch_blobs(app.sketch)["b1"]
-    assert stored.composite == data
-    image = compat.editor_image(app.sketch, stored.composite, flatten_on_white=False)
-    assert isinstance(image, np.ndarray) and image.shape == (64, 64, 4)
-    sketch = {"id": "b1", "composite": None, "layers": [], "background": None}
-    assert app.api.call("sketch", [sketch]) == ("complete", [[64, 64, 4]])
-    assert "b1" not in compat.sketch_blobs(app.sketch)  # the event consumed it
 
 
 def test_event_payload_is_the_data_a_page_script_sends(app):

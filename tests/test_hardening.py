@@ -1,5 +1,6 @@
 """A hostile client on the raw HTTP API (httpx, no gradio_client) against a launched `python -m explorer`:
-memory per request, one-sentence refusals, class inputs, private events, body limits, sketch blobs, fair queueing."""
+memory per request, one-sentence refusals, class inputs, private events, body limits, sketches, fair queueing."""
+import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +13,7 @@ from explorer.serving import free_port
 
 from . import hostile_inputs
 from .conftest import SHIPPED
-from .raw_http import Api, Server, blank_1bit, file_ref, peak_mb, png, stroke_rgba
+from .raw_http import Api, Server, blank_1bit, file_ref, peak_mb, png, sketch, stroke_rgba
 
 PEAK_LIMIT_MB = 300  # extra peak RSS of the server for any single request
 TIME_LIMIT_S = 5.0
@@ -38,18 +39,10 @@ def refs(api):
     """Uploaded files: hostile (12000x12000 1-bit, 18 KB) and the largest allowed (5000x5000 = 25 MP)."""
     return {
         "huge": api.upload(blank_1bit(12000, 12000)),
-        "max_blank": api.upload(blank_1bit(5000, 5000)),
         "max_stroke": api.upload(stroke_rgba(5000)),
         "canvas": api.upload(stroke_rgba(336)),
-        "large": api.upload(stroke_rgba(2000)),
-        "other_size": api.upload(stroke_rgba(400)),
         "digit": api.upload(png(hostile_inputs.digit_image())),
     }
-
-
-def sketch(composite=None, layers=(), background=None) -> dict:
-    ref = lambda p: None if p is None else file_ref(p)  # noqa: E731
-    return {"composite": ref(composite), "layers": [ref(x) for x in layers], "background": ref(background)}
 
 
 def refusal(outcome) -> str | None:
@@ -71,21 +64,20 @@ def assert_sentence(message, *, contains: str = ""):
 
 # name: (endpoint, data from refs, words of the expected sentence)
 HOSTILE = {
-    "sketch composite 12000x12000": ("analyse_sketch", lambda r: [sketch(r["huge"])], "too large"),
-    "sketch background 12000x12000": ("analyse_sketch", lambda r: [sketch(r["canvas"], background=r["huge"])],
-                                      "too large"),
-    "sketch layer 12000x12000": ("analyse_sketch", lambda r: [sketch(r["canvas"], layers=[r["huge"]])], "too large"),
-    "sketch 12000x12000 background + 3 layers + composite": (
-        "analyse_sketch", lambda r: [sketch(r["huge"], [r["huge"]] * 3, r["huge"])], "layer"),
-    "sketch 3 x 25 MP (each allowed)": (
-        "analyse_sketch", lambda r: [sketch(r["max_blank"], [r["max_blank"]], r["max_blank"])], "together"),
-    "sketch with 2 layers": ("analyse_sketch", lambda r: [sketch(r["canvas"], [r["canvas"]] * 2)], "layer"),
-    "sketch background of another size": ("analyse_sketch", lambda r: [sketch(r["canvas"], (), r["other_size"])],
-                                          "size"),
-    "sketch 40000 null layers": ("analyse_sketch", lambda r: [{"composite": None, "layers": [None] * 40000,
-                                                               "background": None}], "sketch"),
-    "sketch 100000 null layers (500 KB body)": (
-        "analyse_sketch", lambda r: [{"composite": None, "layers": [None] * 100000, "background": None}], "bytes"),
+    "sketch 12000x12000 (a 1-bit PNG of 18 KB)": ("analyse_sketch", lambda r: [sketch(blank_1bit(12000, 12000))],
+                                                  "on a side"),
+    "sketch 1025x1025": ("analyse_sketch", lambda r: [sketch(blank_1bit(1025, 1025))], "on a side"),
+    "sketch as a JPEG": ("analyse_sketch", lambda r: [sketch(jpeg(), "jpeg")], "starts"),
+    "sketch of 100 KB of zeros": ("analyse_sketch", lambda r: [sketch(b"\0" * 100_000)], "not an image"),
+    "sketch of 200,022 characters": ("analyse_sketch", lambda r: ["data:image/png;base64," + "A" * 200_000],
+                                     "at most"),
+    "sketch of 2,000,022 characters": ("analyse_sketch", lambda r: ["data:image/png;base64," + "A" * 2_000_000],
+                                       "larger than"),
+    "sketch as the old sketchpad's dict": ("analyse_sketch", lambda r: [{"composite": None, "layers": [None] * 40000,
+                                                                         "background": None}], "got dict"),
+    "sketch as a number": ("analyse_sketch", lambda r: [7], "got int"),
+    "sketch not base64": ("analyse_sketch", lambda r: ["data:image/png;base64,<script>alert(1)</script>"],
+                          "not base64"),
     "predict 12000x12000": ("predict", lambda r: [file_ref(r["huge"])], "too large"),
     "routing 12000x12000": ("routing", lambda r: [file_ref(r["huge"]), 7, True], "too large"),
     "analyse_upload 12000x12000": ("analyse_upload", lambda r: [file_ref(r["huge"])], "too large"),
@@ -112,8 +104,9 @@ def test_hostile_request_is_refused_in_one_sentence_within_bounded_memory(server
 
 @pytest.mark.parametrize("name", ["analyse_sketch", "predict", "routing", "analyse_upload"])
 def test_largest_allowed_image_is_analysed_within_bounded_memory(server, api, refs, name):
-    ref = refs["max_stroke"]  # 5000x5000 RGBA with a "1" drawn on it
-    data = {"analyse_sketch": [sketch(ref)], "predict": [file_ref(ref)], "routing": [file_ref(ref), None, False],
+    ref = refs["max_stroke"]  # 5000x5000 RGBA with a "1" drawn on it (a sketch: 1024x1024, its largest)
+    data = {"analyse_sketch": [sketch(stroke_rgba(1024))], "predict": [file_ref(ref)],
+            "routing": [file_ref(ref), None, False],
             "analyse_upload": [file_ref(ref)]}[name]  # fmt: skip
     peak, (event, out) = peak_mb(server.pid, lambda: api.call(name, data))
     assert event == "complete", out
@@ -124,7 +117,7 @@ def test_largest_allowed_image_is_analysed_within_bounded_memory(server, api, re
 
 def test_every_endpoint_answers_refused_inputs_with_a_sentence(api, refs):
     """Every named endpoint (documented or not): each parameter replaced by a wrong value, and no inputs at all."""
-    strict = {"Image", "Imageeditor", "Radio", "Number", "Slider"}  # inputs that must refuse a wrong type
+    strict = {"Image", "Html", "Radio", "Number", "Slider"}  # inputs that must refuse a wrong type (Html: the canvas)
     wrong = ["hello", {"path": 123}, 123, "x" * 100_000]
     endpoints = api.info()["named_endpoints"]
     assert {"/predict", "/routing", "/analyse_upload", "/analyse_sketch", "/pose"} <= set(endpoints)
@@ -185,39 +178,21 @@ def test_request_bodies_are_capped_and_errors_do_not_echo(api):
     assert r.status_code == 413 and "error" in r.json()
 
 
-def _blob(api, component_id: int, kind: str, data: bytes, blob_id: str = "t1", index: str = "null"):
-    form = {"component_id": str(component_id), "session_hash": "hostile", "fn_name": "accept_blobs", "id": blob_id,
-            "type": kind, "index": index}  # fmt: skip
-    return api.http.post("/gradio_api/component_server/", data=form, files={"file": ("blob.png", data, "image/png")})
-
-
-def test_sketch_blobs_are_bounded_and_the_page_path_still_works(server, api):
-    """The browser posts its sketch as blobs (`accept_blobs`) and then sends only their id."""
-    sketchpad = next(c["id"] for c in api.config()["components"] if c.get("props", {}).get("elem_id") == "sketchpad")
-    for kind, data, index, words in [("layer", stroke_rgba(336), "100000000", "layer"),
-                                     ("composite", blank_1bit(12000, 12000), "null", "too large"),
-                                     ("composite", b"\0" * 3_000_000, "null", "bytes"),
-                                     ("mask", stroke_rgba(336), "null", "composite")]:  # fmt: skip
-        peak, r = peak_mb(server.pid, lambda: _blob(api, sketchpad, kind, data, index=index))  # noqa: B023
-        assert r.status_code == 400, r.text
-        assert_sentence(r.json()["error"], contains=words)
-        assert peak < PEAK_LIMIT_MB
-    for kind in ("background", "layer", "composite"):  # what the page sends for one drawing
-        data = stroke_rgba(336) if kind != "background" else png(Image.new("RGBA", (336, 336), "white"))
-        assert _blob(api, sketchpad, kind, data, "page", "0" if kind == "layer" else "null").status_code == 200
-    event, out = api.call("analyse_sketch", [{"id": "page", "composite": None, "layers": [], "background": None}])
-    assert event == "complete" and out[2] == 1, out
+def jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (336, 336), "white").save(buf, "JPEG")
+    return buf.getvalue()
 
 
 FLOOD = QUEUE_PER_CLIENT + 40
 
 
 def test_one_client_flooding_one_endpoint_does_not_lock_out_another(server, api, refs):
-    """More concurrent 4-megapixel sketch analyses from 127.0.0.2 than one client may have waiting are queued or
+    """More concurrent 1-megapixel sketch analyses from 127.0.0.2 than one client may have waiting are queued or
     refused; then a /predict from 127.0.0.1 is still answered (it used to get 503 "Queue is full").
     tests/test_fair_queue.py times the other visitor's answer while the flood is still waiting."""
     flooder = Api(server.url, local_address="127.0.0.2")
-    data = [sketch(refs["large"])]
+    data = [sketch(stroke_rgba(1024))]
     with ThreadPoolExecutor(FLOOD) as ex:
         flood = [ex.submit(flooder.post, "analyse_sketch", data) for _ in range(FLOOD)]
         statuses = [f.result().status_code for f in flood]  # all joined (or refused) before the other client asks

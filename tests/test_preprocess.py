@@ -97,7 +97,6 @@ def test_arrays_of_any_shape_dtype_and_nonfinite_values(shape, dtype, specials, 
 
 def test_blank_inputs():
     for value in [None, np.zeros((0, 0)), np.zeros((1, 1)), np.zeros((50, 50)), np.full((50, 50), 255, np.uint8),
-                  {"background": None, "layers": [], "composite": None},
                   Image.new("RGBA", (64, 64), (0, 0, 0, 0)), Image.new("RGB", (64, 64), "white"),
                   np.full((20, 20), np.nan)]:
         r = preprocess(value)
@@ -159,15 +158,11 @@ def test_rgba_sketch_uses_alpha():
     dark = preprocess(ring()).image
     assert torch.allclose(preprocess(rgba).image, dark, atol=1e-5)
     assert torch.allclose(preprocess(Image.fromarray(rgba, "RGBA")).image, dark, atol=1e-5)
-    sketch = {"background": None, "layers": [rgba], "composite": rgba}
-    assert torch.allclose(preprocess(sketch).image, dark, atol=1e-5)
-    layers_only = {"background": None, "layers": [rgba], "composite": None}
-    assert torch.allclose(preprocess(layers_only).image, dark, atol=1e-5)
 
 
-def test_sketchpad_composite_flattened_on_white():
+def test_opaque_canvas_with_black_strokes_uses_luminance():
     comp = np.stack([255 - ring()] * 3 + [np.full((400, 400), 255, np.uint8)], -1)  # opaque white with black strokes
-    assert torch.allclose(preprocess({"background": None, "layers": [], "composite": comp}).image, preprocess(ring()).image, atol=1e-5)
+    assert torch.allclose(preprocess(comp).image, preprocess(ring()).image, atol=1e-5)
 
 
 def test_tiny_stroke_at_edge_and_huge_image_are_bounded():

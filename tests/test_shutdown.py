@@ -40,8 +40,7 @@ def test_stop_signal_exits_quickly_and_leaves_no_file(tmp_path, sig):
         use_every_kind_of_file(server, api)
         big = api.upload(stroke_rgba(5000))
         with ThreadPoolExecutor(6) as ex:  # requests still running (and waiting) when the signal comes
-            busy = [ex.submit(api.post, "analyse_sketch",
-                              [{"composite": file_ref(big), "layers": [], "background": None}]) for _ in range(6)]
+            busy = [ex.submit(api.post, "analyse_upload", [file_ref(big)]) for _ in range(6)]
             [f.result() for f in busy]
             time.sleep(0.3)
             elapsed, code = server.stop(sig, timeout=30)

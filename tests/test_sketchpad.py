@@ -1,11 +1,12 @@
-"""The sketchpad: its brush against MNIST (stroke width after preprocessing, ten drawn digits read right offline),
-and draw, clear, draw again as a visitor does: ten digits in a row in Debian's chromium with either clear control
-(the app's #clear-canvas button and the sketchpad's own clear tool), by mouse and by touch, never re-selecting
-the brush by hand."""
+"""The drawing canvas: its brush against MNIST (stroke width after preprocessing, ten drawn digits read right
+offline), its value (a PNG data URL) read and refused, and draw, clear, draw again as a visitor does: ten digits in
+a row in chromium by mouse (also 150 ms away) and by touch, undo within a drawing, and one small request per stroke
+with no uploads."""
 from __future__ import annotations
 
+import base64
 import io
-import re
+import json
 import time
 
 import numpy as np
@@ -13,12 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.app import BRUSH_RADIUS, CANVAS
+from explorer.inputs.sketch import BRUSH_RADIUS, CANVAS, MAX_CHARS, PREFIX, sketch_input
 from explorer.inputs.preprocess import preprocess, stroke_width
 
 from .conftest import SHIPPED
 from .sketch_digits import DIGITS, render, scaled
-from .browser_helpers import SCREENSHOT, require, wait_for_opening_example
+from .browser_helpers import SCREENSHOT, require
 
 
 def model_input(strokes) -> np.ndarray:
@@ -91,41 +92,27 @@ def mismatch(actual: np.ndarray, expected: np.ndarray) -> float:
 
 
 class Sketchpad:
-    """The page's sketchpad driven like a visitor: strokes by mouse or by touch, clears by click or tap."""
+    """The page's canvas driven like a visitor: strokes by mouse or by touch, Clear and Undo by click or tap."""
 
-    # Longest pointer move (screen px). The brush paints straight between pointer events, so the polylines' own
-    # points are enough; each event costs a software-WebGL render in headless chromium, slow on a busy machine.
-    step = 80.0
+    step = 40.0  # longest pointer move (screen px): the canvas paints straight lines between pointer events
 
     def __init__(self, page, url: str, touch: bool = False, latency_ms: float = 0.0):
         self.page, self.touch = page, touch
         self.expect = pytest.importorskip("playwright.sync_api").expect
         self.cdp = page.context.new_cdp_session(page) if touch or latency_ms else None
-        if latency_ms:  # a remote visitor: every request and upload waits this long (Chrome's network emulation)
+        if latency_ms:  # a remote visitor: every request waits this long (Chrome's network emulation)
             self.cdp.send("Network.enable")
             self.cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency_ms,
                                                                "downloadThroughput": -1, "uploadThroughput": -1})
         page.set_default_timeout(WAIT)
         page.goto(url)
         self.expect(page.locator("#prediction")).to_contain_text("synthetic 7", timeout=2 * WAIT)  # page is ready
-        self.expect_brush()
-
-    def expect_brush(self):
-        """The brush is selected: Gradio's "select the draw tool to start" placeholder is gone."""
-        self.page.locator("#sketchpad canvas").first.wait_for(state="visible")
-        self.expect(self.page.locator("#sketchpad .empty")).to_have_count(0, timeout=WAIT)
-
-    def _square(self):
-        """(left, top, side) of the canvas on screen: Gradio fits it, centred, into its drawing area at the zoom
-        it shows (e.g. "86%")."""
-        box = self.page.locator("#sketchpad canvas").first.bounding_box()
-        zoom = float(re.search(r"(\d+)%", self.page.locator("#sketchpad .zoom-number").inner_text()).group(1)) / 100
-        side = CANVAS * zoom
-        return box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2, side
 
     def draw(self, strokes):
-        self.page.locator("#sketchpad canvas").first.scroll_into_view_if_needed()
-        left, top, side = self._square()
+        canvas = self.page.locator("#sketchpad canvas")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        left, top, side = box["x"], box["y"], box["width"]  # square (CSS aspect-ratio)
         for stroke in strokes:
             pts = [(left + x * side, top + y * side) for x, y in stroke]
             path = [pts[0]]
@@ -149,17 +136,14 @@ class Sketchpad:
     def press(self, locator):
         locator.tap() if self.touch else locator.click()
 
-    def clear(self, control: str):
-        """Clear with the app's button ("app") or the sketchpad's own tool ("tool", the last button of its top
-        panel, whatever the language), then check the blank state: prompt shown, brush still selected."""
+    def clear(self):
+        """Clear with the canvas's button, then check the blank state: the prompt instead of the views."""
         page = self.page
-        button = page.locator("#clear-canvas") if control == "app" else page.locator("#sketchpad .top-panel button").last
-        self.press(button)
+        self.press(page.locator("#clear-canvas"))
         self.expect(page.locator("#prompt")).to_be_visible(timeout=WAIT)
         self.expect(page.locator("#prompt")).to_contain_text("Draw a digit", timeout=WAIT)
         self.expect(page.locator("#lengths-plot")).to_be_hidden(timeout=WAIT)
         self.expect(page.locator("#prediction")).to_have_text("", timeout=WAIT)
-        self.expect_brush()
 
     def model_input(self, expected: np.ndarray, timeout_s: float = 90.0) -> np.ndarray:
         """Wait until the page's 28x28 model input shows the expected strokes; return it (fails with the closest)."""
@@ -190,12 +174,12 @@ class Sketchpad:
         return self.shows(DIGITS[digit], digit)
 
 
-def _ten_digits(pad: Sketchpad, controls) -> list[np.ndarray]:
+def _ten_digits(pad: Sketchpad) -> list[np.ndarray]:
     inputs, seconds = [], []
     for i, digit in enumerate(ORDER):
         start = time.monotonic()
         if i:
-            pad.clear(controls[i % len(controls)])
+            pad.clear()
         inputs.append(pad.draw_digit(digit))
         pad.expect(pad.page.locator("#lengths-plot")).to_contain_text(f"predicted {digit}", timeout=WAIT)
         seconds.append(time.monotonic() - start)
@@ -211,23 +195,17 @@ def _check_widths(inputs):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("control, latency_ms", [("app", 0.0), ("tool", 150.0)])
-def test_ten_digits_with_clears_by_mouse(explorer_url, browser, control, latency_ms):
-    """Ten digits in a row by mouse, cleared each time with one control and never re-selecting the brush (the
-    sketchpad's own tool as a remote visitor, 150 ms away); then undo and redo within a drawing, never past a clear."""
+@pytest.mark.parametrize("latency_ms", [0.0, 150.0])
+def test_ten_digits_with_clears_by_mouse(explorer_url, browser, latency_ms):
+    """Ten digits in a row by mouse, cleared each time (also as a remote visitor, 150 ms away); then Undo within a
+    drawing, back to the blank canvas and never past a clear."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="en-US")
     try:
         pad = Sketchpad(page, explorer_url, latency_ms=latency_ms)
-        top = page.locator("#sketchpad .top-panel button")
-        # the controls static/sketchpad.js finds by position are the ones it means
-        assert top.last.get_attribute("aria-label") == "Clear canvas"
-        assert page.locator("#sketchpad .toolbar-wrap .half-container button").first.get_attribute("aria-label") == "Brush"
-        _check_widths(_ten_digits(pad, [control]))
+        _check_widths(_ten_digits(pad))
 
-        # Undo and redo work within the current drawing, and never reach past a clear.
-        undo, redo = page.locator("#sketchpad").get_by_role("button", name="Undo"), page.locator("#sketchpad").get_by_role("button", name="Redo")
-        pad.clear(control)
-        pad.expect(undo).to_be_disabled(timeout=WAIT)
+        undo = page.locator("#undo-stroke")
+        pad.clear()
         loop, stem = DIGITS[9]
         pad.draw([loop])
         pad.shows([loop], 0)
@@ -235,29 +213,27 @@ def test_ten_digits_with_clears_by_mouse(explorer_url, browser, control, latency
         pad.shows([loop, stem], 9)
         pad.press(undo)
         pad.shows([loop], 0)
-        pad.press(redo)
-        pad.shows([loop, stem], 9)
         pad.press(undo)
-        pad.press(undo)  # back to the blank canvas of the clear, not to the 5 before it
+        pad.expect(page.locator("#prompt")).to_be_visible(timeout=WAIT)  # the blank canvas of the clear
+        pad.press(undo)  # nothing left to undo: still blank, not the 5 before the clear
+        page.wait_for_timeout(500)
         pad.expect(page.locator("#prompt")).to_be_visible(timeout=WAIT)
-        pad.expect(undo).to_be_disabled(timeout=WAIT)
-        pad.draw_digit(4)  # the brush is still selected
+        pad.draw_digit(4)
     finally:
         page.close()
 
 
 @pytest.mark.browser
 def test_ten_digits_with_clears_by_touch(explorer_url, browser):
-    """On a phone-sized touch screen, in another language (the script must not rely on English labels): strokes
-    by touch, clears by tapping each control in turn."""
+    """On a phone-sized touch screen, in another language: strokes by touch (the page does not scroll under the
+    finger), clears by tapping."""
     context = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True, is_mobile=True,
                                   device_scale_factor=2, locale="es-ES")  # fmt: skip
     try:
         page = context.new_page()
         pad = Sketchpad(page, explorer_url, touch=True)
-        assert page.locator("#sketchpad .top-panel button").last.get_attribute("aria-label") != "Clear canvas"
         try:
-            _check_widths(_ten_digits(pad, ["app", "tool"]))
+            _check_widths(_ten_digits(pad))
         except BaseException:
             page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-touch-failure.png")), full_page=True)
             raise
@@ -265,132 +241,90 @@ def test_ten_digits_with_clears_by_touch(explorer_url, browser):
         context.close()
 
 
-# --------------------------------------------------------------------------- one upload per drawing
-
-
-UPLOAD = "/gradio_api/upload"
-
-
-# Installed before the page's scripts, so static/upload_reuse.js wraps it: it sees the uploads that reach the network.
-RECORD_UPLOADS_JS = """
-window.__uploads = [];
-const sendUpload = window.fetch.bind(window);
-window.fetch = async (input, init) => {
-  const url = typeof input === "string" ? input : input.url;
-  if (init && init.body instanceof FormData && url.includes("/gradio_api/upload")) {
-    for (const file of init.body.getAll("files")) {
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      let h = 7;
-      for (const b of bytes) h = (Math.imul(h, 31) + b) >>> 0;
-      window.__uploads.push([performance.now() / 1000, file.name, `${bytes.length}:${h}`]);
-    }
-  }
-  return sendUpload(input, init);
-};
-"""
+# --------------------------------------------------------------------------- one small request per stroke
 
 
 @pytest.mark.browser
-def test_each_drawing_is_uploaded_once(explorer_url, browser):
-    """Gradio 6.31's page posts the drawing's three images again at every status message of every event (15 per
-    pose release, 90 per clear, before static/upload_reuse.js). Now, through digits, clears, tab changes and pose
-    releases, no image is sent twice within the reuse window, each canvas state (a stroke, a clear) costs at most
-    three uploads, and every view still follows the drawing."""
+def test_a_stroke_is_one_small_request(explorer_url, browser):
+    """A finished stroke sends the canvas at most once, as a data URL of a few KB in the sketch event's join; nothing
+    goes to Gradio's upload or component-server routes, through digits, clears and tab changes."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="en-US")
-    page.add_init_script(RECORD_UPLOADS_JS)
-    posts: list[str] = []
-    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and UPLOAD in r.url else None)
+    posts: list[tuple[str, str]] = []
+    page.on("request", lambda r: posts.append((r.url, r.post_data or "")) if r.method == "POST" else None)
     try:
         pad = Sketchpad(page, explorer_url)
-        states = 0
+        posts.clear()
+        strokes = 0
         for i, digit in enumerate((3, 8, 1)):
             if i:
-                pad.clear("app")
-                states += 1
+                pad.clear()
             pad.draw_digit(digit)
-            states += len(DIGITS[digit])
-            for tab in ("Pose", "Routing", "Digit capsules", "Pose"):
+            strokes += len(DIGITS[digit])
+            for tab in ("Pose", "Routing", "Digit capsules"):
                 page.get_by_role("tab", name=tab).first.click()
-                page.wait_for_timeout(700)
-            number = page.locator("#pose-dim-0 input[type='number']")
-            number.fill("0.25" if i % 2 else "-0.25")
-            number.press("Enter")
-            page.wait_for_timeout(1500)
-            pad.expect(page.locator("#prediction")).to_contain_text(f"Prediction: {digit}", timeout=WAIT)
-            page.get_by_role("tab", name="Digit capsules").first.click()
-        sent = page.evaluate("window.__uploads")
-        assert len(sent) == len(posts), "every upload the page sent went through the recorder"
-        assert 0 < len(sent) <= 3 * states, f"{len(sent)} uploads for {states} canvas states"
-        last: dict[tuple[str, str], float] = {}
-        for t, name, content in sent:
-            assert t - last.get((name, content), -1e9) > 20.0, f"{name} ({content}) sent again within 20 s"
-            last[(name, content)] = t
+                page.wait_for_timeout(500)
+        assert not [u for u, _ in posts if "/upload" in u or "/component_server" in u], posts
+        sketches = [json.loads(body)["data"][0] for u, body in posts if "/queue/join" in u and PREFIX in body]
+        # at most one per stroke; fewer when strokes end while the last one's event runs (always_last sends the
+        # canvas once more after it, as it is then)
+        assert 3 <= len(sketches) <= strokes, (len(sketches), strokes)
+        assert max(len(s) for s in sketches) < 20_000, [len(s) for s in sketches]
     finally:
         page.close()
 
 
-# Posts from the page itself: the same file twice at once, then again, then other bytes, then with an upload_id.
-POST_UPLOADS_JS = """
-async () => {
-  const post = (bytes, query = "") => {
-    const form = new FormData();
-    form.append("files", new File([new Uint8Array(bytes)], "layer_0.png", { type: "image/png" }));
-    return fetch(`${location.origin}/gradio_api/upload${query}`, { method: "POST", body: form }).then((r) => r.json());
-  };
-  const both = await Promise.all([post([1, 2, 3, 4]), post([1, 2, 3, 4])]);
-  return [...both, await post([1, 2, 3, 4]), await post([1, 2, 3, 5]), await post([1, 2, 3, 4], "?upload_id=t1")];
-}
-"""
+# --------------------------------------------------------------------------- the canvas's value (no browser)
 
 
-@pytest.mark.browser
-def test_identical_uploads_reuse_the_first_answer(page):
-    """static/upload_reuse.js on its own: two identical uploads posted at once and a third after them reach the
-    server once and all get the path it gave; other bytes, and uploads that track progress (upload_id), go out."""
-    wait_for_opening_example(page)  # the page's load scripts have run
-    posts: list[str] = []
-    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and UPLOAD in r.url else None)
-    first, second, third, other, tracked = page.evaluate(POST_UPLOADS_JS)
-    assert first == second == third and len(first) == 1 and first[0].endswith("layer_0.png")
-    assert other != first and tracked == first  # the server names a file by its bytes: the same path again
-    page.wait_for_timeout(500)
-    assert len(posts) == 3, posts  # [1, 2, 3, 4] once, [1, 2, 3, 5], and the tracked one
+def data_url(image: Image.Image, fmt: str = "PNG") -> str:
+    buf = io.BytesIO()
+    image.save(buf, fmt)
+    return PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def test_upload_reuse_stays_inside_the_cache_age():
-    """The page reuses an upload's path for a quarter of the server's cache age (at most 30 s), so the file is still
-    there when it is named again."""
-    from explorer.app import UPLOAD_REUSE_JS, upload_reuse_js
-
-    assert "const REUSE_MS = 30000;" in upload_reuse_js(3600)
-    assert "const REUSE_MS = 500;" in upload_reuse_js(2)
-    assert upload_reuse_js(2).replace("500;", "30000;") == UPLOAD_REUSE_JS
-
-
-# --------------------------------------------------------------------------- a late sketch after a clear (no browser)
+def canvas_png(strokes) -> str:
+    """The strokes as the page's canvas sends them: black on transparent, RGBA, CANVAS px square."""
+    ink = render(strokes, CANVAS, BRUSH_RADIUS)
+    ink = ink[..., 3] if ink.ndim == 3 else ink
+    rgba = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+    rgba[..., 3] = np.clip(np.asarray(ink, np.float64) * (255 if ink.max() <= 1 else 1), 0, 255).astype(np.uint8)
+    return data_url(Image.fromarray(rgba, "RGBA"))
 
 
-def test_a_cleared_drawing_sent_again_is_ignored():
-    """What Gradio's editor does under load: after the clear, the drawing it removed arrives once more. It changes
-    nothing; new drawings, undo within a drawing and API callers (no clear events) are analysed as before."""
-    from explorer.inputs.sketch import IGNORE, SketchMemory, sketch_cleared, sketch_input
+def test_the_canvas_value_is_read_like_the_strokes():
+    """A drawn 9 sent as the canvas's PNG data URL is the model input its strokes make; "" and None are blank."""
+    pre = sketch_input(canvas_png(DIGITS[9]))
+    assert not pre.blank and np.abs(pre.image.numpy()[0] - model_input(DIGITS[9])).max() < 0.05
+    assert sketch_input("").blank and sketch_input(None).blank
+    assert "Nothing to read yet" in sketch_input("").message
 
-    def sketch(strokes):
-        return render(strokes, CANVAS, BRUSH_RADIUS)
 
-    memory = SketchMemory()
-    nine, loop = DIGITS[9], DIGITS[9][:1]
-    assert not sketch_input(sketch(loop), memory).blank
-    assert not sketch_input(sketch(nine), memory).blank
-    assert not sketch_input(sketch(loop), memory).blank  # undo within the drawing
-    assert not sketch_input(sketch(nine), memory).blank  # redo
-    sketch_cleared(memory)
-    assert sketch_input(None, memory).blank  # the clear's own blank event
-    assert sketch_input(sketch(nine), memory) is IGNORE  # the late copy of the cleared drawing
-    again = sketch_input(sketch(loop), memory)  # drawing after the clear: what the model should see
-    assert np.allclose(again.image.numpy()[0], model_input(loop))
-    assert not sketch_input(sketch(DIGITS[4]), memory).blank  # the next digit
-    sketch_cleared(memory)
-    assert sketch_input(sketch(nine), memory) is not IGNORE  # only the drawing the last clear removed
-    assert sketch_input(sketch(DIGITS[4]), memory) is IGNORE
-    assert sketch_input(sketch(DIGITS[4]), None) is not IGNORE  # no session memory (API callers)
+@pytest.mark.parametrize("value, says", [
+    (7, "got int"), ({"composite": None}, "got dict"), (["x"], "got list"),
+    ("x" * (MAX_CHARS + 1), "at most"), ("data:image/jpeg;base64,AAAA", "starts"),
+    (PREFIX + "not base64!", "not base64"), (PREFIX + base64.b64encode(b"hello").decode(), "not an image"),
+    (PREFIX + "AAAA\n", "not base64"),
+])  # fmt: skip
+def test_a_value_that_is_no_canvas_gets_one_sentence(value, says):
+    pre = sketch_input(value)
+    assert pre.blank and says in pre.message and pre.message.count(". ") == 0, pre.message
+    assert len(pre.message) < 200
+
+
+def test_a_sketch_is_a_png_of_at_most_1024_pixels_a_side():
+    """Other formats and larger pictures are refused from the header, before a pixel is decoded; a bomb-sized
+    PNG header (40000 x 40000, a few hundred bytes) included."""
+    assert "not PNG" in sketch_input(data_url(Image.new("L", (28, 28)), "GIF")).message
+    assert "1500x20" in sketch_input(data_url(Image.new("L", (1500, 20)))).message
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    t0 = time.perf_counter()
+    pre = sketch_input(PREFIX + base64.b64encode(bomb).decode())
+    assert pre.blank and "on a side" in pre.message and time.perf_counter() - t0 < 0.5
+    assert "Nothing to read yet" in sketch_input(data_url(Image.new("RGBA", (CANVAS, CANVAS)))).message  # empty canvas

@@ -5,17 +5,15 @@ then each component's `preprocess`) before any handler runs, so a check in a han
 1-bit PNG is 32 KB on disk and 576 MB as RGBA. What this module does, for every input of every event (events added
 later included):
 
-- every image (file reference, sketch composite / background / layer, sketch blob) is size-checked from its file
-  header before anything decodes it: at most `MAX_PIXELS` per image and `MAX_REQUEST_PIXELS` per event;
-- a sketch value may hold only what the sketchpad itself sends (its canvas background, its drawing layer(s), the
-  composite, all of one size); only the image the app uses is decoded (the composite, else a layer, else the
-  background);
+- every image file reference is size-checked from its file header before anything decodes it: at most
+  `MAX_PIXELS` per image and `MAX_REQUEST_PIXELS` per event (the drawing canvas sends text, which
+  `inputs/sketch.py` checks the same way);
 - file references must be files the server received (no URLs to fetch);
 - number and choice inputs accept 7 and "7" alike;
 - a refused input becomes one short sentence (`gr.Error`, which API callers get as `{"error": "..."}`), quoting at
   most `MAX_ECHO` characters of the input, and no traceback is logged for it.
 
-Components flagged with `accepts_preprocessed = True` (the app's upload and sketch inputs) get
+Components flagged with `accepts_preprocessed = True` (the app's upload input) get
 `Preprocessed(None, message)` instead, so the page shows the message where the result would be.
 """
 from __future__ import annotations
@@ -40,10 +38,6 @@ log = logging.getLogger("explorer")
 
 MAX_REQUEST_PIXELS = MAX_PIXELS  # all images of one event together
 MAX_ECHO = 40  # characters of a refused input quoted back
-LARGE_SKETCH_PIXELS = 1024 * 1024  # larger sketch images reach the app lazily opened (see editor_value)
-MAX_EDITOR_LAYERS = 8  # for an image editor that lets visitors add layers
-MAX_BLOB_BYTES = 2_000_000  # one sketch blob (the browser's are a few KB)
-MAX_BLOB_STORE_BYTES = 32_000_000  # sketch blobs waiting for their event, per editor
 REQUEST_TOO_LARGE = (
     "The images of this request are too large together ({pixels:,} pixels); the limit is {limit} megapixels. "
     "Send fewer or smaller images."
@@ -127,108 +121,12 @@ def _file_paths(payload: Any) -> list[str]:
     return out
 
 
-# --------------------------------------------------------------------------- the sketchpad / image editor
-
-
-def _editor_max_layers(editor: gr.ImageEditor) -> int:
-    opts = editor.layers
-    if getattr(opts, "disabled", False) or not getattr(opts, "allow_additional_layers", True):
-        return max(1, len(getattr(opts, "layers", None) or []))
-    return MAX_EDITOR_LAYERS
-
-
-def _editor_parts(editor: gr.ImageEditor, payload: Any) -> tuple[Any, list, Any]:
-    """(background, layers, composite) as FileData or bytes: from the payload, or from the blobs it names."""
-    if getattr(payload, "id", None) is not None:
-        cached = compat.sketch_blobs(editor).get(payload.id)
-        if cached is None:
-            return None, [], None
-        return cached.background, list(cached.layers or []), cached.composite
-    return payload.background, list(payload.layers or []), payload.composite
-
-
-def _source(part: Any) -> Any:
-    return part.path if isinstance(part, FileData) else part
-
-
-def editor_value(editor: gr.ImageEditor, payload: Any) -> dict:
-    """The editor's value with only the image the app uses decoded, after checking every part's header."""
-    background, layers, composite = _editor_parts(editor, payload)
-    try:
-        if len(layers) > _editor_max_layers(editor):
-            raise refuse(f"A sketch here has at most {_editor_max_layers(editor)} layer(s); this one has "
-                         f"{len(layers)}. Send the drawing as the composite.")
-        parts = [("composite", composite), *[("layer", x) for x in layers], ("background", background)]
-        parts = [(role, p) for role, p in parts if p is not None]
-        sizes = [check_image(_source(p)) for _, p in parts]  # header only
-        if not parts:
-            return {"background": None, "layers": [], "composite": None}
-        role, used = parts[0]
-        if sizes[0] is None:
-            raise ValueError("the sketch image is not an image")
-        if any(s is not None and s != sizes[0] for s in sizes[1:]):
-            raise refuse("The background and layers of a sketch must have the size of its composite; this app only "
-                         "reads the composite.")
-        w, h = sizes[0]
-        if w * h > LARGE_SKETCH_PIXELS and getattr(editor, "accepts_preprocessed", False):
-            # the app's preprocess reduces a lazily opened PIL image before decoding it in full (bounded memory);
-            # Gradio's own path would hold the full RGBA image and a numpy copy of it (25 MP: +311 MB)
-            src = _source(used)
-            image = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else Path(src))
-        else:
-            image = compat.editor_image(editor, used, flatten_on_white=role != "layer")
-        return {"background": image if role == "background" else None, "layers": [image] if role == "layer" else [],
-                "composite": image if role == "composite" else None}
-    finally:
-        if getattr(payload, "id", None) is not None:
-            compat.sketch_blobs(editor).pop(payload.id, None)
-
-
-def guard_blobs(editor: gr.ImageEditor) -> None:
-    """Bound the sketch blobs the browser posts before an event (`accept_blobs`): type, layer index, bytes, pixels,
-    and the total kept per editor (oldest dropped; Gradio keeps blobs that no event consumed forever)."""
-    if getattr(editor.accept_blobs, "_explorer_guarded", False):
-        return
-    original = editor.accept_blobs
-
-    def accept_blobs(data):
-        info = getattr(data, "data", None) or {}
-        files = getattr(data, "files", None) or []
-        kind, index = info.get("type"), info.get("index")
-        if kind not in ("background", "composite", "layer") or not files:
-            raise refuse("A sketch blob must be a background, composite or layer image.")
-        if kind == "layer":
-            try:
-                i = int(index)
-            except (TypeError, ValueError):
-                raise refuse(f"A sketch layer needs a layer index; got {short(index)}.") from None
-            if not 0 <= i < _editor_max_layers(editor):
-                raise refuse(f"A sketch here has at most {_editor_max_layers(editor)} layer(s); got layer {i}.")
-        blob = files[0][1]
-        if len(blob) > MAX_BLOB_BYTES:
-            raise refuse(f"A sketch image may have at most {MAX_BLOB_BYTES:,} bytes; this one has {len(blob):,}.")
-        try:
-            check_image(blob)
-        except ImageTooLarge as e:
-            raise refuse(str(e)) from None
-        result = original(data)
-        store = compat.sketch_blobs(editor)
-        def size(entry):  # noqa: E306
-            return sum(len(b or b"") for b in [entry.background, entry.composite, *(entry.layers or [])])
-        while len(store) > 1 and sum(size(e) for e in store.values()) > MAX_BLOB_STORE_BYTES:
-            store.pop(next(iter(store)))  # the oldest
-        return result
-
-    accept_blobs._explorer_guarded = True
-    compat.replace_blob_receiver(editor, accept_blobs)
-
-
 # --------------------------------------------------------------------------- per component
 
 
 def _label(block: Any) -> str:
-    """The input's kind, as the API page names its component ("image", "sketch", "radio", ...)."""
-    return "sketch" if isinstance(block, gr.ImageEditor) else type(block).__name__.lower()
+    """The input's kind, as the API page names its component ("image", "radio", ...)."""
+    return type(block).__name__.lower()
 
 
 def guard_component(block: Any) -> None:
@@ -236,16 +134,11 @@ def guard_component(block: Any) -> None:
     if getattr(block.preprocess, "_explorer_guarded", False):
         return
     original = block.preprocess
-    is_editor = isinstance(block, gr.ImageEditor)
-    if is_editor:
-        guard_blobs(block)
 
     def preprocess(payload: Any) -> Any:
         if payload is None:
             return None
         try:
-            if is_editor:
-                return editor_value(block, payload)
             for path in _file_paths(payload):
                 check_image(path)
             choices = getattr(block, "choices", None)
@@ -274,8 +167,6 @@ def guard_component(block: Any) -> None:
 
 
 def _expected(block: Any) -> str:
-    if isinstance(block, gr.ImageEditor):
-        return 'a sketch {"background", "layers", "composite"} of uploaded files'
     if isinstance(block, (gr.Image, gr.File, gr.Gallery)):
         return 'an uploaded file {"path": ..., "meta": {"_type": "gradio.FileData"}}'
     if isinstance(block, (gr.Number, gr.Slider)):
@@ -368,13 +259,9 @@ def guard_inputs(demo: gr.Blocks) -> gr.Blocks:
 
         return preprocess_data
 
-    if not compat.wrap_preprocess(demo, make):
-        return demo
-    for block in demo.blocks.values():  # the components' own wrappers, before the first event
-        if isinstance(block, gr.ImageEditor):
-            guard_component(block)
+    compat.wrap_preprocess(demo, make)
     return demo
 
 
-__all__ = ["MAX_REQUEST_PIXELS", "check_image", "editor_value", "guard_component", "guard_inputs", "header_size",
+__all__ = ["MAX_REQUEST_PIXELS", "check_image", "guard_component", "guard_inputs", "header_size",
            "refuse", "short"]

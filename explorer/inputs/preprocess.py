@@ -4,13 +4,12 @@ MNIST digits were made by fitting each digit's bounding box into 20x20 pixels
 (keeping the aspect ratio) and translating it so that its centre of mass sits at
 the centre of a 28x28 field. `preprocess` does the same for:
 
-- a sketchpad / image-editor value (dict with "background", "layers", "composite"),
 - a PIL image of any mode (1, L, LA, P, PA, RGB, RGBA, CMYK, I, I;16, F, ...),
 - a numpy array (H,W), (H,W,C) with C in 1..4, any dtype, NaN/inf allowed,
 - a torch tensor, or a path to an image file.
 
 The stroke ("ink") is the alpha channel when the image has real transparency
-(sketch layers, transparent PNGs); otherwise it is the luminance, inverted when
+(the drawing canvas, transparent PNGs); otherwise it is the luminance, inverted when
 the background (the median border pixel) is light. Empty input gives the blank
 signal: `Preprocessed(image=None, message=BLANK_MESSAGE)`, never an exception.
 """
@@ -181,23 +180,6 @@ def to_float_image(image: Any) -> np.ndarray | None:
     """Any supported input -> float (H,W[,C]) array in [0,1]; None when there is no image at all."""
     if image is None:
         return None
-    if isinstance(image, dict):  # ImageEditor / Sketchpad value
-        comp = image.get("composite")
-        layers = [x for x in (image.get("layers") or []) if x is not None]
-        if comp is None and layers:
-            # No composite: the union of the layers' strokes, as an RGBA image.
-            arrays = [_with_alpha(to_float_image(x)) for x in layers]
-            arrays = [x for x in arrays if x is not None and x.size]
-            if not arrays:
-                return None
-            shape = arrays[0].shape
-            arrays = [x for x in arrays if x.shape == shape]
-            alpha = np.max([x[..., 3] for x in arrays], axis=0)
-            rgb = np.min([np.where(x[..., 3:4] > 0, x[..., :3], 1.0) for x in arrays], axis=0)
-            return np.concatenate([rgb, alpha[..., None]], axis=-1)
-        if comp is None:
-            comp = image.get("background")
-        return to_float_image(comp)
     if isinstance(image, (str, os.PathLike)):
         with warnings.catch_warnings():  # PIL warns above 89 MP; MAX_PIXELS is stricter and applies next
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -209,23 +191,6 @@ def to_float_image(image: Any) -> np.ndarray | None:
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().float().numpy()
     return _array_to_float(np.asarray(image))
-
-
-def _with_alpha(a: np.ndarray | None) -> np.ndarray | None:
-    if a is None or a.size == 0:
-        return a
-    if a.ndim == 2:
-        a = a[..., None]
-    c = a.shape[-1]
-    if c == 4:
-        return a
-    if c == 2:
-        return np.concatenate([np.repeat(a[..., :1], 3, -1), a[..., 1:]], -1)
-    rgb = np.repeat(a, 3, -1) if c == 1 else a[..., :3]
-    return np.concatenate([rgb, np.ones(a.shape[:2] + (1,))], -1)
-
-
-# --------------------------------------------------------------------------- float array -> ink
 
 
 def _luminance(a: np.ndarray) -> np.ndarray:
@@ -309,7 +274,7 @@ def preprocess(image: Any) -> Preprocessed:
     """Any drawing / upload -> Preprocessed((1,28,28) tensor, "") or the blank signal (None, message)."""
     try:
         a = to_float_image(image)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, EOFError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, TypeError, Image.DecompressionBombError, EOFError) as e:
         return unreadable_result(e)
     if a is None or a.size == 0 or a.shape[0] == 0 or a.shape[1] == 0:
         return blank()

@@ -1,50 +1,72 @@
-"""Sketch events after a clear: the drawing a clear removed is never analysed again.
+"""The drawing canvas's value: the canvas as a PNG data URL, read into the model's input.
 
-Why: after its clear, Gradio 6.31's ImageEditor answers a change event gathered with no new strokes (it has no user
-edits then) with the last value it submitted, i.e. the drawing that was just cleared. On a busy server that late
-event reaches the app after the blank one, and the views show the old digit over the empty canvas. The sketchpad's
-`clear` event (both clear controls run it) marks the last drawing analysed as cleared, and a later sketch with the
-same model input is ignored: nobody draws the same pixels again by hand, and undo never reaches past a clear.
+The page's canvas (static/canvas.js, a gr.HTML built by `sketch_canvas`) sends its picture after every stroke,
+undo and clear: black strokes on a transparent 336x336 canvas, "" when it is empty. One small request per stroke,
+where Gradio's Sketchpad needed three blob posts and three uploads (docs/robustness.md, "A class at once"). API
+callers (`/analyse_sketch`) send the same text. Anything else is refused in one sentence before a pixel is decoded:
+not text, too long, not a PNG data URL, not base64, not a PNG, larger than `MAX_SIDE` on a side.
 """
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+import base64
+import binascii
+import io
 from typing import Any
 
-from .preprocess import Preprocessed, preprocess
+from PIL import Image
 
-IGNORE = object()  # returned for a stale sketch: the event changes nothing
+from .preprocess import BLANK_MESSAGE, Preprocessed, preprocess
 
-
-@dataclass
-class SketchMemory:
-    """Per browser session (a gr.State, changed in place)."""
-
-    last: str | None = None  # digest of the model input of the last drawing analysed
-    cleared: str | None = None  # ... of the drawing the last clear removed
-
-
-def digest(pre: Preprocessed) -> str | None:
-    return None if pre.blank else hashlib.sha1(pre.image.numpy().tobytes()).hexdigest()
+PREFIX = "data:image/png;base64,"
+CANVAS = 336  # the canvas's own pixels; the browser scales it to fit, the brush with it
+# A digit drawn two thirds of the canvas tall with this brush is preprocessed to strokes 2.6 px wide, where
+# MNIST's test digits have a median of 2.7 px (measured in docs/explorer.md, checked by tests/test_sketchpad.py).
+BRUSH_RADIUS = 15
+MAX_SIDE = 1024  # pixels on a side: the page sends 336
+MAX_CHARS = 200_000  # a drawn digit is 3-10 KB; the server refuses JSON bodies over 256 KB (limits.MAX_JSON_BODY)
+NOT_A_SKETCH = "A sketch must be the canvas as a PNG data URL (text starting {prefix!r}); {why}."
 
 
-def sketch_input(value: Any, memory: SketchMemory | None = None) -> Preprocessed | object:
-    """The sketch as the model input, or IGNORE when it is the drawing the last clear removed."""
-    pre = value if isinstance(value, Preprocessed) else preprocess(value)
-    if memory is None or pre.blank:
-        return pre
-    d = digest(pre)
-    if d == memory.cleared:
-        return IGNORE
-    memory.last = d
-    return pre
+def _refused(why: str) -> Preprocessed:
+    return Preprocessed(None, NOT_A_SKETCH.format(prefix=PREFIX, why=why))
 
 
-def sketch_cleared(memory: SketchMemory | None) -> None:
-    """The sketchpad's clear: whatever was drawn last must not come back."""
-    if memory is not None:
-        memory.cleared = memory.last
+def sketch_input(value: Any) -> Preprocessed:
+    """The canvas's data URL as the model input; blank for "" or None; one sentence for anything else."""
+    if value is None or value == "":
+        return Preprocessed(None, BLANK_MESSAGE)
+    if not isinstance(value, str):
+        return _refused(f"got {type(value).__name__}")
+    if len(value) > MAX_CHARS:
+        return _refused(f"this one has {len(value):,} characters, at most {MAX_CHARS:,}")
+    if not value.startswith(PREFIX):
+        return _refused(f"this one starts {value[:20]!r}")
+    try:
+        data = base64.b64decode(value[len(PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return _refused("its data is not base64")
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError:  # PIL's own refusal of a header over 179 MP
+        return _refused(f"it is larger than {MAX_SIDE} pixels on a side")
+    except Exception:
+        return _refused("its data is not an image")
+    if image.format != "PNG":
+        return _refused(f"its data is {image.format}, not PNG")
+    if max(image.size) > MAX_SIDE:
+        return _refused(f"it is {image.size[0]}x{image.size[1]} pixels, at most {MAX_SIDE} on a side")
+    return preprocess(image)
 
 
-__all__ = ["IGNORE", "SketchMemory", "digest", "sketch_cleared", "sketch_input"]
+def canvas_template(label: str) -> str:
+    """gr.HTML's template: the label, the canvas (its own size and the brush as data) and the two controls."""
+    return (
+        f'<div class="sketch-canvas"><span class="sketch-label">{label}</span>'
+        f'<canvas width="{CANVAS}" height="{CANVAS}" data-brush="{BRUSH_RADIUS}" role="img" '
+        f'aria-label="{label}: a white square that shows the strokes drawn on it"></canvas>'
+        '<div class="sketch-controls"><button type="button" id="undo-stroke">Undo</button>'
+        '<button type="button" id="clear-canvas">Clear canvas</button></div></div>'
+    )
+
+
+__all__ = ["BRUSH_RADIUS", "CANVAS", "MAX_CHARS", "MAX_SIDE", "PREFIX", "canvas_template", "sketch_input"]

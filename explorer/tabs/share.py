@@ -6,8 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..inputs.share import MAX_LINK, ShareError, decode_input, share_query
-from ..inputs.sketch import IGNORE
-from ..session import ExplorerUI, Labelled, _safe
+from ..session import IGNORE, ExplorerUI, Labelled, _safe
 from ..views import capsules
 from .export import NOTHING_YET
 from .values import int_or_none
