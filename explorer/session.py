@@ -182,10 +182,12 @@ class InputSource(NamedTuple):
 
 
 class Labelled(NamedTuple):
-    """What an input source may return to label its image: `note` is shown beside the prediction."""
+    """What an input source may return to label its image: `note` is shown beside the prediction; `pose_edit`
+    (a share link's pose, see capsules.Analysis) is where the Pose tab starts."""
 
     image: Any
     note: str = ""
+    pose_edit: tuple | None = None
 
 
 @dataclass
@@ -210,6 +212,7 @@ class ExplorerUI:
     demo: gr.Blocks | None = None
     load_example: bool = True  # analyse a synthetic example when the page opens
     allow_download: bool = False  # `python -m explorer --allow-download`: a button that downloads MNIST (local use)
+    pose_edit: gr.State | None = None  # per session: (analysis, capsule, pose) set in the Pose tab (for share links)
     tmp_dir: Path = field(default_factory=lambda: _make_tmp_dir())
     # What the tabs register while the page is built; events.wire turns it into Gradio events.
     listeners: list[Listener] = field(default_factory=list)
@@ -308,13 +311,14 @@ class Section:
 def new_analysis(model: CapsNet | None, raw: Any, source: str = "input", note: str = "") -> tuple[capsules.Analysis | None, str]:
     """Preprocess + one forward pass: (Analysis, "") or (None, message for the user). Never raises.
 
-    `raw` may be a Labelled(image, note); (1,28,28) / (28,28) tensors and float arrays in [0,1] are used as they
+    `raw` may be a Labelled(image, note, pose_edit); (1,28,28) / (28,28) tensors and float arrays in [0,1] are used as they
     are (already the model's input), anything else goes through `preprocess`."""
     if model is None:
         return None, "No model loaded."
     try:
+        pose_edit = None
         if isinstance(raw, Labelled):
-            raw, note = raw.image, raw.note or note
+            raw, note, pose_edit = raw.image, raw.note or note, raw.pose_edit
         if isinstance(raw, Preprocessed):
             pre = raw
         elif _is_model_input(raw):
@@ -324,7 +328,7 @@ def new_analysis(model: CapsNet | None, raw: Any, source: str = "input", note: s
             pre = preprocess(raw)
         if pre.blank:
             return None, pre.message
-        return capsules.analyse(model, pre.image, source, note), ""
+        return capsules.analyse(model, pre.image, source, note, pose_edit), ""
     except Exception:
         log.error("analysis failed:\n%s", traceback.format_exc())
         return None, ERROR_PROMPT

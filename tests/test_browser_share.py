@@ -1,6 +1,6 @@
 """Share links in a real browser: made from the page, opened in another browser context (no shared session or
-storage), they restore the input, the digit capsule and the view; damaged and hostile links get one sentence and
-the opening example."""
+storage), they restore the input, the digit capsule, a pose edit and the view; damaged and hostile links get one
+sentence and the opening example."""
 import socket
 import time
 import urllib.parse
@@ -13,18 +13,26 @@ from .browser_helpers import WAIT, click_tab, show_example, wait_for_opening_exa
 pytestmark = pytest.mark.browser
 
 
+def share_link(page) -> str:
+    """Press *Share a link* and read the absolute link it writes."""
+    page.locator("#share-link").click()
+    page.wait_for_function("() => (document.querySelector('#share-url textarea, #share-url input')?.value || '')"
+                           ".startsWith('http')", timeout=WAIT)  # fmt: skip
+    return page.locator("#share-url textarea, #share-url input").first.input_value()
+
+
+def pose_values(page) -> list[float]:
+    return [float(page.locator(f"#pose-dim-{d} input[type='number']").input_value()) for d in range(16)]
+
+
 def test_a_link_restores_the_input_capsule_and_view(page, browser):
     expect = pytest.importorskip("playwright.sync_api").expect
     show_example(page, 3)
     page.locator("#selected-class label", has_text="5").click()
     click_tab(page, "Routing")
     expect(page.locator("#routing-question")).to_be_visible(timeout=WAIT)
-    page.locator("#share-link").click()
-    box = page.locator("#share-url textarea, #share-url input").first
-    page.wait_for_function("() => (document.querySelector('#share-url textarea, #share-url input')?.value || '')"
-                           ".startsWith('http')", timeout=WAIT)  # fmt: skip
-    link = box.input_value()
-    assert len(link) < 2000 and "k=5" in link and "tab=routing" in link
+    link = share_link(page)
+    assert len(link) < 2000 and "k=5" in link and "tab=routing" in link and "&p=" not in link
     model_input = page.locator("#model-input img").get_attribute("src")
 
     other = browser.new_context(viewport={"width": 1400, "height": 1100})  # another browser: nothing shared
@@ -41,6 +49,38 @@ def test_a_link_restores_the_input_capsule_and_view(page, browser):
         other.close()
 
 
+def test_a_link_restores_a_pose_edit(page, browser):
+    """"This 3, capsule 3, dimension 2 at +0.37": the Pose tab of the link's page starts at the edited pose."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    show_example(page, 3)
+    click_tab(page, "Pose")
+    number = page.locator("#pose-dim-2 input[type='number']")
+    expect(number).to_be_visible(timeout=WAIT)
+    page.wait_for_timeout(500)  # the tab's views have set the capsule's own pose
+    number.fill("0.37")
+    number.press("Enter")
+    edited = pose_values(page)
+    assert edited[2] == 0.37
+    deadline, link = time.monotonic() + 20, ""
+    while "&p=" not in link and time.monotonic() < deadline:  # the edit reaches the server with its own event
+        page.wait_for_timeout(300)
+        link = share_link(page)
+    assert "&p=" in link and "tab=pose" in link and len(link) < 2000, link
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["p"][0].split(",")[2] == "0.37"
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1100})
+    try:
+        visitor = other.new_page()
+        visitor.goto(link, timeout=WAIT)
+        expect(visitor.locator("#prediction")).to_contain_text("From a shared link.", timeout=WAIT)
+        expect(visitor.locator("#pose-dim-2 input[type='number']")).to_have_value("0.37", timeout=WAIT)
+        assert pose_values(visitor) == pytest.approx(edited, abs=1e-3)
+        visitor.locator("#selected-class label", has_text="8").click()  # another capsule: its own pose
+        expect(visitor.locator("#pose-dim-2 input[type='number']")).not_to_have_value("0.37", timeout=WAIT)
+    finally:
+        other.close()
+
+
 HOSTILE = {
     "not base64": "in=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
     "not zlib": "in=" + "QUFBQUFBQUFB",
@@ -48,6 +88,10 @@ HOSTILE = {
     "60 KB": "in=" + "A" * 60_000,  # longer ones: see test_a_megabyte_link_is_refused_before_the_app
     "empty": "in=",
     "bad capsule and view": None,  # filled below: a good input with k=NaN, tab=<img>
+    "pose of NaNs": "p=" + ",".join(["NaN"] * 16),  # with a good input, below
+    "pose of 15 values": "p=" + ",".join(["0.1"] * 15),
+    "pose of 1e9": "p=" + ",".join(["1e9"] * 16),
+    "pose of 5,000 characters": "p=" + "0," * 2500,
 }
 
 
@@ -58,10 +102,12 @@ def test_damaged_links_get_one_sentence_and_the_opening_example(browser, explore
     import numpy as np
 
     query = HOSTILE[case]
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[6:22, 12:16] = 255
     if query is None:
-        pixels = np.zeros((28, 28), np.uint8)
-        pixels[6:22, 12:16] = 255
         query = f"in={encode_input(pixels)}&k=NaN&tab={urllib.parse.quote('<img src=x onerror=alert(1)>')}"
+    elif query.startswith("p="):
+        query = f"in={encode_input(pixels)}&k=1&{query}&tab=pose"
     dialogs = []
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.on("dialog", lambda d: dialogs.append(d.message) or d.dismiss())

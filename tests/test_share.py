@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from explorer.inputs.share import MAX_LINK, ShareError, decode_input, encode_input, share_query
+from explorer.inputs.share import MAX_LINK, ShareError, decode_input, decode_pose, encode_input, share_query
 
 
 def b64(data: bytes) -> str:
@@ -46,3 +46,43 @@ def test_a_zip_bomb_stops_after_785_bytes():
         with pytest.raises(ShareError):
             decode_input(text)
     assert encode_input(np.zeros((28, 28), np.uint8))  # a blank input encodes; decoding it says blank
+
+
+# --------------------------------------------------------------------------- the pose in a link
+
+
+def test_a_pose_round_trips_with_3_decimals_in_a_short_link():
+    """The noisiest input with a 16-value pose of 3 decimals each is still a short link."""
+    pose = [0.37, -0.1234, 0.0, 1.0, -1.0, -0.0004] + [-0.999] * 10
+    noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    query = share_query(noise, 9, "pose", pose)
+    assert len(query) < MAX_LINK and "&k=9&p=0.37,-0.123,0,1,-1,0,-0.999," in query
+    assert query.endswith("&tab=pose")
+    assert decode_pose(query.split("p=")[1].split("&")[0]) == (0.37, -0.123, 0.0, 1.0, -1.0, 0.0) + (-0.999,) * 10
+
+
+@pytest.mark.parametrize("text, why", [
+    (None, "not 16 numbers"), ("", "not 16 numbers"), ("0," * 15 + "0,0", "not 16 numbers"),
+    (",".join(["0"] * 15), "not 16 numbers"), (",".join(["x"] * 16), "not 16 numbers"),
+    (",".join(["nan"] * 16), "outside"), (",".join(["inf"] * 16), "outside"), (",".join(["1e9"] * 16), "outside"),
+    (",".join(["1.5"] + ["0"] * 15), "outside"), ("0," * 5000, "not 16 numbers"), (16, "not 16 numbers"),
+])  # fmt: skip
+def test_damaged_poses_are_one_sentence(text, why):
+    with pytest.raises(ShareError) as e:
+        decode_pose(text)
+    assert why in str(e.value) and str(e.value).startswith("That share link is damaged")
+
+
+def test_the_share_input_carries_the_capsule_and_pose():
+    """What static/links.js writes into the hidden share input, read back as the analysis's starting pose."""
+    from explorer.tabs.share import restore
+    from explorer.session import IGNORE, Labelled
+
+    pixels = np.pad(np.full((16, 4), 255, np.uint8), ((6, 6), (12, 12)))
+    query = share_query(pixels, 5, "pose", [0.25] * 16)
+    restored = restore(query.lstrip("?"))
+    assert isinstance(restored, Labelled) and restored.pose_edit == (5, (0.25,) * 16)
+    assert restore(query.split("in=")[1].split("&")[0]).pose_edit is None  # the bare input: no pose
+    assert restore(query.lstrip("?").replace("k=5", "k=x")).pose_edit == (None, (0.25,) * 16)  # the prediction's
+    assert restore(query.lstrip("?").replace("p=0.25", "p=NaN")) is IGNORE
+    assert restore("in=" + "&in=".join(["A"] * 5000)) is IGNORE  # many fields: refused, not parsed at length

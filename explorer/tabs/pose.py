@@ -71,23 +71,25 @@ def pose_tab(ui: ExplorerUI) -> None:
             model_view, recon, sliders, reset, keep = pose_controls(ui, weights_path, weights_error)
         # the switch's value, per session: the views read it without it becoming an input of their API
         kept = gr.State(False)
+    ui.pose_edit = edit = gr.State(None)  # per session: (analysis, capsule, pose) the visitor set (share links)
     views = PoseViews(ui)
-    tab.on_analysis(views.on_analysis, [model_view, recon, *sliders], [kept])
-    keep.input(_safe(views.keep_within, 2 + len(sliders)), [ui.state, ui.selected_class, keep, *sliders],
-               [kept, recon, *sliders], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    tab.on_analysis(views.on_analysis, [model_view, recon, *sliders, edit], [kept])
+    keep.input(_safe(views.keep_within, 3 + len(sliders)), [ui.state, ui.selected_class, keep, *sliders],
+               [kept, recon, *sliders, edit], api_visibility="private", show_progress="hidden",
+               trigger_mode="always_last")  # fmt: skip
     gr.on(
-        [s.release for s in sliders], _safe(views.release, 1), [ui.state, ui.selected_class, *sliders], recon,
-        api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
+        [s.release for s in sliders], _safe(views.release, 2), [ui.state, ui.selected_class, *sliders],
+        [recon, edit], api_name="pose", api_visibility="undocumented", trigger_mode="always_last",
         show_progress="hidden", queue=True,
     )
     # "multiple": with "always_last", Gradio 6.31 sends a queued custom event with the data of the first one;
     # the script keeps at most one pose_input in flight itself.
-    recon.pose_input(views.from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
-                     show_progress="hidden")
-    recon.pose_release(views.from_browser, [ui.state], recon, api_visibility="private", trigger_mode="multiple",
-                       show_progress="hidden")
+    recon.pose_input(views.from_browser, [ui.state], [recon, edit], api_visibility="private",
+                     trigger_mode="multiple", show_progress="hidden")
+    recon.pose_release(views.from_browser, [ui.state], [recon, edit], api_visibility="private",
+                       trigger_mode="multiple", show_progress="hidden")
     reset.click(
-        _safe(views.do_reset, 1 + len(sliders)), [ui.state, ui.selected_class], [recon, *sliders],
+        _safe(views.do_reset, 2 + len(sliders)), [ui.state, ui.selected_class], [recon, *sliders, edit],
         api_visibility="private", show_progress="hidden",
     )
 
@@ -161,29 +163,32 @@ class PoseViews:
         return {**p, "adopt": True}
 
     def on_analysis(self, a: capsules.Analysis, k: int, keep=False):
-        pose = self.actual(a, k)
+        """The capsule's own pose, or the pose a share link set for it (then also the session's edit)."""
+        linked = a.edited_pose(k)
+        pose = self.actual(a, k) if linked is None else [round(float(v), POSE_DECIMALS) for v in linked]
         return [capsules.model_input_image(a, scale=1), self.adopted(self.payload(a, k, pose)),
-                *self.slider_values(k, pose, bool(keep))]  # fmt: skip
+                *self.slider_values(k, pose, bool(keep)), None if linked is None else (a, k, pose)]  # fmt: skip
 
     def keep_within(self, a: capsules.Analysis | None, k, keep, *values):
         """The switch: every slider ranged over the data (or -1 ... 1 again), its value moved inside, and the page
         given the resulting pose."""
         k, pose = pose_views.clean_class(k), pose_views.clean_pose(values)
         if a is None or pose is None:
-            return [bool(keep), *[gr.skip()] * (1 + capsules.POSE_DIM)]
+            return [bool(keep), *[gr.skip()] * (2 + capsules.POSE_DIM)]
         k = a.digit if k is None else k
         actual = self.actual(a, k)
         updates = self.slider_values(k, pose, bool(keep), actual)
         kept = [u["value"] if isinstance(u, dict) else u for u in updates]
-        return [bool(keep), self.adopted(self.payload(a, k, kept)), *updates]
+        return [bool(keep), self.adopted(self.payload(a, k, kept)), *updates, (a, k, kept)]
 
     def release(self, a: capsules.Analysis | None, k, *pose):
-        """The values at the end of a drag (also the `pose` endpoint): the server's reconstruction payload."""
+        """The values at the end of a drag (also the `pose` endpoint): the server's reconstruction payload, and the
+        session's edit."""
         pose = pose_views.clean_pose(pose)
         k = pose_views.clean_class(k)
         if a is None or k is None or pose is None:
-            return gr.skip()
-        return self.payload(a, k, pose)
+            return [gr.skip(), gr.skip()]
+        return [self.payload(a, k, pose), (a, k, list(pose))]
 
     def from_browser(self, a: capsules.Analysis | None, evt: gr.EventData):
         """{pose, cls} sent by the page (a value changing while the browser cannot decode, the end of a pad drag,
@@ -193,15 +198,16 @@ class PoseViews:
             data = event_payload(evt)
             pose, k = pose_views.clean_pose(data.get("pose")), pose_views.clean_class(data.get("cls"))
             if a is None or k is None or pose is None:
-                return gr.skip()
-            return self.payload(a, k, [round(v, POSE_DECIMALS) for v in pose])
+                return [gr.skip(), gr.skip()]
+            pose = [round(v, POSE_DECIMALS) for v in pose]
+            return [self.payload(a, k, pose), (a, k, pose)]
         except Exception:
             log.error("pose event from the page failed:\n%s", traceback.format_exc())
-            return gr.skip()
+            return [gr.skip(), gr.skip()]
 
     def do_reset(self, a: capsules.Analysis | None, k):
         if a is None or k is None:
-            return [gr.skip()] * (1 + capsules.POSE_DIM)
+            return [gr.skip()] * (2 + capsules.POSE_DIM)
         k = int(k)
         pose = self.actual(a, k)
-        return [self.adopted(self.payload(a, k, pose)), *pose]
+        return [self.adopted(self.payload(a, k, pose)), *pose, None]

@@ -44,6 +44,16 @@ class Analysis:
     output: CapsNetOutput
     source: str = "input"  # where it came from: "sketch", "upload", "example", "mnist", "transform", "api", ...
     note: str = ""  # shown beside the prediction, e.g. "MNIST test #8, true label 5"
+    # A pose a share link set: (digit capsule, or None for the predicted one; its 16 values). The Pose tab starts
+    # there instead of at the capsule's own pose.
+    pose_edit: tuple[int | None, tuple[float, ...]] | None = None
+
+    def edited_pose(self, digit_class: int) -> tuple[float, ...] | None:
+        """The share link's pose for this digit capsule, or None."""
+        if self.pose_edit is None:
+            return None
+        k, pose = self.pose_edit
+        return pose if (self.digit if k is None else k) == int(digit_class) else None
 
     @property
     def digit(self) -> int:
@@ -58,13 +68,14 @@ class Analysis:
         return self.output.poses[0, int(digit_class)].detach().cpu().numpy()
 
 
-def analyse(model: CapsNet, image28: torch.Tensor, source: str = "input", note: str = "") -> Analysis:
+def analyse(model: CapsNet, image28: torch.Tensor, source: str = "input", note: str = "",
+            pose_edit: tuple | None = None) -> Analysis:
     """One forward pass on a (1,28,28) / (28,28) / (1,1,28,28) image in [0,1], keeping routing's intermediate
     values (trace_routing) for the Routing tab's views and the `routing` endpoint."""
     x = torch.as_tensor(image28, dtype=torch.float32).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
     with torch.inference_mode():
         out = model(x, trace_routing=True)
-    return Analysis(image=x[0].clone(), output=out, source=source, note=note)
+    return Analysis(image=x[0].clone(), output=out, source=source, note=note, pose_edit=pose_edit)
 
 
 def no_model_answer(model_error: str | None, *fields: str) -> dict:
