@@ -104,3 +104,11 @@ def _bar():
     image = torch.zeros(28, 28)
     image[6:22, 12:16] = 1.0
     return image
+
+
+def test_the_view_tabs_hold_only_tabs():
+    """Anything else placed in the view tabs' gr.Tabs (e.g. a gr.State made after a tab's block) makes the page draw
+    a tab's button twice and lose the next ones: every child is a gr.Tab."""
+    demo = build_demo(None, load_example=False)
+    children = explorer_ui(demo).tabs.children
+    assert children and all(isinstance(c, gr.Tab) for c in children), [type(c).__name__ for c in children]

@@ -71,7 +71,7 @@ def pose_tab(ui: ExplorerUI) -> None:
             model_view, recon, sliders, reset, keep = pose_controls(ui, weights_path, weights_error)
         # the switch's value, per session: the views read it without it becoming an input of their API
         kept = gr.State(False)
-    ui.pose_edit = edit = gr.State(None)  # per session: (analysis, capsule, pose) the visitor set (share links)
+        ui.pose_edit = edit = gr.State(None)  # per session: (analysis, capsule, pose) the visitor set (share links)
     views = PoseViews(ui)
     tab.on_analysis(views.on_analysis, [model_view, recon, *sliders, edit], [kept])
     keep.input(_safe(views.keep_within, 3 + len(sliders)), [ui.state, ui.selected_class, keep, *sliders],
