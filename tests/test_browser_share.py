@@ -113,12 +113,12 @@ def test_damaged_links_get_one_sentence_and_the_opening_example(browser, explore
     page.on("dialog", lambda d: dialogs.append(d.message) or d.dismiss())
     try:
         page.goto(f"{explorer_url}?{query}", timeout=WAIT)
-        wait_for_opening_example(page)
-        if case == "bad capsule and view":
+        if case == "bad capsule and view":  # a good input: it replaces the opening example as soon as that is shown
             expect(page.locator("#prediction")).to_contain_text("From a shared link.", timeout=WAIT)
             expect(page.locator("#embed-note")).to_contain_text("That share link names no", timeout=WAIT)
             assert page.locator("#embed-note img").count() == 0
         else:
+            wait_for_opening_example(page)
             expect(page.get_by_text("That share link is damaged").first).to_be_visible(timeout=WAIT)
             expect(page.locator("#prediction")).to_contain_text("synthetic 7")
         assert dialogs == []
