@@ -3,7 +3,6 @@ client CPU per request here), the page's events read from /config, the drawings,
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 import urllib.parse
 from collections import Counter
@@ -197,32 +196,11 @@ class Page:
 # --------------------------------------------------------------------------- the drawings
 
 
-def png(a) -> bytes:
-    from PIL import Image
-
-    b = io.BytesIO()
-    Image.fromarray(a).save(b, "PNG")
-    return b.getvalue()
-
-
 def sketches() -> dict[int, list[str]]:
-    """digit -> the drawing canvas's value after each of its strokes (static/canvas.js): black strokes on a
-    transparent canvas of the app's size, with its brush, as a PNG data URL."""
-    import base64
+    """digit -> the drawing canvas's value after each of its strokes (static/canvas.js, a PNG data URL)."""
+    from tests.sketch_digits import DIGITS, canvas_value
 
-    import numpy as np
-
-    from explorer.inputs.sketch import BRUSH_RADIUS, CANVAS, PREFIX
-    from tests.sketch_digits import DIGITS, render
-
-    out = {}
-    for k, strokes in DIGITS.items():
-        out[k] = []
-        for n in range(1, len(strokes) + 1):
-            layer = np.zeros((CANVAS, CANVAS, 4), np.uint8)
-            layer[..., 3] = (render(strokes[:n], CANVAS, BRUSH_RADIUS)[..., 3] * 255).round().astype(np.uint8)
-            out[k].append(PREFIX + base64.b64encode(png(layer)).decode("ascii"))
-    return out
+    return {k: [canvas_value(strokes[:n]) for n in range(1, len(strokes) + 1)] for k, strokes in DIGITS.items()}
 
 
 # --------------------------------------------------------------------------- what is measured

@@ -284,7 +284,7 @@ def card_section(study: dict, args: argparse.Namespace, argv: list[str], scanned
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import update_model_card
+    from .cli import store_in_card
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
@@ -312,12 +312,11 @@ def main(argv: list[str] | None = None) -> int:
                          progress)
     runtime = time.perf_counter() - start
     print(format_table(study))
-    if len(idx) >= MIN_STORED_DIGITS:
-        update_model_card(weights, adversarial=card_section(study, args, argv, scanned, runtime))
-        print(f"stored `adversarial` in the model card beside {weights} ({runtime:.0f} s)")
-    else:
-        print(f"not stored in the model card: {len(idx)} digits, fewer than {MIN_STORED_DIGITS} ({runtime:.0f} s)")
-    return 0
+    print(f"took {runtime:.0f} s")
+    if len(idx) < MIN_STORED_DIGITS:
+        print(f"not stored in the model card: {len(idx)} digits, fewer than {MIN_STORED_DIGITS}")
+        return 0
+    return store_in_card(weights, adversarial=card_section(study, args, argv, scanned, runtime))
 
 
 __all__ = ["DEFAULT_EPS", "DEFAULT_STEPS", "MAX_EPS", "MAX_STEPS", "MIN_STORED_DIGITS", "argument_problem", "attack",

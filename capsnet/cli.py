@@ -28,9 +28,14 @@ def model_and_test_set(checkpoint, data_dir):
     weights = Path(checkpoint) if checkpoint else default_checkpoint()
     try:
         return weights, load_pretrained(weights), load_mnist(data_dir, train=False)
-    except (CheckpointError, MNISTUnavailable) as e:  # torchvision's download error spans lines: one sentence
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)
+    except (CheckpointError, MNISTUnavailable) as e:
+        print(error_line(e), file=sys.stderr)
         return None
+
+
+def error_line(e: Exception) -> str:
+    """"error: <message>" on one line: torchvision's download error spans several."""
+    return "error: " + " ".join(str(e).split())
 
 
 def store_in_card(weights, **sections) -> int:

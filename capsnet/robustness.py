@@ -232,7 +232,7 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from .baseline import default_cnn_checkpoint, load_pretrained_cnn
     from .checkpoint import CheckpointError, default_checkpoint, load_pretrained
-    from .cli import checkpoint_flags, store_in_card
+    from .cli import checkpoint_flags, error_line, store_in_card
     from .data import MNISTUnavailable, load_mnist
 
     ap = argparse.ArgumentParser(prog="python -m capsnet.robustness", description=__doc__.split("\n\n")[0],
@@ -245,11 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --limit and --batch-size must be at least 1", file=sys.stderr)
         return 2
     weights = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
-    try:  # not cli.model_and_test_set: torchvision's download error spans lines, and this must stay one sentence
+    try:  # not cli.model_and_test_set: the CNN's checkpoint too
         capsnet, cnn = load_pretrained(weights), load_pretrained_cnn(args.cnn_checkpoint)
         test = load_mnist(args.data_dir, train=False)
     except (CheckpointError, MNISTUnavailable) as e:
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     images, labels = test.images[: args.limit].unsqueeze(1).float().div(255.0), test.labels[: args.limit]

@@ -5,6 +5,8 @@ Coordinates are fractions of the (square) canvas; each digit is a list of stroke
 They span about two thirds of the canvas height, as a visitor fills a drawing area."""
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
@@ -52,3 +54,15 @@ def render(strokes, canvas: int, radius: float) -> np.ndarray:
                 draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=255)
     alpha = np.asarray(im, np.float32) / 255.0
     return np.dstack([np.zeros_like(alpha)] * 3 + [alpha])
+
+
+def canvas_value(strokes) -> str:
+    """The strokes as the page's drawing canvas sends them (explorer/static/canvas.js): black ink on a transparent
+    canvas of the app's size, drawn with its brush, as a PNG data URL."""
+    from explorer.inputs.sketch import BRUSH_RADIUS, CANVAS, PREFIX
+
+    rgba = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+    rgba[..., 3] = (render(strokes, CANVAS, BRUSH_RADIUS)[..., 3] * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, "PNG")
+    return PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -18,7 +18,7 @@ from explorer.inputs.sketch import BRUSH_RADIUS, CANVAS, MAX_CHARS, PREFIX, sket
 from explorer.inputs.preprocess import preprocess, stroke_width
 
 from .conftest import SHIPPED
-from .sketch_digits import DIGITS, render, scaled
+from .sketch_digits import DIGITS, canvas_value, render, scaled
 from .browser_helpers import SCREENSHOT, require
 
 
@@ -282,18 +282,9 @@ def data_url(image: Image.Image, fmt: str = "PNG") -> str:
     return PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def canvas_png(strokes) -> str:
-    """The strokes as the page's canvas sends them: black on transparent, RGBA, CANVAS px square."""
-    ink = render(strokes, CANVAS, BRUSH_RADIUS)
-    ink = ink[..., 3] if ink.ndim == 3 else ink
-    rgba = np.zeros((CANVAS, CANVAS, 4), np.uint8)
-    rgba[..., 3] = np.clip(np.asarray(ink, np.float64) * (255 if ink.max() <= 1 else 1), 0, 255).astype(np.uint8)
-    return data_url(Image.fromarray(rgba, "RGBA"))
-
-
 def test_the_canvas_value_is_read_like_the_strokes():
     """A drawn 9 sent as the canvas's PNG data URL is the model input its strokes make; "" and None are blank."""
-    pre = sketch_input(canvas_png(DIGITS[9]))
+    pre = sketch_input(canvas_value(DIGITS[9]))
     assert not pre.blank and np.abs(pre.image.numpy()[0] - model_input(DIGITS[9])).max() < 0.05
     assert sketch_input("").blank and sketch_input(None).blank
     assert "Nothing to read yet" in sketch_input("").message
