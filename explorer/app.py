@@ -43,12 +43,13 @@ from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
 from .inputs.sketch import canvas_template, sketch_input
 from .inputs.upload import MAX_FILE_SIZE, GuardedImage
+from .language import I18N, language_switch, translate_page, ui_text
 from .session import NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, cache_policy, configure_torch, load_cnn, load_model, predict
 from .tabs.attack import attack_tab
 from .tabs.capsules import capsules_tab
 from .tabs.examples import examples_tab
 from .tabs.export import export_controls, wire_export
-from .tabs.share import RESTORED, share_controls, wire_share
+from .tabs.share import share_controls, wire_share
 from .tabs.atlas import atlas_tab
 from .tabs.model_card import model_card_tab
 from .tabs.perturbations import perturbation_tab
@@ -82,7 +83,7 @@ POSE_LINK_JS = with_page_dom((STATIC / "pose_link.js").read_text(encoding="utf-8
 PROMPT_JS = (STATIC / "prompt.js").read_text(encoding="utf-8")
 # On a phone the trajectories' two panels are stacked instead of side by side.
 TRAJECTORIES_NARROW_JS = with_page_dom((STATIC / "trajectories_narrow.js").read_text(encoding="utf-8"))
-# ?view= (one view, for an iframe) and share links' ?in=&k=&tab=; LINK_VIEWS and LINK_RESTORED: links_js.
+# ?view= (one view, for an iframe) and share links' ?in=&k=&tab=; LINK_VIEWS: links_js.
 LINKS_JS = with_page_dom((STATIC / "links.js").read_text(encoding="utf-8"))
 # Names the images Gradio shows inside unnamed buttons (axe-core's button-name), after each image change and tab.
 A11Y_JS = with_page_dom((STATIC / "a11y.js").read_text(encoding="utf-8"))
@@ -101,7 +102,8 @@ THEME = gr.themes.Soft(primary_hue="orange").set(
 # max_file_size: Gradio's upload route answers 413 before anything is decoded (see docs/robustness.md).
 LAUNCH_OPTIONS: dict[str, Any] = {
     "theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE,
-    "ssr_mode": False,  # client-side rendering, as the tests run it (Spaces may set GRADIO_SSR_MODE=True)
+    "ssr_mode": False,
+    "i18n": I18N,  # the fixed texts' translations (explorer/language.py)  # client-side rendering, as the tests run it (Spaces may set GRADIO_SSR_MODE=True)
 }
 
 CORE_TABS: tuple[Callable[[ExplorerUI], None], ...] = (capsules_tab, pose_tab, perturbation_tab)
@@ -129,7 +131,7 @@ def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], Non
     tabs/share.py)."""
     with gr.Tabs(elem_id="input-tabs"):
         with gr.Tab("Draw", id="draw"):
-            sketch = gr.HTML("", html_template=canvas_template("Draw a digit (mouse or touch)"), js_on_load=CANVAS_JS,
+            sketch = gr.HTML("", html_template=canvas_template(), js_on_load=CANVAS_JS,
                              elem_id="sketchpad", apply_default_css=False)  # fmt: skip
             sketch.carries_image = True  # its events run in the image lanes (limits.limit_image_events)
         with gr.Tab("Upload", id="upload"):
@@ -150,7 +152,7 @@ def input_column(ui: ExplorerUI, input_tabs: Sequence[Callable[[ExplorerUI], Non
 def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) -> None:
     """The right column: the prompt (shown while there is no input), the digit-capsule choice and the view tabs."""
     ui.prompt = gr.Markdown(
-        PROMPT if ui.model is not None else NO_CHECKPOINT_HINT.format(error=ui.model_error or ""), elem_id="prompt"
+        PROMPT if ui.model is not None else ui_text(NO_CHECKPOINT_HINT, error=ui.model_error or ""), elem_id="prompt"
     )
     ui.prompt.change(None, ui.prompt, None, js=PROMPT_JS)  # the input events set its text
     with ui.analysis_column():
@@ -164,12 +166,11 @@ def view_column(ui: ExplorerUI, tabs: Sequence[Callable[[ExplorerUI], None]]) ->
 
 
 def links_js(ui: ExplorerUI) -> str:
-    """static/links.js with the views a link can name (`?view=` / `&tab=<tab id>`: each view tab's id and elem_id)
-    and the note a share link's input is shown with."""
+    """static/links.js with the views a link can name (`?view=` / `&tab=<tab id>`: each view tab's id and elem_id)."""
     import json
 
     views = {tab.id: tab.elem_id for tab in ui.view_tabs if tab.id is not None and tab.elem_id}
-    return LINKS_JS.replace("LINK_VIEWS", json.dumps(views)).replace("LINK_RESTORED", json.dumps(RESTORED))
+    return LINKS_JS.replace("LINK_VIEWS", json.dumps(views))
 
 
 def page_hooks(demo: gr.Blocks, ui: ExplorerUI) -> None:
@@ -241,7 +242,9 @@ def build_demo(
 
     cache = cache_policy()
     with gr.Blocks(title=TITLE, delete_cache=cache) as demo:
-        gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
+        with gr.Row(elem_id="title-row"):
+            gr.Markdown(f"# {TITLE}", elem_id="explorer-title")
+            language = language_switch()
         gr.Markdown(INTRO, elem_id="explorer-intro")
         gr.HTML("", elem_id="embed-note", padding=False)  # static/links.js: a link naming no view says so here
         ui = ExplorerUI(model, model_error, gr.State(None), None, active_tab=gr.State(0), card=card,
@@ -254,6 +257,7 @@ def build_demo(
                 sketch, upload, export, share = input_column(ui, input_tabs)
             with gr.Column(scale=3, min_width=420):
                 view_column(ui, tabs)
+        ui.language = language
         ui.add_input([sketch.change], sketch_input, [sketch], api_name="analyse_sketch", source="sketch")
         ui.add_input([upload.change], _identity, [upload], api_name="analyse_upload", source="upload")
         wire_share(ui, *share)  # a share link's input: one more input source
@@ -268,6 +272,7 @@ def build_demo(
     demo.queue(default_concurrency_limit=concurrency_limit or event_concurrency(), max_size=QUEUE_MAX)
     set_queue_poll(demo, QUEUE_POLL_S)
     guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
+    translate_page(demo, ui.language)  # the fixed texts in the visitor's language (gr.I18n)
     harden_server(demo)  # fair queue, per-visitor caps, private events not callable by name
     _UIS[demo] = ui
     return demo

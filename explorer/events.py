@@ -11,6 +11,7 @@ Kept small because Gradio rebuilds a component for every gr.update()/gr.skip() o
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import traceback
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from typing import Callable, Iterator, Sequence
 import gradio as gr
 
 from .inputs.preprocess import BLANK_MESSAGE
+from .language import remember
 from .session import IGNORE, NO_CHECKPOINT_HINT, PROMPT, ExplorerUI, InputSource, Listener, Section, log, new_analysis
+from .text import tr
 from .views import capsules
 
 
@@ -111,15 +114,16 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
 
     def outputs_for(analysis, message, always_values, active) -> list:
         if analysis is None:
-            text = PROMPT if message in ("", BLANK_MESSAGE) else f"### Nothing to show\n{message}"
+            text = tr(PROMPT) if message in ("", BLANK_MESSAGE) else tr("### Nothing to show\n{message}", message=tr(message))
             if ui.model is None:
-                text = NO_CHECKPOINT_HINT.format(error=ui.model_error or "")
+                text = tr(NO_CHECKPOINT_HINT, error=ui.model_error or "")
             return [None, text, gr.skip(), "", None, gr.skip(), *pages.draw_tokens(active, False),
                     *[gr.skip()] * len(pages.always_outputs)]  # fmt: skip
         k = analysis.digit
-        pred = f"## Prediction: **{k}**\ndigit-capsule length {float(analysis.lengths[k]):.3f}"
+        pred = tr("## Prediction: **{digit}**\ndigit-capsule length {length:.3f}", digit=k, length=float(analysis.lengths[k]))
         if analysis.note:
             pred += f"\n\n{analysis.note}"
+        pred += f'\n\n<span class="input-source source-{analysis.source}"></span>'  # static/links.js waits for it
         check = (ui.card or {}).get("reconstruction_check")
         typical = capsules.typicality_text(capsules.typicality(analysis, check), check, k)
         if typical:
@@ -148,6 +152,30 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
         event = _wire_source(src, handle, [*src.inputs, ui.active_tab], pages.always_inputs, outputs)
         event.then(pages.catch_up, [ui.state, ui.selected_class, pages.rendered, ui.active_tab], pages.tokens,
                    queue=False, api_visibility="private", show_progress="hidden")  # fmt: skip
+    if ui.language is not None:
+        wire_language(ui, pages, outputs_for, outputs)
+
+
+def wire_language(ui: ExplorerUI, pages: _Pages, outputs_for: Callable, outputs: list) -> None:
+    """The language switch: the session's choice remembered (explorer/language.py), and everything the server wrote
+    redrawn in it as for a new input, with a copy of the analysis (every tab and section then holds views older
+    than it) that keeps the Pose tab's edit."""
+    edit = [ui.pose_edit] if ui.pose_edit is not None else []
+    n = len(pages.always_inputs)
+
+    def relabel(code, analysis, active, *rest):
+        if remember(code) is None:
+            return [gr.skip()] * len(outputs)
+        if analysis is not None:
+            e = rest[n] if len(rest) > n else None
+            kept = (e[1], tuple(e[2])) if e and e[0] is analysis else analysis.pose_edit
+            analysis = dataclasses.replace(analysis, pose_edit=kept)
+        return outputs_for(analysis, "", rest[:n], active)
+
+    ui.language.change(relabel, [ui.language, ui.state, ui.active_tab, *pages.always_inputs, *edit], outputs,
+                       api_visibility="private", trigger_mode="always_last", show_progress="hidden").then(
+        pages.catch_up, [ui.state, ui.selected_class, pages.rendered, ui.active_tab], pages.tokens, queue=False,
+        api_visibility="private", show_progress="hidden")  # fmt: skip
 
 
 def _wire_source(src: InputSource, handle: Callable, api_inputs: list, view_inputs: list, outputs: list):

@@ -237,6 +237,7 @@ PAGE_DOM = {
     "plot": ".js-plotly-plot",  # the plotly graph div inside a gr.Plot: `#<elem_id> .js-plotly-plot`
     "plot_traces": ".scatterlayer .trace",  # plotly: one SVG group per scatter trace, in the figure's data order
     "tab_button": "-button",  # the button of gr.Tab(elem_id=X) is #X-button
+    "tab_button_with_id": "button[role='tab'][data-tab-id='ID']",  # the button of gr.Tab(id=ID)
     "tab_strip": ".tab-wrapper",  # a gr.Tabs' row of tab buttons: the first `#<tabs elem_id> .tab-wrapper`
     "radio_input": "input[type='radio']",  # a gr.Radio's options: one input inside each option's label
     "slider_range": "input[type='range']",  # a gr.Slider: its range input and its number box
@@ -247,6 +248,9 @@ PAGE_DOM = {
     "block": ".block",  # a component's box, holding its label
     "block_label": "[data-testid='block-label']",
     "empty_labelled": ".empty[aria-label]",  # an empty gr.Image's placeholder: aria-label on a div with no role
+    # the frontend's core module (a loaded resource whose URL matches this), whose export changeLocale(code) sets
+    # the language gr.I18n's texts show in; importing it again gives the page's own instance
+    "core_module": "/assets/core-[\\w-]+\\.js$",
 }
 PAGE_DOM_TOKEN = "GRADIO_DOM"
 
@@ -282,11 +286,22 @@ def stop_server_now(demo: gr.Blocks) -> None:
         demo.server.force_exit = True
 
 
+def current_request() -> Any:
+    """The gr.Request of the event being answered, None outside one. Gradio sets `LocalContext.request` around each
+    event's function, in the thread that runs it (utils.get_function_with_locals), as gr.Warning finds its event;
+    the explorer reads the visitor's language from it (explorer/language.py) instead of adding an input to every
+    event."""
+    from gradio.context import LocalContext
+
+    return LocalContext.request.get(None)
+
+
 __all__ = [
     "GRADIO_VERSION", "PAGE_DOM", "InvalidPath", "UnknownEndpoint", "body_fn", "cached_files", "called_by_name",
-    "cap_default_concurrency", "check_gradio_version", "event_functions", "event_group",
+    "cap_default_concurrency", "check_gradio_version", "current_request", "event_functions", "event_group",
     "event_payload", "event_request", "fetched_urls", "fn_name", "plot_value", "queued_event",
     "replace_preprocess", "session_component", "set_queue_max_size", "set_queue_poll",
     "skip_absent_matplotlib",
     "stop_server_now", "waiting_events", "with_page_dom", "wrap_preprocess", "wrap_queue_push",
 ]
+

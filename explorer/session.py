@@ -213,6 +213,7 @@ class ExplorerUI:
     load_example: bool = True  # analyse a synthetic example when the page opens
     allow_download: bool = False  # `python -m explorer --allow-download`: a button that downloads MNIST (local use)
     pose_edit: gr.State | None = None  # per session: (analysis, capsule, pose) set in the Pose tab (for share links)
+    language: gr.HTML | None = None  # the language switch (explorer/language.py), whose change redraws the views
     tmp_dir: Path = field(default_factory=lambda: _make_tmp_dir())
     # What the tabs register while the page is built; events.wire turns it into Gradio events.
     listeners: list[Listener] = field(default_factory=list)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -58,15 +59,11 @@ def sketch_input(value: Any) -> Preprocessed:
     return preprocess(image)
 
 
-def canvas_template(label: str) -> str:
-    """gr.HTML's template: the label, the canvas (its own size and the brush as data) and the two controls."""
-    return (
-        f'<div class="sketch-canvas"><span class="sketch-label">{label}</span>'
-        f'<canvas width="{CANVAS}" height="{CANVAS}" data-brush="{BRUSH_RADIUS}" role="img" '
-        f'aria-label="{label}: a white square that shows the strokes drawn on it"></canvas>'
-        '<div class="sketch-controls"><button type="button" id="undo-stroke">Undo</button>'
-        '<button type="button" id="clear-canvas">Clear canvas</button></div></div>'
-    )
+def canvas_template() -> str:
+    """gr.HTML's template (static/canvas.html): the label, the canvas (its own size and the brush as data) and the
+    two controls; their texts carry data-text for the page's language (static/language.js)."""
+    template = (Path(__file__).resolve().parent.parent / "static" / "canvas.html").read_text(encoding="utf-8")
+    return template.replace("{canvas}", str(CANVAS)).replace("{brush}", str(BRUSH_RADIUS))
 
 
 __all__ = ["BRUSH_RADIUS", "CANVAS", "MAX_CHARS", "MAX_SIDE", "PREFIX", "canvas_template", "sketch_input"]

@@ -7,6 +7,9 @@
 // finished stroke sets the component's value to the canvas as a PNG data URL (a few KB) and fires one change
 // event; Clear and Undo do the same with the new picture. Strokes are round-capped lines of the brush's width,
 // in the canvas's own 336 px coordinates whatever size the page shows it at.
+// Its texts in the page's language (static/language.js), also when Gradio re-renders the template.
+(window.capsnetTranslated ||= []).push(element);
+window.capsnetTranslate?.(element);
 const canvas = element.querySelector("canvas");
 const ctx = canvas.getContext("2d");
 const brush = Number(canvas.dataset.brush);

@@ -1,7 +1,6 @@
 () => {
   const DOM = GRADIO_DOM; // Gradio's DOM, as checked by explorer/gradio_compat.py (PAGE_DOM)
   const VIEWS = LINK_VIEWS; // a view's name in a link -> its tab's elem_id (explorer/app.py: links_js)
-  const RESTORED = LINK_RESTORED; // what the prediction says beside a share link's input (tabs/share.py)
   // What a link's query string asks for:
   // - ?view=<name>: that one view beside its input, for an iframe in a course page. The page's CSS
   //   (body.capsnet-embed) hides the title, the introduction and the footer; the view tabs' strip is hidden here
@@ -22,12 +21,13 @@
     if (box) { box.textContent = text; box.classList.add("embed-note-shown"); }
   };
   const known = (name) => Object.prototype.hasOwnProperty.call(VIEWS, name);
-  const unknown = (what, name) =>
-    note(`${what} no view named "${name.slice(0, 40)}"; the views are ${Object.keys(VIEWS).join(", ")}.`);
+  const T = (text) => (window.capsnetT ? window.capsnetT(text) : text); // the page's language (static/language.js)
+  const unknown = (text, name) =>
+    note(text.replace("{name}", name.slice(0, 40)).replace("{views}", Object.keys(VIEWS).join(", ")));
   const tabButton = (name) => document.getElementById(VIEWS[name] + DOM.tab_button);
 
   const view = params.get("view");
-  if (view !== null && !known(view)) unknown("There is", view);
+  if (view !== null && !known(view)) unknown(T("There is no view named \"{name}\"; the views are {views}."), view);
   if (view !== null && known(view)) {
     document.body.classList.add("capsnet-embed");
     const strip = () => document.querySelector("#view-tabs " + DOM.tab_strip);
@@ -39,24 +39,25 @@
 
   const input = params.get("in");
   if (input === null) return [];
-  const prediction = () => document.getElementById("prediction")?.textContent || "";
+  // The prediction names the analysis's source as a class (explorer/events.py): never its visible text.
+  const shown = (source) => document.querySelector(`#prediction .input-source${source ? ".source-" + source : ""}`);
   const pick = () => {
     const k = params.get("k"), tab = params.get("tab");
-    if (k !== null && !/^[0-9]$/.test(k)) note("That share link names no digit capsule 0-9; showing its prediction's.");
-    if (tab !== null && !known(tab)) unknown("That share link names", tab);
+    if (k !== null && !/^[0-9]$/.test(k)) note(T("That share link names no digit capsule 0-9; showing its prediction's."));
+    if (tab !== null && !known(tab)) unknown(T("That share link names no view \"{name}\"; the views are {views}."), tab);
     if (k !== null && /^[0-9]$/.test(k)) {
       const radio = document.querySelector(`#selected-class ${DOM.radio_input}[value="${k}"]`);
       if (radio && !radio.checked) radio.click();
     }
     if (tab !== null && known(tab)) tabButton(tab)?.click();
   };
-  when(() => prediction().includes("Prediction") && document.querySelector("#share-in textarea"), () => {
+  when(() => shown() && document.querySelector("#share-in textarea"), () => {
     const box = document.querySelector("#share-in textarea");
     const fields = new URLSearchParams({in: input}); // an empty `in` is refused in words too
     for (const name of ["k", "p"]) if (params.get(name) !== null) fields.set(name, params.get(name));
     box.value = fields.toString().slice(0, 4000);
     box.dispatchEvent(new Event("input", {bubbles: true}));
-    when(() => prediction().includes(RESTORED), pick);
+    when(() => shown("share"), pick);
   });
   return [];
 }

@@ -14,6 +14,11 @@
   const DIMS = 16;
   const SIZE = 28;
   const PAD = 180;  // 2-D pad canvas size in px; it spans -1 .. 1 on both axes
+  const T = (text) => (window.capsnetT ? window.capsnetT(text) : text); // the page's language (static/language.js)
+  const dimName = (d) => T("dim {d}").replace("{d}", d);
+  // Its texts in the page's language (static/language.js), also when Gradio re-renders the template.
+  (window.capsnetTranslated ||= []).push(element);
+  window.capsnetTranslate?.(element);
   const api = (window.capsnetPose = {
     mode: "loading",   // "loading" | "client" | "server"
     reason: "",
@@ -189,7 +194,9 @@
   function draw() {
     const canvas = element.querySelector("canvas.pose-canvas");
     if (!canvas) return;
-    if (st.cls !== null) canvas.setAttribute("aria-label", `the decoder's reconstruction of digit capsule ${st.cls} from the pose`);
+    if (st.cls !== null) {
+      canvas.setAttribute("aria-label", T("the decoder's reconstruction of digit capsule {digit} from the pose").replace("{digit}", st.cls));
+    }
     if (api.mode === "client" && st.cls !== null) {
       try {
         const t0 = performance.now();
@@ -212,15 +219,17 @@
   }
 
   // ---------------------------------------------------------------- the template (re-rendered by Gradio on value changes)
+  // props.labels: {language code: 10 x 16 names}, shown in the page's language (static/language.js)
   function labelsFor(cls) {
-    const all = props.labels;
+    const all = props.labels && (props.labels[window.capsnetLanguage?.() || "en"] || props.labels.en);
     return Array.isArray(all) && cls !== null && Array.isArray(all[cls]) ? all[cls] : null;
   }
 
   function decorate() {
     const note = element.querySelector(".pose-note");
     if (note) {
-      note.textContent = api.mode === "server" ? `Live preview off: ${api.reason}; the reconstruction updates through the server.` : "";
+      note.textContent = api.mode === "server"
+        ? T("Live preview off: {reason}; the reconstruction updates through the server.").replace("{reason}", api.reason) : "";
       note.hidden = api.mode !== "server";
     }
     const labels = labelsFor(st.cls);
@@ -229,9 +238,9 @@
       if (!sel) continue;
       if (sel.options.length !== DIMS) {
         sel.textContent = "";
-        for (let d = 0; d < DIMS; d++) sel.add(new Option(`dim ${d}`, String(d)));
+        for (let d = 0; d < DIMS; d++) sel.add(new Option(dimName(d), String(d)));
       }
-      for (let d = 0; d < DIMS; d++) sel.options[d].text = labels ? labels[d] : `dim ${d}`;
+      for (let d = 0; d < DIMS; d++) sel.options[d].text = labels ? labels[d] : dimName(d);
       sel.value = String(st[axis]);
     }
     element.classList.add("pose-js");
@@ -300,16 +309,17 @@
     const q = props.percentiles && st.cls !== null ? props.percentiles[st.cls]?.[d] : null;
     if (!Array.isArray(q) || !Array.isArray(LEVELS) || q.length !== LEVELS.length) return "";
     let where;
-    if (v < q[0]) where = "below the 1st percentile";
-    else if (v > q[q.length - 1]) where = "above the 99th percentile";
+    if (v < q[0]) where = T("below the 1st percentile");
+    else if (v > q[q.length - 1]) where = T("above the 99th percentile");
     else {
       let i = 0;
       while (i < q.length - 2 && v > q[i + 1]) i++;
       const f = q[i + 1] > q[i] ? (v - q[i]) / (q[i + 1] - q[i]) : 0;
       const p = Math.round(LEVELS[i] + f * (LEVELS[i + 1] - LEVELS[i]));
-      where = `percentile ${p}`;
+      where = T("percentile {p}").replace("{p}", p);
     }
-    return `dim ${d} = ${v >= 0 ? "+" : ""}${v.toFixed(2)}: ${where} of digit ${st.cls}'s test digits`;
+    return T("{dim} = {value}: {where} of digit {digit}'s test digits").replace("{dim}", dimName(d))
+      .replace("{value}", `${v >= 0 ? "+" : ""}${v.toFixed(2)}`).replace("{where}", where).replace("{digit}", st.cls);
   }
   function showPercentile(d) {
     const out = element.querySelector(".pose-percentile");
@@ -479,6 +489,7 @@
 
   adoptValue();
   decorate();
+  window.addEventListener("capsnet-language", () => { decorate(); st.dirty = true; requestFrame(); });
   loadWeights()
     .then(() => { api.mode = "client"; st.dirty = true; decorate(); requestFrame(); })
     .catch((e) => fallBack(e && e.message ? e.message : String(e)));

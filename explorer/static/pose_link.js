@@ -6,9 +6,7 @@
     if (k === undefined || k === null || k === "") return;
     const radios = document.querySelectorAll(`#selected-class ${DOM.radio_input}`);
     for (const r of radios) {
-      const label = r.closest("label");
-      const text = label ? label.textContent.trim() : r.value;
-      if ((r.value === String(k) || text === String(k)) && !r.checked) { r.click(); return; }
+      if (r.value === String(k) && !r.checked) { r.click(); return; }
     }
   };
   const focusSlider = (d, tries) => {

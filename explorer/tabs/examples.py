@@ -20,6 +20,7 @@ from capsnet.data import default_data_dir
 
 from ..inputs.examples import MnistExamples, synthetic_examples
 from ..session import Labelled
+from ..text import tr
 from ..views import capsules
 
 log = logging.getLogger("explorer")
@@ -45,7 +46,8 @@ def synthetic_input(index: Any):
     if not 0 <= i < len(ex):
         return None
     name, label, image = ex[i]
-    return Labelled(image, f"Example: **{name}**, drawn by code (not from MNIST); true label {label}.")
+    return Labelled(image, tr("Example: **{name}**, drawn by code (not from MNIST); true label {label}.", name=name,
+                             label=label))
 
 
 def gallery_items() -> list[np.ndarray]:
@@ -54,10 +56,10 @@ def gallery_items() -> list[np.ndarray]:
 
 
 def mnist_note(index: int, label: int, predicted: int | None = None) -> str:
-    s = f"MNIST test digit **#{index}**: true label **{label}**"
     if predicted is not None:
-        s += f" (the model card lists it as misclassified, predicted {predicted})"
-    return s + "."
+        return tr("MNIST test digit **#{index}**: true label **{label}** (the model card lists it as misclassified, "
+                  "predicted {predicted}).", index=index, label=label, predicted=predicted)
+    return tr("MNIST test digit **#{index}**: true label **{label}**.", index=index, label=label)
 
 
 def mnist_input(mnist: MnistExamples, index: Any, predicted: int | None = None):

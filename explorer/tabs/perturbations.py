@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from ..session import GENERATED_MAX_AGE_S, ExplorerUI, _prune
+from ..text import ENGLISH, language, tr
 from ..views import capsules
 from ..views import pose as pose_views
 from .values import int_or_none
@@ -27,11 +28,16 @@ def grid_image(ui: ExplorerUI, a: capsules.Analysis, k: int, span: Any = PAPER) 
     """(uint8 grid image, columns' caption) for capsule k: rows labelled as the sliders where the card has labels;
     the columns step as `span_deltas` says."""
     deltas, in_data = span_deltas(ui, k, span)
-    caption = ("columns: -2σ ... +2σ of each dimension over the class's test digits" if in_data
-               else "columns: -0.25 ... +0.25, step 0.05")  # fmt: skip
+    caption = (tr("columns: -2σ ... +2σ of each dimension over the class's test digits") if in_data
+               else tr("columns: -0.25 ... +0.25, step 0.05"))  # fmt: skip
     img = capsules.perturbation_grid(ui.model, a, k, deltas)
     if pose_views.dimension_labels(ui.card) is not None:
-        img = pose_views.labelled_grid(img, pose_views.slider_labels(ui.card, k))
+        names = pose_views.slider_labels(ui.card, k)
+        if language() == ENGLISH:
+            img = pose_views.labelled_grid(img, names)
+        else:  # the image's font has Latin letters only: the rows numbered, their names in the caption
+            img = pose_views.labelled_grid(img, [str(d) for d in range(len(names))])
+            caption += "\n\n" + "\n".join(f"- {name}" for name in names)
     return img, caption
 
 

@@ -19,6 +19,7 @@ from capsnet.export import export_decoder
 
 from ..gradio_compat import event_payload, with_page_dom
 from ..session import ExplorerUI, _safe
+from ..text import LANGUAGES, speaking
 from ..views import capsules
 from ..views import pose as pose_views
 
@@ -94,6 +95,17 @@ def pose_tab(ui: ExplorerUI) -> None:
     )
 
 
+def pad_labels(card: dict | None) -> dict | None:
+    """The 2-D pad's axis names for every class, in each language ({code: 10 x 16}); None without labels."""
+    if pose_views.dimension_labels(card) is None:
+        return None
+    labels = {}
+    for code in LANGUAGES:
+        with speaking(code):
+            labels[code] = pose_views.all_slider_labels(card)
+    return labels
+
+
 def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tuple:
     """The tab's components: (model input image, the in-browser reconstruction, 16 sliders, reset button, the
     "keep within the data" switch)."""
@@ -113,7 +125,7 @@ def pose_controls(ui: ExplorerUI, weights_path: str, weights_error: str) -> tupl
         recon = gr.HTML(
             pose_views.empty_payload(), html_template=VIEW_TEMPLATE, js_on_load=DECODER_JS,
             elem_id="reconstruction", scale=3, weights_path=weights_path, weights_error=weights_error,
-            labels=pose_views.all_slider_labels(ui.card) if pose_views.dimension_labels(ui.card) else None,
+            labels=pad_labels(ui.card),
             percentiles=percentiles, percentile_levels=list(PERCENTILES), digits_path=publish_atlas_poses(ui),
         )
     sliders = []

@@ -9,6 +9,7 @@ import urllib.parse
 import gradio as gr
 
 from ..inputs.share import BAD_LINK, MAX_LINK, ShareError, decode_input, decode_pose, share_query
+from ..text import tr
 from ..session import IGNORE, ExplorerUI, Labelled, _safe
 from ..views import capsules
 from .export import NOTHING_YET
@@ -35,7 +36,7 @@ def restore(text):
         fields = parse_link(text)
         image = decode_input(fields.get("in"))
         pose = decode_pose(fields["p"]) if "p" in fields else None
-        return Labelled(image, RESTORED, None if pose is None else (int_or_none(fields.get("k")), pose))
+        return Labelled(image, tr(RESTORED), None if pose is None else (int_or_none(fields.get("k")), pose))
     except ShareError as e:
         gr.Warning(str(e))
         return IGNORE

@@ -19,6 +19,7 @@ from capsnet.losses import M_MINUS, M_PLUS  # margin-loss targets (paper, eq. 4)
 from capsnet.typicality import percentile_of, reconstruction_distance
 
 from .couplings import CFG, IMAGE_SIZE, NUM_CLASSES
+from ..text import tr
 from .fastfig import LightFigure
 
 POSE_DIM = CFG.digit_dim  # 16
@@ -99,10 +100,11 @@ def typicality_text(t: dict, check: dict | None, digit: int) -> str:
         return ""
     share = f"{100 - int(check['threshold_percentile'])}%"
     if t["typical"]:
-        return (f"Reconstruction distance {t['reconstruction_distance']:.2f}: percentile "
-                f"{t['reconstruction_percentile']:.0f} of the correctly classified test digits.")
-    return (f"**Not a typical digit:** its reconstruction from digit capsule {digit} is further from it (distance "
-            f"{t['reconstruction_distance']:.2f}) than for all but {share} of the correctly classified test digits.")
+        return tr("Reconstruction distance {distance:.2f}: percentile {percentile:.0f} of the correctly classified "
+                  "test digits.", distance=t["reconstruction_distance"], percentile=t["reconstruction_percentile"])
+    return tr("**Not a typical digit:** its reconstruction from digit capsule {digit} is further from it (distance "
+              "{distance:.2f}) than for all but {share} of the correctly classified test digits.", digit=digit,
+              distance=t["reconstruction_distance"], share=share)
 
 
 def summary(analysis: Analysis, check: dict | None = None) -> dict:
@@ -246,9 +248,10 @@ def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = No
         marker=dict(color=colors),
         text=[f"{v:.2f}" for v in lengths],
         textposition="outside",
-        customdata=[("predicted" if k == pred else ("selected" if k == selected else "")) for k in range(NUM_CLASSES)],
-        hovertemplate="digit capsule %{x}<br>length ||v|| = %{y:.4f}<br>%{customdata}<extra></extra>",
-        name="capsule length",
+        customdata=[(tr("predicted") if k == pred else (tr("selected") if k == selected else ""))
+                    for k in range(NUM_CLASSES)],
+        hovertemplate=tr("digit capsule %{x}<br>length ||v|| = %{y:.4f}<br>%{customdata}<extra></extra>"),
+        name=tr("capsule length"),
     )
     guides = ((M_PLUS, f"m+ = {M_PLUS:g}", "dash"), (0.5, "0.5", "dot"), (M_MINUS, f"m- = {M_MINUS:g}", "dash"))
     # Guides as plain layout shapes (one validation pass; add_hline is ~10x slower).
@@ -264,9 +267,10 @@ def lengths_figure(analysis: Analysis | CapsNetOutput, selected: int | None = No
     return LightFigure(
         [bar],
         dict(
-            title=dict(text=f"Digit-capsule lengths: predicted <b>{pred}</b> ({lengths[pred]:.3f})", x=0.5),
-            xaxis=dict(title=dict(text="digit capsule"), type="category"),
-            yaxis=dict(title=dict(text="length ||v|| (probability)"), range=[0, 1.1], gridcolor="#eee"),
+            title=dict(text=tr("Digit-capsule lengths: predicted <b>{digit}</b> ({length:.3f})", digit=pred,
+                               length=lengths[pred]), x=0.5),
+            xaxis=dict(title=dict(text=tr("digit capsule")), type="category"),
+            yaxis=dict(title=dict(text=tr("length ||v|| (probability)")), range=[0, 1.1], gridcolor="#eee"),
             shapes=shapes,
             annotations=annotations,
             height=height,

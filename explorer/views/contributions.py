@@ -14,6 +14,7 @@ from capsnet import receptive_field
 from capsnet.model import CapsNetOutput
 
 from . import couplings
+from ..text import tr
 from .capsule_map import diverging
 from .fastfig import LightFigure, key, ref
 
@@ -115,7 +116,7 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
     norms = pre_squash_norms(out, iteration)
     it = couplings.resolve_iteration(out, iteration) + 1
     span = _sym(np.concatenate([g.ravel() for g in p["grids"]]))
-    names = (f"{k1} (predicted)", f"{k2} (runner-up)", f"{k1} − {k2}")
+    names = (tr("{k} (predicted)", k=k1), tr("{k} (runner-up)", k=k2), f"{k1} − {k2}")
     traces = []
     for n, (g, name) in enumerate(zip(p["grids"], names)):
         z = couplings.tile_layout(g)
@@ -124,11 +125,12 @@ def contribution_grids_figure(out: CapsNetOutput, iteration: int = -1) -> LightF
             zmin=-span, zmax=span,
             xgap=1, ygap=1, xaxis=ref("x", n + 1), yaxis=ref("y", n + 1), showscale=n == 2, name=name,
             colorbar=dict(title=dict(text="a_ij", side="right"), thickness=10, len=0.9),
-            hovertemplate=f"{name}<br>capsule %{{customdata}}: a = %{{z:.4f}}<extra></extra>",
+            hovertemplate=tr("{name}<br>capsule %{{customdata}}: a = %{{z:.4f}}<extra></extra>", name=name),
         ))  # fmt: skip
     layout = dict(
-        title=dict(text=f"Contributions a_ij at iteration {it}<br><sup>they add up to |s_{k1}| = {norms[k1]:.3f} and "
-                        f"|s_{k2}| = {norms[k2]:.3f}; colour limits ±{span:.4f}</sup>", font=dict(size=13)),
+        title=dict(text=tr("Contributions a_ij at iteration {it}<br><sup>they add up to |s_{k1}| = {n1:.3f} and "
+                           "|s_{k2}| = {n2:.3f}; colour limits ±{span:.4f}</sup>", it=it, k1=k1, k2=k2, n1=norms[k1],
+                           n2=norms[k2], span=span), font=dict(size=13)),
         margin=dict(l=10, r=10, t=60, b=10), height=230, plot_bgcolor="white",
         annotations=[dict(text=name, x=(n + 0.5) / 3, y=1.0, xref="paper", yref="paper", showarrow=False,
                           yanchor="bottom", font=dict(size=11)) for n, name in enumerate(names)],
@@ -151,12 +153,12 @@ def type_summary_figure(out: CapsNetOutput, iteration: int = -1) -> LightFigure:
         y=[str(t) for t in range(couplings.NUM_TYPES)],
         colorscale=DIVERGING, zmin=-span, zmax=span, xgap=1, ygap=1,
         colorbar=dict(title=dict(text="Σ a_ij", side="right"), thickness=10),
-        hovertemplate="type %{y} → digit %{x}: %{z:.4f}<extra></extra>",
+        hovertemplate=tr("type %{y} → digit %{x}: %{z:.4f}<extra></extra>"),
     )]  # fmt: skip
     return LightFigure(data, dict(
-        title=dict(text=f"Per capsule type, iteration {it} (limits ±{span:.3f})", font=dict(size=13)),
-        xaxis=dict(title=dict(text="digit capsule"), side="top"),
-        yaxis=dict(title=dict(text="primary capsule type"), autorange="reversed", dtick=4),
+        title=dict(text=tr("Per capsule type, iteration {it} (limits ±{span:.3f})", it=it, span=span), font=dict(size=13)),
+        xaxis=dict(title=dict(text=tr("digit capsule")), side="top"),
+        yaxis=dict(title=dict(text=tr("primary capsule type")), autorange="reversed", dtick=4),
         margin=dict(l=10, r=10, t=60, b=10), height=520,
     ))  # fmt: skip
 
@@ -195,7 +197,7 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
             ys = np.hstack([y0 - w, y1 - w, y1 + w, y0 + w, y0 - w, nan]).ravel()
             traces.append(dict(
                 type="scatter", x=np.round(xs, 4), y=np.round(ys, 4), mode="lines", fill="toself", line=dict(width=0), meta=j, legendgroup=str(j),
-                name=f"digit {j}", showlegend=sign == 1, hoverinfo="skip",
+                name=tr("digit {j}", j=j), showlegend=sign == 1, hoverinfo="skip",
                 fillcolor=couplings.CLASS_COLORS[j] if sign == 1 else "rgba(120,120,120,0.35)",
                 opacity=0.75 if sign == 1 else 0.6,
             ))  # fmt: skip
@@ -204,24 +206,25 @@ def links_figure(out: CapsNetOutput, iteration: int = -1, k: int = TOP_K) -> Lig
         type="scatter", x=np.zeros(n), y=y_left, mode="markers+text", marker=dict(size=9, color="#444"), meta=-1,
         text=[f"{t}/{r}/{c}" for t, r, c in t_r_c], textposition="middle left", showlegend=False,
         customdata=np.round(np.stack([top, np.abs(sub).sum(1), sub[:, pred]], 1), 5),
-        hovertemplate="primary capsule %{customdata[0]} (type/row/col %{text})<br>Σ_j |a_ij| = %{customdata[1]:.4f}"
-                      f"<br>a to digit {pred}: %{{customdata[2]:.4f}}<extra></extra>",
+        hovertemplate=tr("primary capsule %{{customdata[0]}} (type/row/col %{{text}})<br>Σ_j |a_ij| = "
+                         "%{{customdata[1]:.4f}}<br>a to digit {pred}: %{{customdata[2]:.4f}}<extra></extra>", pred=pred),
     ))  # fmt: skip
     traces.append(dict(
         type="scatter", x=np.ones(couplings.NUM_CLASSES), y=y_right, mode="markers+text", meta=-2, showlegend=False,
         marker=dict(size=10 + 22 * lengths, color=list(couplings.CLASS_COLORS), line=dict(color="#222", width=1)),
-        text=[f"digit {j}" for j in range(couplings.NUM_CLASSES)], textposition="middle right",
+        text=[tr("digit {j}", j=j) for j in range(couplings.NUM_CLASSES)], textposition="middle right",
         customdata=np.round(np.stack([np.arange(couplings.NUM_CLASSES), lengths, sub.sum(0)], 1), 5),
-        hovertemplate="digit capsule %{customdata[0]}: length %{customdata[1]:.3f}<br>these links add up to "
-                      "%{customdata[2]:.4f}<extra></extra>",
+        hovertemplate=tr("digit capsule %{customdata[0]}: length %{customdata[1]:.3f}<br>these links add up to "
+                         "%{customdata[2]:.4f}<extra></extra>"),
     ))  # fmt: skip
     return LightFigure(traces, dict(
-        title=dict(text=f"Top {n} primary capsules → digit capsules, iteration {it}<br><sup>width ∝ |a_ij| (widest "
-                        f"{wmax:.4f}), grey: negative; hover or click a digit capsule to isolate its links</sup>",
+        title=dict(text=tr("Top {n} primary capsules → digit capsules, iteration {it}<br><sup>width ∝ |a_ij| (widest "
+                           "{w:.4f}), grey: negative; hover or click a digit capsule to isolate its links</sup>", n=n,
+                           it=it, w=wmax),
                    font=dict(size=13)),
         xaxis=dict(visible=False, range=[-0.35, 1.3]), yaxis=dict(visible=False, range=[-0.06, 1.06]),
         margin=dict(l=10, r=10, t=60, b=10), height=440, plot_bgcolor="white", hovermode="closest",
-        legend=dict(itemclick="toggleothers", itemdoubleclick="toggle", title=dict(text="links to")),
+        legend=dict(itemclick="toggleothers", itemdoubleclick="toggle", title=dict(text=tr("links to"))),
     ))  # fmt: skip
 
 

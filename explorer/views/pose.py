@@ -13,8 +13,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from capsnet.atlas import PERCENTILES
-from capsnet.dimensions import slider_label
+from capsnet.dimensions import UNITS
 
+from ..text import ENGLISH, language, tr
 from .capsules import POSE_DIM, to_uint8
 from .couplings import NUM_CLASSES
 
@@ -34,6 +35,19 @@ def dimension_labels(card: dict | None) -> list[list[dict]] | None:
     return table if ok else None
 
 
+def describe(entry: dict) -> str:
+    """capsnet.dimensions.describe in the current language: "more ink (+12% ink)"; a local label as it is."""
+    if entry["effect"] not in UNITS:
+        return tr(entry["label"])
+    return tr("{label} ({amount})", label=tr(entry["label"]),
+              amount=tr(UNITS[entry["effect"]], entry["sign"] * entry["strength"]))
+
+
+def slider_label(dim: int, entry: dict | None) -> str:
+    """capsnet.dimensions.slider_label in the current language: "dim 6 · more ink (+12% ink)", or "dim 6"."""
+    return tr("dim {d} · {label}", d=dim, label=describe(entry)) if entry else tr("dim {d}", d=dim)
+
+
 def slider_labels(card: dict | None, digit_class: int | None) -> list[str]:
     """The 16 slider labels for a digit capsule: "dim 6 · thicker strokes (+12% ink)", or "dim 6" without labels."""
     table = dimension_labels(card)
@@ -50,7 +64,8 @@ def slider_infos(card: dict | None, digit_class: int | None) -> list[str]:
     for r in rows:
         p = (r or {}).get("pose") or {}
         ok = all(isinstance(p.get(k), (int, float)) for k in ("p5", "p50", "p95"))
-        out.append(f"data 5–95%: {p['p5']:+.2f} … {p['p95']:+.2f}, median {p['p50']:+.2f}" if ok else "")
+        out.append(tr("data 5–95%: {p5:+.2f} … {p95:+.2f}, median {p50:+.2f}", p5=p["p5"], p95=p["p95"], p50=p["p50"])
+                   if ok else "")  # fmt: skip
     return out
 
 

@@ -15,6 +15,7 @@ import torch
 from capsnet.model import CapsNetOutput
 
 from .fastfig import LightFigure
+from ..text import tr
 from .couplings import (
     CLASS_COLORS, IMAGE_SIZE, NUM_CLASSES, as_numpy, capsule_details, check_class, coupling_entropy_by_iteration,
     num_iterations,
@@ -41,18 +42,19 @@ def coupling_sharpening_figure(out: CapsNetOutput, digit_class: int, min_length:
     h = coupling_entropy_by_iteration(out, True)
     traces = [
         dict(type="box", x=its, lowerfence=q[:, 0], q1=q[:, 1], median=q[:, 2], q3=q[:, 3], upperfence=q[:, 4],
-             name=f"coupling to {k}", marker=dict(color=CLASS_COLORS[k]), xaxis="x", yaxis="y",
-             hovertemplate="iteration %{x}<extra></extra>"),
-        dict(type="scatter", x=its, y=math.log(10) - h, mode="lines+markers", name="entropy drop", xaxis="x2",
+             name=tr("coupling to {k}", k=k), marker=dict(color=CLASS_COLORS[k]), xaxis="x", yaxis="y",
+             hovertemplate=tr("iteration %{x}<extra></extra>")),
+        dict(type="scatter", x=its, y=math.log(10) - h, mode="lines+markers", name=tr("entropy drop"), xaxis="x2",
              yaxis="y2", line=dict(color="#444"), customdata=h,
-             hovertemplate="iteration %{x}: entropy %{customdata:.5f} nats (ln 10 − %{y:.2e})<extra></extra>"),
+             hovertemplate=tr("iteration %{x}: entropy %{customdata:.5f} nats (ln 10 − %{y:.2e})<extra></extra>")),
     ]  # fmt: skip
     return LightFigure(traces, dict(
-        title=dict(text=f"Routing sharpens the couplings (digit {k})", font=dict(size=13)),
-        xaxis=dict(domain=[0, 0.55], tickvals=its, title=dict(text="routing iteration")),
-        yaxis=dict(title=dict(text=f"coupling to {k}")),
-        xaxis2=dict(domain=[0.68, 1], tickvals=its, anchor="y2", title=dict(text="routing iteration")),
-        yaxis2=dict(anchor="x2", rangemode="tozero", title=dict(text="ln 10 − mean entropy (nats)"), exponentformat="e"),
+        title=dict(text=tr("Routing sharpens the couplings (digit {k})", k=k), font=dict(size=13)),
+        xaxis=dict(domain=[0, 0.55], tickvals=its, title=dict(text=tr("routing iteration"))),
+        yaxis=dict(title=dict(text=tr("coupling to {k}", k=k))),
+        xaxis2=dict(domain=[0.68, 1], tickvals=its, anchor="y2", title=dict(text=tr("routing iteration"))),
+        yaxis2=dict(anchor="x2", rangemode="tozero", title=dict(text=tr("ln 10 − mean entropy (nats)")),
+                    exponentformat="e"),
         shapes=[dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=0.1, y1=0.1,
                      line=dict(color="grey", dash="dash", width=1))],
         showlegend=False, margin=dict(l=10, r=10, t=40, b=10), height=300,
@@ -92,15 +94,15 @@ def class_lengths_figure(x: Sequence[float], lengths: np.ndarray, highlight: int
         traces.append(go.Scatter(
             x=x, y=lengths[:, k], mode="lines+markers" if (hi or markers_for_all) else "lines", name=str(k),
             opacity=1.0 if hi else 0.45, line=dict(color=CLASS_COLORS[k], width=4 if hi else 1.5),
-            hovertemplate=f"digit {k}<br>{x_hover}: length %{{y:.3f}}<extra></extra>",
+            hovertemplate=tr("digit {k}<br>{x}: length %{{y:.3f}}<extra></extra>", k=k, x=x_hover),
         ))  # fmt: skip
     fig = go.Figure(traces)
     fig.update_layout(
         title=dict(text=title, font=dict(size=13)),
         xaxis=dict(title=dict(text=x_title)),
-        yaxis=dict(title=dict(text="length (class probability)"), range=[0, 1.02]),
+        yaxis=dict(title=dict(text=tr("length (class probability)")), range=[0, 1.02]),
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0.5, y1=0.5, line=dict(color="grey", dash="dot", width=1))],
-        margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(title=dict(text="digit")),
+        margin=dict(l=10, r=10, t=40, b=10), height=320, legend=dict(title=dict(text=tr("digit"))),
     )  # fmt: skip
     return fig
 
@@ -111,8 +113,8 @@ def compare_iterations_figure(lengths: np.ndarray, iterations: Sequence[int], hi
     its = [int(r) for r in iterations]
     if highlight is None and len(lengths):
         highlight = int(lengths[-1].argmax())
-    fig = class_lengths_figure(its, lengths, highlight, title="Digit-capsule lengths vs routing iterations",
-                               x_title="routing iterations", x_hover="%{x} iterations")
+    fig = class_lengths_figure(its, lengths, highlight, title=tr("Digit-capsule lengths vs routing iterations"),
+                               x_title=tr("routing iterations"), x_hover=tr("%{x} iterations"))
     fig.update_xaxes(tickvals=its)
     return fig
 
@@ -130,26 +132,28 @@ def capsule_details_figure(out: CapsNetOutput, index: int) -> LightFigure:
     classes = list(range(NUM_CLASSES))
     r = len(cbi)
     traces = [
-        dict(type="bar", x=classes, y=cbi[i], name=f"coupling, iteration {i + 1}", xaxis="x", yaxis="y",
+        dict(type="bar", x=classes, y=cbi[i], name=tr("coupling, iteration {i}", i=i + 1), xaxis="x", yaxis="y",
              marker=dict(color="#1f77b4", opacity=0.3 + 0.7 * (i + 1) / r),
-             hovertemplate=f"iteration {i + 1}<br>digit %{{x}}: c = %{{y:.3f}}<extra></extra>")
+             hovertemplate=tr("iteration {i}<br>digit %{{x}}: c = %{{y:.3f}}<extra></extra>", i=i + 1))
         for i in range(r)
     ]  # fmt: skip
     agr = d["agreement"]
     traces.append(dict(
-        type="bar", x=classes, y=agr, name="agreement û·v", xaxis="x2", yaxis="y2", showlegend=False,
+        type="bar", x=classes, y=agr, name=tr("agreement û·v"), xaxis="x2", yaxis="y2", showlegend=False,
         marker=dict(color=["#2ca02c" if a >= 0 else "#d62728" for a in agr]),
-        hovertemplate="digit %{x}: agreement %{y:.3f}<extra></extra>",
+        hovertemplate=tr("digit %{x}: agreement %{y:.3f}<extra></extra>"),
     ))  # fmt: skip
     top, left, bottom, right = d["receptive_field"]
     return LightFigure(traces, dict(
-        title=dict(text=f"Capsule {d['index']}: type {d['type']}, row {d['row']}, col {d['col']} — length "
-                        f"{d['length']:.3f}, field rows {top}–{bottom - 1}, cols {left}–{right - 1}", font=dict(size=13)),
+        title=dict(text=tr("Capsule {index}: type {type}, row {row}, col {col} — length {length:.3f}, field rows "
+                           "{top}–{bottom}, cols {left}–{right}", index=d["index"], type=d["type"], row=d["row"],
+                           col=d["col"], length=d["length"], top=top, bottom=bottom - 1, left=left, right=right - 1),
+                   font=dict(size=13)),
         barmode="group",
-        xaxis=dict(domain=[0, 0.55], tickvals=classes, title=dict(text="digit capsule")),
-        yaxis=dict(title=dict(text="coupling c_ij"), rangemode="tozero"),
-        xaxis2=dict(domain=[0.65, 1], tickvals=classes, anchor="y2", title=dict(text="digit capsule")),
-        yaxis2=dict(anchor="x2", title=dict(text="agreement û_j|i · v_j")),
+        xaxis=dict(domain=[0, 0.55], tickvals=classes, title=dict(text=tr("digit capsule"))),
+        yaxis=dict(title=dict(text=tr("coupling c_ij")), rangemode="tozero"),
+        xaxis2=dict(domain=[0.65, 1], tickvals=classes, anchor="y2", title=dict(text=tr("digit capsule"))),
+        yaxis2=dict(anchor="x2", title=dict(text=tr("agreement û_j|i · v_j"))),
         margin=dict(l=10, r=10, t=40, b=10), height=300, legend=dict(orientation="h", y=-0.3),
     ))  # fmt: skip
 

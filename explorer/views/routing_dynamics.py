@@ -12,6 +12,7 @@ import numpy as np
 from capsnet.model import CapsNetOutput
 
 from . import couplings as rv
+from ..text import tr
 from .couplings import COUPLING_LIMIT
 from .fastfig import LightFigure, key, ref
 from .contributions import require_traced
@@ -73,17 +74,18 @@ def polarization_figure(out: CapsNetOutput) -> LightFigure:
     for i in range(1, r):
         counts, _ = np.histogram(p[i], edges)
         x, y = _step(np.maximum(edges, 1e-8), counts)
-        traces.append(dict(type="scatter", x=x, y=y, mode="lines", name=f"iteration {i + 1}", line=dict(width=2),
-                           opacity=0.4 + 0.6 * (i + 1) / r, hovertemplate="%{y} capsules<extra>iteration " + str(i + 1)
-                           + "</extra>"))  # fmt: skip
+        traces.append(dict(type="scatter", x=x, y=y, mode="lines", name=tr("iteration {i}", i=i + 1), line=dict(width=2),
+                           opacity=0.4 + 0.6 * (i + 1) / r,
+                           hovertemplate=tr("%{{y}} capsules<extra>iteration {i}</extra>", i=i + 1)))  # fmt: skip
     med = np.median(p[-1])
     return LightFigure(traces, dict(
-        title=dict(text=f"Polarization 1 − H_i / ln 10 of each primary capsule's couplings, per iteration<br><sup>0 = "
-                        f"uniform over the 10 digit capsules, 1 = all to one; iteration 1: all {p.shape[1]} capsules at "
-                        f"{p[0].max():.0f} (uniform); final median {med:.1e}, max {p[-1].max():.3f}</sup>",
+        title=dict(text=tr("Polarization 1 − H_i / ln 10 of each primary capsule's couplings, per iteration<br><sup>0 "
+                           "= uniform over the 10 digit capsules, 1 = all to one; iteration 1: all {n} capsules at "
+                           "{first:.0f} (uniform); final median {med:.1e}, max {top:.3f}</sup>", n=p.shape[1],
+                           first=p[0].max(), med=med, top=p[-1].max()),
                    font=dict(size=13)),
-        xaxis=dict(type="log", range=[-8.1, 0.05], title=dict(text="polarization (log scale; 1e-8 = exactly 0)")),
-        yaxis=dict(title=dict(text="primary capsules"), rangemode="tozero"),
+        xaxis=dict(type="log", range=[-8.1, 0.05], title=dict(text=tr("polarization (log scale; 1e-8 = exactly 0)"))),
+        yaxis=dict(title=dict(text=tr("primary capsules")), rangemode="tozero"),
         margin=dict(l=10, r=10, t=60, b=10), height=300, legend=dict(orientation="h", y=-0.3),
     ))  # fmt: skip
 
@@ -113,7 +115,7 @@ def logits_figure(out: CapsNetOutput, digit_class: int | None = None) -> LightFi
     """Two rows of histograms, one column per iteration: centred logits b_ij - mean_j b_ij (top) and û·v̂ (bottom),
     for `digit_class` (default: the prediction) against the other nine digit capsules (as fractions)."""
     k = int(out.predictions[0]) if digit_class is None else rv.check_class(digit_class)
-    rows = (("centred logit b − mean b", centred_logits(out)), ("û·v̂", agreement_by_iteration(out)))
+    rows = ((tr("centred logit b − mean b"), centred_logits(out)), ("û·v̂", agreement_by_iteration(out)))
     r = rows[0][1].shape[0]
     traces, layout = [], {}
     w = 1.0 / r
@@ -123,18 +125,18 @@ def logits_figure(out: CapsNetOutput, digit_class: int | None = None) -> LightFi
         for it in range(r):
             n = row * r + it + 1
             own, rest = _hist_pair(vals[it], k, edges)
-            for frac, label, color in ((own, f"digit {k}", rv.CLASS_COLORS[k]), (rest, "other digits", "#888")):
+            for frac, label, color in ((own, tr("digit {j}", j=k), rv.CLASS_COLORS[k]), (rest, tr("other digits"), "#888")):
                 x, y = _step(edges, frac)
                 traces.append(dict(type="scatter", x=np.round(x, 6), y=np.round(y, 5), mode="lines", name=label,
                                    line=dict(color=color, width=1.5), fill="tozeroy", opacity=0.6,
                                    legendgroup=label, showlegend=n == 1, xaxis=ref("x", n), yaxis=ref("y", n),
-                                   hovertemplate=f"{label}, iteration {it + 1}<br>%{{x:.4f}}: %{{y:.3f}}<extra></extra>"))  # fmt: skip
+                                   hovertemplate=tr("{label}, iteration {i}<br>%{{x:.4f}}: %{{y:.3f}}<extra></extra>", label=label, i=it + 1)))  # fmt: skip
             layout[key("x", n)] = dict(domain=[it * w + 0.02, (it + 1) * w - 0.02], anchor=ref("y", n),
-                                       title=dict(text=f"{name}, iteration {it + 1}", font=dict(size=10)))  # fmt: skip
+                                       title=dict(text=tr("{name}, iteration {i}", name=name, i=it + 1), font=dict(size=10)))  # fmt: skip
             layout[key("y", n)] = dict(domain=[0.58, 1.0] if row == 0 else [0.0, 0.4], anchor=ref("x", n), rangemode="tozero",
                                        showticklabels=it == 0)  # fmt: skip
     layout.update(
-        title=dict(text=f"Logits and agreement per iteration: digit {k} against the others (fraction of votes)",
+        title=dict(text=tr("Logits and agreement per iteration: digit {k} against the others (fraction of votes)", k=k),
                    font=dict(size=13)),
         margin=dict(l=10, r=10, t=50, b=40), height=440, legend=dict(orientation="h", y=1.08, x=0.6),
     )
@@ -153,11 +155,11 @@ def counterfactual_text(out: CapsNetOutput) -> str:
     c = counterfactual(out)
     k, u = c["routed_digit"], c["uniform_digit"]
     if c["flipped"]:
-        verdict = f"**Routing flips the prediction**: uniform couplings say **{u}**, routing says **{k}**."
+        verdict = tr("**Routing flips the prediction**: uniform couplings say **{u}**, routing says **{k}**.", u=u, k=k)
     else:
-        verdict = f"Routing does **not** change the prediction: **{k}** either way."
-    return (f"{verdict} Length of digit capsule {k}: {c['uniform'][k]:.3f} with every coupling at 0.1, "
-            f"{c['routed'][k]:.3f} after routing.")
+        verdict = tr("Routing does **not** change the prediction: **{k}** either way.", k=k)
+    return verdict + " " + tr("Length of digit capsule {k}: {uniform:.3f} with every coupling at 0.1, {routed:.3f} "
+                              "after routing.", k=k, uniform=c["uniform"][k], routed=c["routed"][k])
 
 
 def counterfactual_figure(out: CapsNetOutput) -> LightFigure:
@@ -165,17 +167,18 @@ def counterfactual_figure(out: CapsNetOutput) -> LightFigure:
     c = counterfactual(out)
     x = [str(j) for j in range(rv.NUM_CLASSES)]
     traces = [
-        dict(type="bar", x=x, y=np.round(c["uniform"], 4), name="every coupling 0.1", marker=dict(color="#bbbbbb"),
-             hovertemplate="digit %{x}: %{y:.3f} (uniform)<extra></extra>"),
-        dict(type="bar", x=x, y=np.round(c["routed"], 4), name="routed", marker=dict(color=list(rv.CLASS_COLORS)),
-             hovertemplate="digit %{x}: %{y:.3f} (routed)<extra></extra>"),
+        dict(type="bar", x=x, y=np.round(c["uniform"], 4), name=tr("every coupling 0.1"), marker=dict(color="#bbbbbb"),
+             hovertemplate=tr("digit %{x}: %{y:.3f} (uniform)<extra></extra>")),
+        dict(type="bar", x=x, y=np.round(c["routed"], 4), name=tr("routed"), marker=dict(color=list(rv.CLASS_COLORS)),
+             hovertemplate=tr("digit %{x}: %{y:.3f} (routed)<extra></extra>")),
     ]  # fmt: skip
-    flip = "routing flips the prediction" if c["flipped"] else "same prediction"
+    flip = tr("routing flips the prediction") if c["flipped"] else tr("same prediction")
     return LightFigure(traces, dict(
-        title=dict(text=f"Uniform couplings vs routing: {c['uniform_digit']} → {c['routed_digit']} ({flip})",
+        title=dict(text=tr("Uniform couplings vs routing: {u} → {k} ({flip})", u=c["uniform_digit"], k=c["routed_digit"],
+                           flip=flip),
                    font=dict(size=13)),
-        barmode="group", xaxis=dict(title=dict(text="digit capsule"), dtick=1, automargin=True),
-        yaxis=dict(title=dict(text="length"), range=[0, 1.02], automargin=True),
+        barmode="group", xaxis=dict(title=dict(text=tr("digit capsule")), dtick=1, automargin=True),
+        yaxis=dict(title=dict(text=tr("length")), range=[0, 1.02], automargin=True),
         margin=dict(l=10, r=10, t=40, b=10), height=260, legend=dict(orientation="h", y=-0.3, yanchor="top"),
     ))  # fmt: skip
 
@@ -184,7 +187,7 @@ def blank_change_figure(out: CapsNetOutput) -> LightFigure:
     """Two tiled 32 x 6 x 6 maps side by side: each primary capsule's length |u_i| and its change from a blank
     image |u_i - u_i,blank| (the lengths are high almost everywhere; the change shows what the digit did)."""
     require_traced(out)
-    maps = ((rv.activity_grid(out), "length |u_i|", "Viridis"),
+    maps = ((rv.activity_grid(out), tr("length |u_i|"), "Viridis"),
             (rv.as_numpy(out.blank_distance[0]).reshape(rv.NUM_TYPES, rv.GRID, rv.GRID), "|u_i − u_i,blank|", INFERNO))  # fmt: skip
     traces, layout = [], {}
     for n, (g, name, scale) in enumerate(maps):
@@ -192,7 +195,7 @@ def blank_change_figure(out: CapsNetOutput) -> LightFigure:
             type="heatmap", z=np.round(rv.tile_layout(g), 4), customdata=rv.MAP_INDEX, colorscale=scale, zmin=0,
             zmax=1.0 if n == 0 else max(float(g.max()), 1e-6), xgap=1, ygap=1, xaxis=ref("x", n + 1), yaxis=ref("y", n + 1),
             colorbar=dict(x=0.47 if n == 0 else 1.0, thickness=10, len=0.8), name=name,
-            hovertemplate=f"capsule %{{customdata}}: {name} = %{{z:.3f}}<extra></extra>",
+            hovertemplate=tr("capsule %{{customdata}}: {name} = %{{z:.3f}}<extra></extra>", name=name),
         ))  # fmt: skip
         layout[key("x", n + 1)] = dict(domain=[n * 0.52, n * 0.52 + 0.44], showticklabels=False, showgrid=False,
                                        zeroline=False, constrain="domain")  # fmt: skip
@@ -200,8 +203,8 @@ def blank_change_figure(out: CapsNetOutput) -> LightFigure:
                                        scaleanchor=ref("x", n + 1), anchor=ref("x", n + 1), constrain="domain")  # fmt: skip
     act, dist = maps[0][0], maps[1][0]
     layout.update(
-        title=dict(text=f"What the digit changes: length (left, median {np.median(act):.2f}) and distance from a blank "
-                        f"image's capsule (right, median {np.median(dist):.2f})", font=dict(size=13)),
+        title=dict(text=tr("What the digit changes: length (left, median {a:.2f}) and distance from a blank image's "
+                           "capsule (right, median {d:.2f})", a=np.median(act), d=np.median(dist)), font=dict(size=13)),
         annotations=[dict(text=t, x=x, y=1.0, xref="paper", yref="paper", showarrow=False, yanchor="bottom")
                      for t, x in (("|u_i|", 0.22), ("|u_i − u_i,blank|", 0.74))],
         margin=dict(l=10, r=10, t=60, b=10), height=260, plot_bgcolor="white",
