@@ -1,0 +1,163 @@
+"""English and Simplified Chinese (explorer/text.py, explorer/language.py, static/language.js): the language rule,
+the catalogue's completeness, and the page in chromium in each language, switched in place."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from explorer import text
+from explorer.language import page_texts, translate_page
+from explorer.text import CHINESE, ENGLISH, choose, fields, speaking, tr
+
+from .browser_helpers import WAIT, chromium, require, serve_explorer
+from .conftest import REPO, SHIPPED
+
+CATALOGUE = text.CATALOGUES[CHINESE]
+
+
+@pytest.mark.parametrize("requested, header, expected", [
+    (None, None, ENGLISH),
+    (None, "zh-CN,zh;q=0.9,en;q=0.8", CHINESE),
+    (None, "zh-TW", CHINESE),  # the only Chinese interface
+    (None, "fr-FR,fr;q=0.9,en;q=0.5,zh;q=0.4", ENGLISH),
+    (None, "en;q=0.1, zh;q=0.9", CHINESE),  # by weight, not by order
+    ("en", "zh-CN", ENGLISH),  # ?lang= wins
+    ("zh", "en-US", CHINESE),
+    ("fr", "zh-CN", CHINESE),  # a language we do not have: the browser's
+    (None, "de", ENGLISH),
+])
+def test_the_language_rule(requested, header, expected):
+    assert choose(requested, header) == expected
+
+
+@pytest.mark.parametrize("header", ["x" * 100_000, ",,,;;;q=", "zh;q=abc,en;q=nan", "zh" + ",en" * 5000, "\x00\n",
+                                    ";q=1", "-", 12, b"zh"])  # fmt: skip
+def test_a_hostile_accept_language_never_raises(header):
+    assert choose(None, header) in (ENGLISH, CHINESE)
+
+
+def test_every_translation_keeps_its_fields():
+    bad = {k: v for k, v in CATALOGUE.items() if fields(k) != fields(v)}
+    assert not bad, f"translations whose format fields differ from the English: {bad}"
+    with speaking(CHINESE):
+        assert tr("Digit-capsule lengths: predicted <b>{digit}</b> ({length:.3f})", digit=7, length=0.9512) \
+            == "数字胶囊长度：预测为 <b>7</b>（0.951）"
+    assert tr("digit capsule") == "digit capsule"  # outside an event and a `speaking` block: English
+
+
+def _translated_literals(root: Path) -> list[str]:
+    """The English templates the code passes to tr() / ui_text() as literals."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("tr", "ui_text") and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                found.append(node.args[0].value)
+    return found
+
+
+def test_every_text_the_code_translates_has_a_translation():
+    literals = _translated_literals(REPO / "explorer")
+    assert len(literals) > 80
+    missing = sorted({t for t in literals if t not in CATALOGUE} | {t for t in page_texts() if t not in CATALOGUE})
+    assert not missing, f"texts with no Chinese translation in explorer/locales/zh-CN.json: {missing}"
+
+
+def test_every_fixed_text_of_the_page_is_translated():
+    """Every label, info, button, choice, tab name and introduction of the built page has a translation, except the
+    texts made from the model card's data (its summary and studies) and the MNIST status, which stay English."""
+    require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
+    from explorer.app import build_demo
+
+    demo = build_demo(SHIPPED, load_example=False)
+    missing = translate_page(demo)
+    made_from_data = [t for t in missing if "python -m capsnet" in t or "MNIST" in t or "| |" in t
+                      or t.startswith("#### ") or "Median |Spearman" in t]  # fmt: skip
+    assert sorted(set(missing) - set(made_from_data)) == []
+    assert len(set(made_from_data)) <= 8
+
+
+def _open(browser, url: str, locale: str):
+    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    page.goto(url)
+    page.wait_for_selector("#prediction .input-source", state="attached")
+    return context, page
+
+
+def _title(page, plot: str) -> str:
+    page.wait_for_selector(f"#{plot} .gtitle", state="attached")
+    return page.locator(f"#{plot} .gtitle").first.text_content()
+
+
+@pytest.mark.browser
+def test_the_page_speaks_the_browsers_language_and_switches_in_place():
+    """A Chinese browser gets the Chinese page: tab names, labels, the prediction, figure titles and the Pose tab's
+    dimension names; the switch turns all of it English without a reload, keeping the input, and back."""
+    require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
+    with serve_explorer(None) as url, chromium() as browser:
+        context, page = _open(browser, url, "zh-CN")
+        try:
+            assert page.evaluate("document.documentElement.lang") == CHINESE
+            assert page.locator("#capsules-tab-button").inner_text() == "数字胶囊"
+            assert page.locator("#pose-tab-button").inner_text() == "姿态"
+            assert "预测" in page.locator("#prediction").inner_text()
+            assert _title(page, "lengths-plot").startswith("数字胶囊长度")
+            assert page.locator("#clear-canvas").inner_text() == "清空画布"
+            assert page.locator("#language button[data-lang='zh-CN']").get_attribute("aria-pressed") == "true"
+            model_input = page.locator("#model-input img").get_attribute("src")
+
+            page.locator("#language button[data-lang='en']").click()
+            page.wait_for_function("() => document.querySelector('#prediction').innerText.includes('Prediction')")
+            page.wait_for_function("() => document.querySelector('#lengths-plot .gtitle')?.textContent"
+                                   ".startsWith('Digit-capsule lengths')")  # fmt: skip
+            assert page.evaluate("document.documentElement.lang") == ENGLISH
+            assert page.locator("#pose-tab-button").inner_text() == "Pose"  # every tab, not only the open one
+            assert page.locator("#model-card-tab-button").inner_text() == "Model card"
+            assert page.locator("#clear-canvas").inner_text() == "Clear canvas"
+            assert page.locator("#model-input img").get_attribute("src") == model_input  # the same input
+
+            page.locator("#language button[data-lang='zh-CN']").click()
+            page.wait_for_function("() => document.querySelector('#lengths-plot .gtitle')?.textContent"
+                                   ".startsWith('数字胶囊长度')")  # fmt: skip
+            page.locator("#pose-tab-button").click()
+            page.wait_for_function("() => (document.querySelector('#pose-dim-0 label')?.innerText || '')"
+                                   ".startsWith('维度 0')")  # fmt: skip
+            page.wait_for_function("() => (document.querySelector('select.pose-pad-x')?.options[0]?.text || '')"
+                                   ".startsWith('维度 0')")  # fmt: skip
+            assert page.locator("#reconstruction .pose-caption").first.inner_text() == "由姿态得到的重构"
+        finally:
+            context.close()
+
+
+@pytest.mark.browser
+def test_a_link_chooses_the_language_and_a_bad_one_says_so():
+    """?lang=en opens the English page in a Chinese browser (the server's figures too); ?lang=xx keeps the browser's
+    language and says in one sentence that there is no such interface."""
+    require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
+    with serve_explorer(None) as url, chromium() as browser:
+        context, page = _open(browser, url + "?lang=en", "zh-CN")
+        try:
+            assert page.evaluate("document.documentElement.lang") == ENGLISH
+            assert _title(page, "lengths-plot").startswith("Digit-capsule lengths")
+            assert page.locator("#pose-tab-button").inner_text() == "Pose"
+        finally:
+            context.close()
+        context, page = _open(browser, url + "?lang=" + "x" * 300, "zh-CN")
+        try:
+            assert page.evaluate("document.documentElement.lang") == CHINESE
+            assert _title(page, "lengths-plot").startswith("数字胶囊长度")
+            note = page.locator("#embed-note").inner_text()
+            assert note == CATALOGUE["That link asks for a language this page does not have; it shows English and "
+                                     "简体中文."]  # fmt: skip
+        finally:
+            context.close()
+
+
+def test_the_catalogue_is_valid_json_with_no_empty_translation():
+    data = json.loads((REPO / "explorer" / "locales" / "zh-CN.json").read_text(encoding="utf-8"))
+    assert data == CATALOGUE and all(isinstance(v, str) and v.strip() for v in data.values())
