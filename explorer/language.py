@@ -66,10 +66,14 @@ def _key(text: str):
     return ui_text(text)
 
 
-def translate_page(demo: gr.Blocks, switch: gr.HTML | None = None) -> list[str]:
-    """Every fixed text of `demo` the catalogue knows becomes a gr.I18n key, and the `switch` gets the tabs' labels;
-    returns the texts with letters in them that the catalogue does not know (tests/test_language.py: none)."""
-    missing, tabs = [], {}
+def _is_text(text) -> bool:
+    """A string with letters that is not a gr.I18n key yet."""
+    return isinstance(text, str) and not text.startswith("__i18n__") and any(c.isalpha() for c in text)
+
+
+def translate_page(demo: gr.Blocks, switch: gr.HTML | None = None) -> None:
+    """Every fixed text of `demo` the catalogue knows becomes a gr.I18n key, and the `switch` gets the tabs' labels."""
+    tabs = {}
     for block in demo.blocks.values():
         for name, text in _texts_of(block):
             key = _key(text)
@@ -77,17 +81,23 @@ def translate_page(demo: gr.Blocks, switch: gr.HTML | None = None) -> list[str]:
                 tabs[str(block.id)] = {code: translate(text, code) for code in LANGUAGES}
             if key is not None:
                 setattr(block, name, str(key) if name == "value" else key)
-            elif not text.startswith("__i18n__") and any(c.isalpha() for c in text):
-                missing.append(text)
         choices = getattr(block, "choices", None)
         if isinstance(choices, list) and all(isinstance(c, tuple) and len(c) == 2 for c in choices):
-            keys = [(_key(c[0]) if isinstance(c[0], str) else None) for c in choices]
-            missing += [c[0] for c, k in zip(choices, keys) if k is None and isinstance(c[0], str)
-                        and not c[0].startswith("__i18n__") and any(ch.isalpha() for ch in c[0])]  # fmt: skip
-            block.choices = [(k if k is not None else c[0], c[1]) for c, k in zip(choices, keys)]
+            block.choices = [((_key(c[0]) if isinstance(c[0], str) else None) or c[0], c[1]) for c in choices]
     if switch is not None:
         switch.js_on_load = language_js(tabs)
-    return missing
+
+
+def untranslated(demo: gr.Blocks) -> list[str]:
+    """The fixed texts of `demo` (after translate_page) that are still plain text: the catalogue has no translation
+    (tests/test_language.py: none)."""
+    found = []
+    for block in demo.blocks.values():
+        found += [text for _, text in _texts_of(block) if _is_text(text)]
+        choices = getattr(block, "choices", None)
+        if isinstance(choices, list):
+            found += [c[0] for c in choices if isinstance(c, tuple) and _is_text(c[0])]
+    return found
 
 
 def ui_built(make: Callable[..., str], *args):
@@ -175,4 +185,4 @@ def language_switch() -> gr.HTML:
 
 use_language_source(event_language)
 
-__all__ = ["CHOICES", "I18N", "translate_page", "event_language", "language_js", "language_switch", "page_texts", "remember", "ui_built", "ui_text"]
+__all__ = ["CHOICES", "I18N", "translate_page", "untranslated", "event_language", "language_js", "language_switch", "page_texts", "remember", "ui_built", "ui_text"]

@@ -20,6 +20,7 @@ from capsnet.data import default_data_dir
 
 from ..inputs.examples import MnistExamples, synthetic_examples
 from ..session import Labelled
+from ..language import ui_built
 from ..text import tr
 from ..views import capsules
 
@@ -103,9 +104,10 @@ def mnist_status(mnist: MnistExamples, card: dict | None) -> str:
     reason = mnist.unavailable_reason() if mnist is not None else "No MNIST folder configured."
     if reason is None:
         n = len((card or {}).get("misclassified") or [])
-        extra = f" The model card lists {n} misclassified test digits." if card else " (No model card: no list of misclassified digits.)"
-        return f"MNIST test set: `{mnist.data_dir}`.{extra}"
-    return f"**MNIST test digits unavailable.** {reason}"
+        extra = (tr(" The model card lists {n} misclassified test digits.", n=n) if card
+                 else tr(" (No model card: no list of misclassified digits.)"))  # fmt: skip
+        return tr("MNIST test set: `{folder}`.", folder=mnist.data_dir) + extra
+    return tr("**MNIST test digits unavailable.** {reason}", reason=tr(reason))
 
 
 def download_mnist(ui) -> str | None:
@@ -131,9 +133,8 @@ def download_mnist(ui) -> str | None:
 def examples_tab(ui) -> None:
     mnist_ok = ui.mnist is not None and ui.mnist.unavailable_reason() is None
     choices = misclassified_choices(ui.mnist, ui.card) if mnist_ok else []
-    status = mnist_status(ui.mnist, ui.card)
-    if not mnist_ok and not ui.allow_download:
-        status += "\n\n" + GET_MNIST
+    status = ui_built(lambda: mnist_status(ui.mnist, ui.card) + ("" if mnist_ok or ui.allow_download
+                                                                  else "\n\n" + tr(GET_MNIST)))  # fmt: skip
     with gr.Tab("Examples", id="examples", elem_id="examples-tab"):
         gallery = gr.Gallery(
             value=gallery_items(), label="Built-in examples (drawn by code, not MNIST): click one", columns=4,

@@ -20,6 +20,7 @@ import numpy as np
 from capsnet import primary_capsule_index
 
 from ..gradio_compat import plot_value
+from ..text import tr
 from ..inputs.preprocess import BLANK_MESSAGE
 from ..inputs.upload import GuardedImage
 from ..session import _safe, new_analysis
@@ -69,9 +70,10 @@ def map_caption(analysis: capsules.Analysis, digit_class: int, iteration: int) -
     active = act > rc.DEFAULT_ACTIVITY_FLOOR
     share = float(c[active].mean()) if active.any() else float(c.mean())
     return (
-        f"Coupling to digit **{digit_class}** at routing iteration **{iteration} of {r}**. "
-        f"{rd.coupling_scale_caption(out, digit_class, iteration)} Mean coupling of the {int(active.sum())} active "
-        f"capsules (length > {rc.DEFAULT_ACTIVITY_FLOOR}): {share:.3f}. Tiles: types 0–7 in the top row, 8–15 below, ..."
+        tr("Coupling to digit **{k}** at routing iteration **{it} of {r}**.", k=digit_class, it=iteration, r=r) + " "
+        + rd.coupling_scale_caption(out, digit_class, iteration) + " "
+        + tr("Mean coupling of the {n} active capsules (length > {floor}): {share:.3f}. Tiles: types 0–7 in the top "
+             "row, 8–15 below, ...", n=int(active.sum()), floor=rc.DEFAULT_ACTIVITY_FLOOR, share=share)
     )
 
 
@@ -80,15 +82,16 @@ def capsule_markdown(details: dict, digit_class: int) -> str:
     cbi = details["couplings_by_iteration"]
     top, left, bottom, right = details["receptive_field"]
     lines = [
-        f"**Capsule {details['index']}** (type {details['type']}, row {details['row']}, col {details['col']}): "
-        f"length **{details['length']:.3f}**, couples most to digit **{details['strongest_class']}**; "
-        f"it sees input rows {top}–{bottom - 1}, columns {left}–{right - 1}.",
+        tr("**Capsule {index}** (type {type}, row {row}, col {col}): length **{length:.3f}**, couples most to digit "
+           "**{k}**; it sees input rows {top}–{bottom}, columns {left}–{right}.", index=details["index"],
+           type=details["type"], row=details["row"], col=details["col"], length=details["length"],
+           k=details["strongest_class"], top=top, bottom=bottom - 1, left=left, right=right - 1),
         "",
-        "| digit | " + " | ".join(f"**{k}**" if k == digit_class else str(k) for k in range(rc.NUM_CLASSES)) + " |",
+        f"| {tr('digit')} | " + " | ".join(f"**{k}**" if k == digit_class else str(k) for k in range(rc.NUM_CLASSES)) + " |",
         "|---" * (rc.NUM_CLASSES + 1) + "|",
-        "| coupling, iteration 1 | " + " | ".join(f"{v:.3f}" for v in cbi[0]) + " |",
-        f"| coupling, iteration {len(cbi)} | " + " | ".join(f"{v:.3f}" for v in cbi[-1]) + " |",
-        "| agreement û·v | " + " | ".join(f"{v:.3f}" for v in details["agreement"]) + " |",
+        f"| {tr('coupling, iteration {i}', i=1)} | " + " | ".join(f"{v:.3f}" for v in cbi[0]) + " |",
+        f"| {tr('coupling, iteration {i}', i=len(cbi))} | " + " | ".join(f"{v:.3f}" for v in cbi[-1]) + " |",
+        f"| {tr('agreement û·v')} | " + " | ".join(f"{v:.3f}" for v in details["agreement"]) + " |",
     ]
     return "\n".join(lines)
 

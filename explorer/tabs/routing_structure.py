@@ -19,14 +19,16 @@ from ..views import capsules
 from ..views import contributions as vc
 from ..views import routing as rv
 from ..views import routing_dynamics as rd
+from ..text import tr
 from .values import clamp_iteration
 
 
 def overlay_caption(analysis: capsules.Analysis, iteration: int, span: float) -> str:
     k1, k2 = vc.ranked_classes(analysis.output)
-    return (f"Pixel view of the contributions at iteration {iteration}: **{k1}** (predicted), **{k2}** (runner-up), "
-            f"**{k1} − {k2}**. Each grid position's contributions (all 32 types) spread over its 17x17 receptive "
-            f"field; red: votes that make the digit capsule longer, blue: shorter; full colour at ±{span:.3f}.")
+    return tr("Pixel view of the contributions at iteration {it}: **{k1}** (predicted), **{k2}** (runner-up), "
+              "**{k1} − {k2}**. Each grid position's contributions (all 32 types) spread over its 17x17 receptive "
+              "field; red: votes that make the digit capsule longer, blue: shorter; full colour at ±{span:.3f}.",
+              it=iteration, k1=k1, k2=k2, span=span)
 
 
 # ---------------------------------------------------------------- plain functions (tested without Gradio)

@@ -16,6 +16,7 @@ from capsnet.baseline import probabilities
 from ..gradio_compat import plot_value
 from ..inputs.transforms import transform_image
 from ..session import Labelled
+from ..text import tr
 from ..views import capsules
 from . import equivariance as eq_tab
 from .values import finite_float
@@ -53,15 +54,15 @@ def transform_params(angle: Any, scale: Any, dx: Any, dy: Any) -> tuple[float, f
 def describe(angle: Any, scale: Any, dx: Any, dy: Any) -> str:
     a, s, x, y = transform_params(angle, scale, dx, dy)
     if (a, s, x, y) == IDENTITY:
-        return "Transforms: none (the original input)."
+        return tr("Transforms: none (the original input).")
     parts = []
     if a:
-        parts.append(f"rotated {a:+g}°")
+        parts.append(tr("rotated {a:+g}°", a=a))
     if s != 1:
-        parts.append(f"scaled ×{s:g}")
+        parts.append(tr("scaled ×{s:g}", s=s))
     if x or y:
-        parts.append(f"shifted ({x:+g}, {y:+g}) px")
-    return "Transformed input: " + ", ".join(parts) + "."
+        parts.append(tr("shifted ({x:+g}, {y:+g}) px", x=x, y=y))
+    return tr("Transformed input: {parts}.", parts=tr(", ").join(parts))
 
 
 def transformed_input(original: Any, angle: Any, scale: Any, dx: Any, dy: Any):
@@ -75,11 +76,11 @@ def transformed_input(original: Any, angle: Any, scale: Any, dx: Any, dy: Any):
 
 def both_models(a: capsules.Analysis, cnn=None) -> str:
     """Both models' predictions for the analysed (transformed) input, one line; the CapsNet's alone without a CNN."""
-    caps = f"CapsNet: **{a.digit}** (length {float(a.lengths[a.digit]):.2f})"
+    caps = tr("CapsNet: **{k}** (length {length:.2f})", k=a.digit, length=float(a.lengths[a.digit]))
     if cnn is None:
         return caps + "."
     p = probabilities(cnn, a.image[None])[0]
-    return f"{caps} · CNN baseline: **{int(p.argmax())}** (softmax {float(p.max()):.2f})."
+    return caps + tr(" · CNN baseline: **{k}** (softmax {p:.2f}).", k=int(p.argmax()), p=float(p.max()))
 
 
 def transform_view_outputs(a: capsules.Analysis, k: int, original: Any, angle: Any, scale: Any, dx: Any, dy: Any,

@@ -14,7 +14,8 @@ from .capsules import POSE_DIM
 from .couplings import NUM_CLASSES
 
 from .capsule_map import diverging
-from .pose import dimension_labels, uint8_data_url
+from ..text import tr
+from .pose import describe, dimension_labels, uint8_data_url
 
 SORTS = ("dimension", "effect size")
 ALL, DISAGREES = "all effects", "encoder disagrees"
@@ -60,13 +61,16 @@ def _shown(rows: list[dict], sort: Any, effect: Any) -> list[int]:
 
 def _card(k: int, d: int, row: dict, url: str) -> str:
     enc = row.get("encoder") or {}
-    tracks = f"encoder tracks {NAMES.get(enc.get('transform'), enc.get('transform'))} (|ρ| {enc.get('abs_rho', 0):.2f})"
-    flag = ' <b class="atlas-disagrees">≠ decoder</b>' if row.get("disagrees") else ""
+    transform = enc.get("transform")
+    tracks = tr("encoder tracks {what} (|ρ| {rho:.2f})", what=tr(NAMES.get(transform, transform) or ""),
+                rho=enc.get("abs_rho", 0))
+    flag = f' <b class="atlas-disagrees">{tr("≠ decoder")}</b>' if row.get("disagrees") else ""
     return (f'<button type="button" class="atlas-card" data-pose-dim="{d}" data-digit-class="{k}" '
-            f'title="Open dim {d} of digit capsule {k} in the Pose tab">'
-            f'<img src="{url}" width="{28 * CARD_SCALE}" height="{28 * CARD_SCALE}" alt="difference map of dim {d}">'
-            f'<span class="atlas-dim">dim {d} · |z| {abs(float(row.get("z") or 0.0)):.2f}</span>'
-            f'<span class="atlas-label">{html.escape(dm.describe(row))}</span>'
+            f'title="{html.escape(tr("Open dim {d} of digit capsule {k} in the Pose tab", d=d, k=k))}">'
+            f'<img src="{url}" width="{28 * CARD_SCALE}" height="{28 * CARD_SCALE}" '
+            f'alt="{html.escape(tr("difference map of dim {d}", d=d))}">'
+            f'<span class="atlas-dim">{tr("dim {d}", d=d)} · |z| {abs(float(row.get("z") or 0.0)):.2f}</span>'
+            f'<span class="atlas-label">{html.escape(describe(row))}</span>'
             f'<span class="atlas-encoder">{html.escape(tracks) if enc else ""}{flag}</span></button>')  # fmt: skip
 
 
@@ -74,16 +78,16 @@ def cards_html(card: dict | None, maps: Any, k: int, sort: Any = SORTS[0], effec
     """Digit capsule k's dimensions as cards (difference map, label, |z|, the encoder's view), or why there are none."""
     table = dimension_labels(card)
     if table is None or maps is None:
-        return f'<p class="atlas-empty">{html.escape(NO_ATLAS)}</p>'
+        return f'<p class="atlas-empty">{html.escape(tr(NO_ATLAS))}</p>'
     rows, class_maps = table[int(k)], np.asarray(maps[int(k)], np.float32)
     scale = class_scale(class_maps)
     dims = _shown(rows, sort, effect)
     if not dims:
-        return f'<p class="atlas-empty">No dimension of digit capsule {int(k)} has that effect.</p>'
+        return f'<p class="atlas-empty">{tr("No dimension of digit capsule {k} has that effect.", k=int(k))}</p>'
     cards = "".join(_card(int(k), d, rows[d], uint8_data_url(map_rgb(class_maps[d], scale, CARD_SCALE))) for d in dims)
-    legend = (f"Digit capsule {int(k)}: {len(dims)} of {len(rows)} dimensions. Red: a +1σ step adds ink there, blue: "
-              f"it removes ink; full colour at ±{scale:.2f} (stronger changes clipped; one scale for this class). Click a "
-              f"card to open its slider.")
+    legend = tr("Digit capsule {k}: {n} of {total} dimensions. Red: a +1σ step adds ink there, blue: it removes ink; "
+                "full colour at ±{scale:.2f} (stronger changes clipped; one scale for this class). Click a card to open "
+                "its slider.", k=int(k), n=len(dims), total=len(rows), scale=scale)
     return f'<p class="atlas-legend">{html.escape(legend)}</p><div class="atlas-grid">{cards}</div>'
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from capsnet import primary_capsule_position
 from capsnet.model import CapsNetOutput
 
+from ..text import ENGLISH, language
 from . import couplings as rv
 
 CELL = 12  # pixels per map cell (11 px of colour + 1 px gap), so the map is 660 x 324
@@ -57,8 +58,9 @@ def map_size(cell: int = CELL) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=8)
-def scale_strip(width: int, limit: float) -> np.ndarray:
-    """uint8 RGB (LEGEND_H, width, 3): the diverging scale from 0.1 - limit to 0.1 + limit, with its limits printed."""
+def scale_strip(width: int, limit: float, words: bool = True) -> np.ndarray:
+    """uint8 RGB (LEGEND_H, width, 3): the diverging scale from 0.1 - limit to 0.1 + limit, with its limits printed,
+    and without `words` only the numbers (the image's font has Latin letters only; the map's caption says the rest)."""
     from PIL import Image, ImageDraw
 
     strip = np.full((LEGEND_H, width, 3), BACKGROUND, np.float32)
@@ -68,11 +70,12 @@ def scale_strip(width: int, limit: float) -> np.ndarray:
     draw = ImageDraw.Draw(img)
     u = 1.0 / rv.NUM_CLASSES
     draw.text((x0, 16), f"{u - limit:.2f}", fill=(0, 0, 0))
-    draw.text(((x0 + x1) // 2 - 28, 16), f"{u:.2f} (uniform)", fill=(0, 0, 0))
+    draw.text(((x0 + x1) // 2 - 28, 16), f"{u:.2f} (uniform)" if words else f"{u:.2f}", fill=(0, 0, 0))
     draw.text((x1 - 24, 16), f"{u + limit:.2f}", fill=(0, 0, 0))
-    draw.text((8, 4), "coupling,", fill=(0, 0, 0))
-    draw.text((8, 16), "fixed scale", fill=(0, 0, 0))
-    draw.text((x1 + 10, 4), "beyond: full colour", fill=(0, 0, 0))
+    if words:
+        draw.text((8, 4), "coupling,", fill=(0, 0, 0))
+        draw.text((8, 16), "fixed scale", fill=(0, 0, 0))
+        draw.text((x1 + 10, 4), "beyond: full colour", fill=(0, 0, 0))
     return np.asarray(img)
 
 
@@ -111,7 +114,7 @@ def coupling_map_image(
         big[y0:y1, x0 : x0 + th] = SELECT_RGB
         big[y0:y1, x1 - th : x1] = SELECT_RGB
     big = np.clip(big + 0.5, 0, 255).astype(np.uint8)
-    return np.concatenate([big, scale_strip(big.shape[1], span)], axis=0)
+    return np.concatenate([big, scale_strip(big.shape[1], span, language() == ENGLISH)], axis=0)
 
 
 def cell_of(index: int) -> tuple[int, int]:

@@ -12,14 +12,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from capsnet.atlas import TRANSFORM_MEASURES
-from capsnet.equivariance import IDENTITY, TRANSFORMS, UNITS, TransformResponse, tracking_order
+from capsnet.equivariance import IDENTITY, UNITS, TransformResponse, tracking_order
 
 from .fastfig import LightFigure
+from ..text import tr
 from .model_card import empty_figure
 
 TITLES = {"rotation": "rotation", "scale": "scale", "shift_x": "shift in x", "shift_y": "shift in y",
           "thickness": "stroke thickness"}  # fmt: skip
-AXIS = {name: f"{TITLES[name]} ({UNITS[name]})" for name in TRANSFORMS}
+SHORT = {"shift_x": "shift x", "shift_y": "shift y", "thickness": "thickness"}  # the heat maps' column names
 TOP = 3  # dimensions highlighted as tracking a transform
 # distinct colours for the highlighted dimensions; the others are grey
 HIGHLIGHT_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
@@ -29,13 +30,18 @@ NO_MATRIX = ("The model card has no equivariance matrix yet: run `python -m caps
              "--data-dir PATH/TO/MNIST` (it measures it on the test set and adds it to the card).")  # fmt: skip
 
 
+def axis_title(name: str) -> str:
+    """A transform's name and unit, for an axis: "rotation (degrees, counter-clockwise)"."""
+    return f"{tr(TITLES.get(name, name))} ({tr(UNITS[name])})" if name in UNITS else tr(TITLES.get(name, name))
+
+
 def dimension_label(card: dict | None, digit_class: int, dim: int) -> str | None:
     """The decoder-side label of a pose dimension (the model card's `dimension_labels`), or None without one."""
     try:
         label = card["dimension_labels"][int(digit_class)][int(dim)]["label"]  # type: ignore[index]
     except (KeyError, IndexError, TypeError, ValueError):
         return None
-    return str(label).strip() or None if label is not None else None
+    return tr(str(label).strip()) or None if label is not None else None
 
 
 def disagreeing_dims(name: str, dims: Sequence[int], digit_class: int, card: dict | None) -> list[int]:
@@ -55,7 +61,7 @@ def disagreeing_dims(name: str, dims: Sequence[int], digit_class: int, card: dic
 
 def _quote_join(items: Sequence[str]) -> str:
     items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return items[0] if len(items) == 1 else tr("{items} and {last}", items=tr(", ").join(items[:-1]), last=items[-1])
 
 
 def tracking_dims(rho: Sequence[float], top: int = TOP, spread: Sequence[float] | None = None) -> list[int]:
@@ -69,17 +75,20 @@ def tracking_markdown(name: str, rho: Sequence[float], digit_class: int, card: d
     the decoder's labels for those dimensions."""
     dims = tracking_dims(rho, top, spread)
     parts = [f"{d} (ρ = {float(rho[d]):+.2f})" for d in dims]
-    text = f"**{TITLES[name].capitalize()}** is tracked most by dims {_quote_join(parts)} of digit capsule {digit_class}"
+    text = tr("**{what}** is tracked most by dims {dims} of digit capsule {k}", what=tr(TITLES[name]).capitalize(),
+              dims=_quote_join(parts), k=digit_class)
     labels = [(d, dimension_label(card, digit_class, d)) for d in dims]
     named = [(d, lab) for d, lab in labels if lab]
     if named:
-        text += ", which the decoder labels " + _quote_join([f"“{html.escape(lab)}” (dim {d})" for d, lab in named])
+        text += tr(", which the decoder labels {labels}", labels=_quote_join(
+            [tr("“{label}” (dim {d})", label=html.escape(lab), d=d) for d, lab in named]))
     apart = disagreeing_dims(name, [d for d, _ in named], digit_class, card)
     if apart:
-        text += (f". Encoder and decoder disagree on dim{'s' if len(apart) > 1 else ''} "
-                 f"{_quote_join([str(d) for d in apart])}: decoded, a step along it changes something a "
-                 f"{TITLES[name]} does not")  # fmt: skip
-    return text + ". Click a dimension to open its pose slider."
+        disagree = (". Encoder and decoder disagree on dims {dims}: decoded, a step along it changes something a {what} "
+                    "does not") if len(apart) > 1 else (". Encoder and decoder disagree on dim {dims}: decoded, a step "
+                                                        "along it changes something a {what} does not")  # fmt: skip
+        text += tr(disagree, dims=_quote_join([str(d) for d in apart]), what=tr(TITLES[name]))
+    return text + tr(". Click a dimension to open its pose slider.")
 
 
 def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = TOP,
@@ -97,7 +106,7 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
     k = r.digit_class
     dims = r.tracking(top)
     unit = "°" if r.transform == "rotation" else ""
-    what = TITLES[r.transform]
+    what = tr(TITLES[r.transform])
     traces = []
     order = [d for d in range(len(poses)) if d not in dims] + dims[::-1]  # highlighted ones drawn on top
     for d in order:
@@ -105,27 +114,30 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
         label = dimension_label(card, k, d)
         traces.append(dict(
             type="scatter", x=x, y=poses[d], xaxis="x", yaxis="y", mode="lines" if rank is None else "lines+markers",
-            name=f"dim {d} (ρ {rho[d]:+.2f})" + (f" “{label}”" if label and rank is not None else ""),
+            name=tr("dim {d} (ρ {rho:+.2f})", d=d, rho=rho[d]) + (f" “{label}”" if label and rank is not None else ""),
             legendrank=100 + d if rank is None else rank, showlegend=rank is not None,
             line=dict(color=OTHER_DIM_COLOR if rank is None else HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)],
                       width=1.2 if rank is None else 3.5),
             opacity=0.55 if rank is None else 1.0, customdata=[d] * len(x),
-            hovertemplate=f"dim {d} (ρ {rho[d]:+.2f})" + (f" “{html.escape(label)}”" if label else "")
-            + f"<br>{what} %{{x:g}}{unit}: %{{y:.3f}}<br><i>click: open its pose slider</i><extra></extra>",
+            hovertemplate=tr("dim {d} (ρ {rho:+.2f})", d=d, rho=rho[d]) + (f" “{html.escape(label)}”" if label else "")
+            + tr("<br>{what} %{{x:g}}{unit}: %{{y:.3f}}<br><i>click: open its pose slider</i><extra></extra>",
+                 what=what, unit=unit),
         ))  # fmt: skip
     for c in range(len(lengths)):
         hi = c == k
         traces.append(dict(
-            type="scatter", x=x, y=lengths[c], xaxis="x2", yaxis="y2", mode="lines", name=f"length {c}",
+            type="scatter", x=x, y=lengths[c], xaxis="x2", yaxis="y2", mode="lines", name=tr("length {c}", c=c),
             showlegend=False, line=dict(color="#e4572e" if hi else "#4c72b0", width=3 if hi else 1),
             opacity=1.0 if hi else 0.35,
-            hovertemplate=f"digit {c}<br>{what} %{{x:g}}{unit}: length %{{y:.3f}}<extra></extra>",
+            hovertemplate=tr("digit {c}<br>{what} %{{x:g}}{unit}: length %{{y:.3f}}<extra></extra>", c=c, what=what,
+                             unit=unit),
         ))  # fmt: skip
     if r.baseline is not None:  # the CNN baseline's softmax for the same class, on the same inputs
         traces.append(dict(
             type="scatter", x=x, y=np.asarray(r.baseline[:, k], np.float64).round(5).tolist(), xaxis="x2", yaxis="y2",
             mode="lines", name=f"CNN P({k})", showlegend=False, line=dict(color=CNN_COLOR, width=2.5, dash="dash"),
-            hovertemplate=f"CNN baseline: P(digit {k})<br>{what} %{{x:g}}{unit}: %{{y:.3f}}<extra></extra>",
+            hovertemplate=tr("CNN baseline: P(digit {k})<br>{what} %{{x:g}}{unit}: %{{y:.3f}}<extra></extra>", k=k,
+                             what=what, unit=unit),
         ))  # fmt: skip
     marks = [IDENTITY[r.transform]] + ([float(current)] if current is not None and math.isfinite(current) else [])
     shapes = [dict(type="line", xref=xref, x0=m, x1=m, yref=f"{yref} domain", y0=0, y1=1,  # its panel's height
@@ -133,17 +145,17 @@ def trajectory_spec(r: TransformResponse, card: dict | None = None, top: int = T
               for i, m in enumerate(marks) for xref, yref in (("x", "y"), ("x2", "y2"))]  # fmt: skip
     titles = [dict(text=t, x=xc, xref="paper", xanchor="center", y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                    font=dict(size=13))
-              for t, xc in ((f"pose of digit capsule {k} (16 dims)", 0.31),
-                            ("capsule lengths" + (" · CNN P (dashed)" if r.baseline is not None else ""), 0.86))]  # fmt: skip
+              for t, xc in ((tr("pose of digit capsule {k} (16 dims)", k=k), 0.31),
+                            (tr("capsule lengths") + (tr(" · CNN P (dashed)") if r.baseline is not None else ""), 0.86))]  # fmt: skip
     grid = dict(gridcolor="white", zerolinecolor="white", linecolor="white")  # plotly's default look, untemplated
     return LightFigure(traces, dict(
-        xaxis=dict(domain=[0, 0.62], title=dict(text=AXIS[r.transform]), **grid),
-        yaxis=dict(title=dict(text="pose value"), **grid),
+        xaxis=dict(domain=[0, 0.62], title=dict(text=axis_title(r.transform)), **grid),
+        yaxis=dict(title=dict(text=tr("pose value")), **grid),
         xaxis2=dict(domain=[0.72, 1], anchor="y2", title=dict(text=what), **grid),
-        yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="length" if r.baseline is None else "length · P"), **grid), plot_bgcolor="#E5ECF6",
+        yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text=tr("length") if r.baseline is None else tr("length · P")), **grid), plot_bgcolor="#E5ECF6",
         shapes=shapes, annotations=titles, height=380, margin=dict(l=60, r=10, t=40, b=10), hovermode="closest",
         clickmode="event", meta=dict(digit_class=k, transform=r.transform),  # read by static/pose_link.js
-        legend=dict(orientation="h", y=-0.22, x=0, title=dict(text="tracking most:")),
+        legend=dict(orientation="h", y=-0.22, x=0, title=dict(text=tr("tracking most:"))),
     ))  # fmt: skip
 
 
@@ -157,9 +169,9 @@ def dimension_chips_html(rho: Sequence[float], digit_class: int, card: dict | No
         label = dimension_label(card, digit_class, d)
         cls = "eq-dim" + (" eq-dim-top" if rank < top else "")
         style = f' style="border-color:{HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)]}"' if rank < top else ""
-        text = f"dim {d} <small>ρ {float(rho[d]):+.2f}</small>" + (f" <em>{html.escape(label)}</em>" if label else "")
+        text = tr("dim {d} <small>ρ {rho:+.2f}</small>", d=d, rho=float(rho[d])) + (f" <em>{html.escape(label)}</em>" if label else "")
         chips.append(f'<button type="button" class="{cls}"{style} data-pose-dim="{d}" data-digit-class="{int(digit_class)}" '
-                     f'title="open the pose slider of dim {d}">{text}</button>')  # fmt: skip
+                     f'title="{tr("open the pose slider of dim {d}", d=d)}">{text}</button>')  # fmt: skip
     return f'<div class="eq-dims" id="eq-dims">{"".join(chips)}</div>'
 
 
@@ -188,7 +200,7 @@ def equivariance_heatmap(card: dict | None) -> go.Figure:
     decoder label of the dimension."""
     got = _matrix(card)
     if got is None:
-        return empty_figure(NO_MATRIX.replace(": run", ":<br>run"), height=200)
+        return empty_figure(tr(NO_MATRIX), height=200)
     m, e = got
     names = list(e["transforms"])
     signed = np.asarray(e.get("median_rho") or np.full(m.shape, np.nan), np.float64)
@@ -196,16 +208,16 @@ def equivariance_heatmap(card: dict | None) -> go.Figure:
     cols = 5
     rows = math.ceil(n_cls / cols)
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.025, vertical_spacing=0.09,
-                        subplot_titles=[f"digit {c}" for c in range(n_cls)])
-    xs = [TITLES.get(n, n).replace("shift in ", "shift ").replace("stroke ", "") for n in names]
+                        subplot_titles=[tr("digit {j}", j=c) for c in range(n_cls)])
+    xs = [tr(SHORT.get(n, n)) for n in names]
     for c in range(n_cls):
         labels = [[dimension_label(card, c, d) or "" for _ in names] for d in range(n_dim)]
         custom = np.dstack([np.nan_to_num(signed[c], nan=0.0), np.array(labels, dtype=object)])
         fig.add_trace(go.Heatmap(
-            z=m[c], x=xs, y=[f"dim {d}" for d in range(n_dim)], zmin=0, zmax=1, colorscale="Viridis",
-            showscale=c == 0, colorbar=dict(title=dict(text="median |ρ|"), len=0.8), customdata=custom,
-            hovertemplate=f"digit {c}, %{{y}} vs %{{x}}<br>median |ρ| %{{z:.2f}}, median ρ %{{customdata[0]:+.2f}}"
-                          "<br>%{customdata[1]}<extra></extra>",
+            z=m[c], x=xs, y=[tr("dim {d}", d=d) for d in range(n_dim)], zmin=0, zmax=1, colorscale="Viridis",
+            showscale=c == 0, colorbar=dict(title=dict(text=tr("median |ρ|")), len=0.8), customdata=custom,
+            hovertemplate=tr("digit {c}, %{{y}} vs %{{x}}<br>median |ρ| %{{z:.2f}}, median ρ %{{customdata[0]:+.2f}}"
+                             "<br>%{{customdata[1]}}<extra></extra>", c=c),
         ), c // cols + 1, c % cols + 1)  # fmt: skip
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     for r in range(rows):
@@ -224,23 +236,23 @@ def equivariance_markdown(card: dict | None) -> str:
     names = list(e["transforms"])
     counts = [c for c in (e.get("digits_per_class") or []) if c]
     n = "?" if not counts else str(min(counts)) if min(counts) == max(counts) else f"{min(counts)}–{max(counts)}"
-    lines = ["Median |Spearman ρ| between each pose dimension of a digit's own capsule and each input transform, "
-             f"over {n} correctly classified test digits per class (1 = the dimension rises or falls monotonically with the transform on a typical "
-             "digit; values near 0.3 are what noise gives over a short sweep)."]  # fmt: skip
+    lines = [tr("Median |Spearman ρ| between each pose dimension of a digit's own capsule and each input transform, "
+                "over {n} correctly classified test digits per class (1 = the dimension rises or falls monotonically "
+                "with the transform on a typical digit; values near 0.3 are what noise gives over a short sweep).", n=n)]
     best = []
     for t, name in enumerate(names):
         per_class = m[:, :, t].max(1)
-        best.append(f"{TITLES.get(name, name)} {np.median(per_class):.2f}")
-    lines.append("Median over classes of the best-tracking dimension's |ρ|: " + ", ".join(best) + ".")
+        best.append(f"{tr(TITLES.get(name, name))} {np.median(per_class):.2f}")
+    lines.append(tr("Median over classes of the best-tracking dimension's |ρ|: {best}.", best=tr(", ").join(best)))
     how = []
     if e.get("command"):
         how.append(f"`{e['command']}`")
     if e.get("seconds") is not None:
-        how.append(f"{float(e['seconds']):.0f} s on {e.get('torch_threads', '?')} torch threads")
+        how.append(tr("{s:.0f} s on {n} torch threads", s=float(e["seconds"]), n=e.get("torch_threads", "?")))
     if how:
-        lines.append("Measured with " + ", ".join(how) + ".")
+        lines.append(tr("Measured with {how}.", how=", ".join(how)))
     if e.get("method"):
-        lines.append(f"<details><summary>Method</summary>{html.escape(str(e['method']))}</details>")
+        lines.append(f"<details><summary>{tr('Method')}</summary>{html.escape(str(e['method']))}</details>")
     return "\n\n".join(lines)
 
 

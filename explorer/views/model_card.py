@@ -15,6 +15,8 @@ from plotly.subplots import make_subplots
 
 from capsnet.model import PAPER_TEST_ACCURACY
 
+from ..text import tr
+
 NO_CARD = (
     "No model card found (checkpoints/capsnet.json). Train the model with `python -m capsnet.train` "
     "(it writes checkpoints/capsnet.safetensors and the card beside it)."
@@ -61,32 +63,32 @@ def training_curves_figure(card: dict | None) -> go.Figure:
     """Per-epoch training loss, train/test accuracy and test reconstruction SSE (three panels)."""
     history = (card or {}).get("history") or []
     if not card or not history:
-        return _no_card_figure("training history") if not card else empty_figure("The model card has no training history.")
+        return _no_card_figure("training history") if not card else empty_figure(tr("The model card has no training history."))
     ep = [h.get("epoch", i + 1) for i, h in enumerate(history)]
 
     def col(key, scale=1.0):
         return [_num(h.get(key)) * scale for h in history]
 
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("loss", "accuracy (%)", "reconstruction SSE per image"),
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(tr("loss"), tr("accuracy (%)"), tr("reconstruction SSE per image")),
                         horizontal_spacing=0.08)  # fmt: skip
-    fig.add_trace(go.Scatter(x=ep, y=col("loss"), mode="lines+markers", name="train loss", line=dict(color="#1f77b4")),
+    fig.add_trace(go.Scatter(x=ep, y=col("loss"), mode="lines+markers", name=tr("train loss"), line=dict(color="#1f77b4")),
                   1, 1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=ep, y=col("train_accuracy", 100), mode="lines+markers", name="train accuracy",
+    fig.add_trace(go.Scatter(x=ep, y=col("train_accuracy", 100), mode="lines+markers", name=tr("train accuracy"),
                              line=dict(color="#ff7f0e")), 1, 2)  # fmt: skip
-    fig.add_trace(go.Scatter(x=ep, y=col("test_accuracy", 100), mode="lines+markers", name="test accuracy",
+    fig.add_trace(go.Scatter(x=ep, y=col("test_accuracy", 100), mode="lines+markers", name=tr("test accuracy"),
                              line=dict(color="#2ca02c")), 1, 2)  # fmt: skip
     paper = _num(card.get("paper_test_accuracy", PAPER_TEST_ACCURACY)) * 100
     if math.isfinite(paper):
         fig.add_hline(y=paper, line=dict(color="grey", dash="dash", width=1), row=1, col=2,
-                      annotation_text=f"paper {paper:.2f}%", annotation_position="bottom right",
+                      annotation_text=tr("paper {acc:.2f}%", acc=paper), annotation_position="bottom right",
                       annotation_font=dict(size=10, color="grey"))  # fmt: skip
-    fig.add_trace(go.Scatter(x=ep, y=col("test_reconstruction_sse"), mode="lines+markers", name="test recon. SSE",
+    fig.add_trace(go.Scatter(x=ep, y=col("test_reconstruction_sse"), mode="lines+markers", name=tr("test recon. SSE"),
                              line=dict(color="#d62728")), 1, 3)  # fmt: skip
     if any(math.isfinite(v) for v in col("train_reconstruction_sse")):
-        fig.add_trace(go.Scatter(x=ep, y=col("train_reconstruction_sse"), mode="lines+markers", name="train recon. SSE",
+        fig.add_trace(go.Scatter(x=ep, y=col("train_reconstruction_sse"), mode="lines+markers", name=tr("train recon. SSE"),
                                  line=dict(color="#d62728", dash="dot")), 1, 3)  # fmt: skip
     for c in (1, 2, 3):
-        fig.update_xaxes(title_text="epoch", row=1, col=c, dtick=1 if len(ep) <= 20 else None)
+        fig.update_xaxes(title_text=tr("epoch"), row=1, col=c, dtick=1 if len(ep) <= 20 else None)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
                       hovermode="x unified")  # fmt: skip
     return fig
@@ -96,11 +98,11 @@ def per_class_accuracy_figure(card: dict | None) -> go.Figure:
     """Bar chart of test accuracy per digit, with the overall test accuracy and the paper's for reference."""
     acc = (card or {}).get("per_class_accuracy")
     if not card or not acc:
-        return _no_card_figure("per-class accuracy") if not card else empty_figure("The model card has no per-class accuracy.")
+        return _no_card_figure("per-class accuracy") if not card else empty_figure(tr("The model card has no per-class accuracy."))
     pct = [100 * _num(a) for a in acc]
     digits = list(range(len(pct)))
     fig = go.Figure(go.Bar(x=digits, y=pct, text=[f"{p:.2f}" for p in pct], textposition="outside",
-                           marker=dict(color="#1f77b4"), hovertemplate="digit %{x}: %{y:.2f}%<extra></extra>",
+                           marker=dict(color="#1f77b4"), hovertemplate=tr("digit %{x}: %{y:.2f}%<extra></extra>"),
                            name="per-class"))  # fmt: skip
     lines = []
     overall = _num(card.get("test_accuracy")) * 100
@@ -111,10 +113,11 @@ def per_class_accuracy_figure(card: dict | None) -> go.Figure:
     finite = [p for p in pct + [overall, paper] if math.isfinite(p)]
     lo = max(0.0, math.floor(min(finite) - 1.0)) if finite else 0.0
     fig.update_layout(
-        title=dict(text=f"Test accuracy per digit (dashed: overall {overall:.2f}% green, paper {paper:.2f}% grey)",
+        title=dict(text=tr("Test accuracy per digit (dashed: overall {overall:.2f}% green, paper {paper:.2f}% grey)",
+                           overall=overall, paper=paper),
                    font=dict(size=13)),
-        xaxis=dict(tickvals=digits, title=dict(text="digit")),
-        yaxis=dict(title=dict(text="accuracy (%)"), range=[lo, 100.4]),
+        xaxis=dict(tickvals=digits, title=dict(text=tr("digit"))),
+        yaxis=dict(title=dict(text=tr("accuracy (%)")), range=[lo, 100.4]),
         shapes=lines, height=320, margin=dict(l=10, r=10, t=40, b=10),
     )  # fmt: skip
     return fig
@@ -139,9 +142,10 @@ def confusion_matrix_figure(card: dict | None) -> go.Figure:
     ))  # fmt: skip
     errors = int(m.sum() - np.trace(m))
     fig.update_layout(
-        title=dict(text=f"Confusion matrix on {int(m.sum())} test images ({errors} errors)", font=dict(size=13)),
-        xaxis=dict(title=dict(text="predicted"), tickvals=labels, side="bottom", constrain="domain"),
-        yaxis=dict(title=dict(text="true"), tickvals=labels, autorange="reversed", scaleanchor="x", constrain="domain"),
+        title=dict(text=tr("Confusion matrix on {n} test images ({errors} errors)", n=int(m.sum()), errors=errors),
+                   font=dict(size=13)),
+        xaxis=dict(title=dict(text=tr("predicted")), tickvals=labels, side="bottom", constrain="domain"),
+        yaxis=dict(title=dict(text=tr("true")), tickvals=labels, autorange="reversed", scaleanchor="x", constrain="domain"),
         height=420, margin=dict(l=10, r=10, t=40, b=10),
     )  # fmt: skip
     return fig
@@ -179,23 +183,24 @@ def model_card_sections(card: dict | None) -> tuple[str, str]:
     epochs = card.get("epochs_completed", len(hist))
     planned = (card.get("training") or {}).get("epochs")
     lines = [f"### {card.get('name', 'CapsNet on MNIST')}", ""]
-    lines.append("| | this checkpoint | paper (Sabour et al. 2017) |")
+    lines.append(tr("| | this checkpoint | paper (Sabour et al. 2017) |"))
     lines.append("|---|---|---|")
-    acc_s = f"**{100 * acc:.2f}%**" if math.isfinite(acc) else "unknown"
+    acc_s = f"**{100 * acc:.2f}%**" if math.isfinite(acc) else tr("unknown")
     if n:
-        acc_s += f" ({errors} errors in {n})"
-    lines.append(f"| MNIST test accuracy | {acc_s} | {100 * paper:.2f}% |")
+        acc_s += tr(" ({errors} errors in {n})", errors=errors, n=n)
+    lines.append(tr("| MNIST test accuracy | {acc} | {paper:.2f}% |", acc=acc_s, paper=100 * paper))
     sse = _num(card.get("test_reconstruction_sse"))
     if math.isfinite(sse):
-        lines.append(f"| test reconstruction SSE per image | {sse:.2f} | |")
+        lines.append(tr("| test reconstruction SSE per image | {sse:.2f} | |", sse=sse))
     lines.append("")
-    ep_s = f"{epochs}" + (f" of {planned}" if planned and planned != epochs else "")
-    lines.append(f"- **Epochs:** {ep_s}")
-    lines.append(f"- **Wall time:** {_fmt_seconds(card.get('wall_time_seconds'))}")
+    ep_s = f"{epochs}" + (tr(" of {planned}", planned=planned) if planned and planned != epochs else "")
+    lines.append(tr("- **Epochs:** {epochs}", epochs=ep_s))
+    lines.append(tr("- **Wall time:** {time}", time=_fmt_seconds(card.get("wall_time_seconds"))))
     if hist and hist[-1].get("train_images_per_second"):
-        lines.append(f"- **Training speed:** {_num(hist[-1]['train_images_per_second']):.0f} images/s (last epoch)")
+        lines.append(tr("- **Training speed:** {speed:.0f} images/s (last epoch)",
+                        speed=_num(hist[-1]["train_images_per_second"])))
     if card.get("parameters"):
-        lines.append(f"- **Parameters:** {int(card['parameters']):,}")
+        lines.append(tr("- **Parameters:** {n:,}", n=int(card["parameters"])))
     hw = card.get("hardware") or {}
     if hw:
         parts = [hw.get("device"), hw.get("gpu") or hw.get("processor")]
@@ -203,15 +208,16 @@ def model_card_sections(card: dict | None) -> tuple[str, str]:
             parts.append(f"{hw['cpu_count']} CPUs")
         if hw.get("torch_threads"):
             parts.append(f"{hw['torch_threads']} torch threads")
-        lines.append(f"- **Hardware:** {', '.join(str(p) for p in parts if p)}" + (f" ({hw['platform']})" if hw.get("platform") else ""))
+        lines.append(tr("- **Hardware:** {hardware}", hardware=", ".join(str(p) for p in parts if p))
+                     + (f" ({hw['platform']})" if hw.get("platform") else ""))
     ver = card.get("versions") or {}
     if ver:
-        lines.append("- **Versions:** " + ", ".join(f"{k} {v}" for k, v in ver.items()))
+        lines.append(tr("- **Versions:** {versions}", versions=", ".join(f"{k} {v}" for k, v in ver.items())))
     if card.get("command"):
-        lines.append(f"- **Command:** `{card['command']}`")
+        lines.append(tr("- **Command:** `{command}`", command=card["command"]))
     lines.append(
-        "- **Weights:** "
-        + str(card.get("weights") or "trained from scratch by this repository's `capsnet.train`; no external weights")
+        tr("- **Weights:** {weights}", weights=tr(str(card.get("weights") or "trained from scratch by this repository's "
+                                                      "`capsnet.train`; no external weights")))
     )
     return "\n".join(lines) + "\n", _settings_markdown(card)
 
@@ -221,5 +227,5 @@ def _settings_markdown(card: dict) -> str:
     lines = []
     for key, heading in (("config", "Model config"), ("training", "Training settings")):
         if card.get(key):
-            lines += ["", f"#### {heading}", "", _kv_table(card[key])]
+            lines += ["", f"#### {tr(heading)}", "", _kv_table(card[key])]
     return "\n".join(lines) + "\n" if lines else ""

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from capsnet.atlas import PERCENTILES
 from capsnet.dimensions import UNITS
 
-from ..text import ENGLISH, language, tr
+from ..text import tr
 from .capsules import POSE_DIM, to_uint8
 from .couplings import NUM_CLASSES
 

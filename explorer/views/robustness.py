@@ -6,7 +6,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .equivariance import AXIS, CNN_COLOR, TITLES
+from ..text import tr
+from .equivariance import CNN_COLOR, TITLES, axis_title
 from .model_card import empty_figure
 
 MODEL_STYLE = {"capsnet": ("CapsNet", dict(color="#e4572e", width=3)),
@@ -30,14 +31,15 @@ def robustness_figure(card: dict | None) -> go.Figure:
         return empty_figure(NO_ROBUSTNESS)
     families = list(r["families"].items())
     fig = make_subplots(rows=1, cols=len(families), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[TITLES.get(n, n) for n, _ in families])  # fmt: skip
+                        subplot_titles=[tr(TITLES.get(n, n)) for n, _ in families])  # fmt: skip
     for col, (name, fam) in enumerate(families, start=1):
         for model, acc in fam.get("accuracy", {}).items():
             label, line = MODEL_STYLE.get(model, (model, {}))
+            label = tr(label)
             fig.add_scatter(x=fam["magnitudes"], y=[100 * a for a in acc], mode="lines+markers", name=label,
                             line=line, legendgroup=model, showlegend=col == 1, row=1, col=col,
-                            hovertemplate=f"{label}<br>{AXIS.get(name, name)} %{{x:g}}: %{{y:.1f}}%<extra></extra>")  # fmt: skip
-    fig.update_yaxes(title_text="test accuracy (%)", range=[0, 101], row=1, col=1)
+                            hovertemplate=f"{label}<br>{axis_title(name)} %{{x:g}}: %{{y:.1f}}%<extra></extra>")  # fmt: skip
+    fig.update_yaxes(title_text=tr("test accuracy (%)"), range=[0, 101], row=1, col=1)
     fig.update_annotations(font_size=11)
     fig.update_layout(height=340, margin=dict(l=55, r=10, t=60, b=40), legend=dict(orientation="h", y=-0.18, x=0))
     return fig
@@ -54,13 +56,13 @@ def robustness_markdown(card: dict | None) -> str:
         return NO_ROBUSTNESS
     clean, affine = r.get("clean_accuracy", {}), r.get("random_affine", {})
     acc = affine.get("accuracy", {})
-    rows = [f"| {MODEL_STYLE.get(m, (m,))[0]} | {_pct(clean.get(m))} | {_pct(acc.get(m))} |" for m in r.get("models", clean)]
+    rows = [f"| {tr(MODEL_STYLE.get(m, (m,))[0])} | {_pct(clean.get(m))} | {_pct(acc.get(m))} |" for m in r.get("models", clean)]
     return "\n".join([
-        f"On {r.get('n', '?')} MNIST test digits: each model's accuracy under one transform at a time (the Transforms "
-        "tab's families), and on one random affine per digit in the spirit of affNIST (whose 40x40 files are not "
-        "used here).", "",
-        "| model | MNIST test | random affine |", "|---|---|---|", *rows, "",
-        f"Random affine recipe: {affine.get('recipe', '?')}", "",
+        tr("On {n} MNIST test digits: each model's accuracy under one transform at a time (the Transforms tab's "
+           "families), and on one random affine per digit in the spirit of affNIST (whose 40x40 files are not used "
+           "here).", n=r.get("n", "?")), "",
+        tr("| model | MNIST test | random affine |"), "|---|---|---|", *rows, "",
+        tr("Random affine recipe: {recipe}", recipe=affine.get("recipe", "?")), "",
         f"`{r.get('command', 'python -m capsnet.robustness')}` ({r.get('runtime_s', '?')} s, {r.get('date', '')}).",
     ])  # fmt: skip
 
@@ -73,7 +75,8 @@ def adversarial_markdown(card: dict | None) -> str:
     if not isinstance(rows, list) or not rows:
         return NO_ADVERSARIAL
     by = {(r.get("model"), r.get("eps")): r for r in rows if isinstance(r, dict)}
-    lines = ["| ε | CapsNet: attack succeeds | flagged by its check | CNN: attack succeeds | flagged by the capsules' check |",
+    lines = [tr("| ε | CapsNet: attack succeeds | flagged by its check | CNN: attack succeeds | flagged by the capsules' "
+                "check |"),
              "|---|---|---|---|---|"]  # fmt: skip
     for eps in sorted({e for _, e in by if isinstance(e, (int, float))}):
         c, n = by.get(("capsnet", eps), {}), by.get(("cnn", eps), {})
@@ -81,10 +84,11 @@ def adversarial_markdown(card: dict | None) -> str:
                      f"{_pct(n.get('targeted_success'))} | {_pct(n.get('detection_rate'))} |")  # fmt: skip
     fpr = a.get("clean_false_positive_rate")
     return "\n".join([
-        f"A targeted PGD attack ({a.get('steps', '?')} steps, a random wrong target per digit) on {a.get('digits', '?')} "
-        "MNIST test digits both models classify correctly; *flagged*: the reconstruction from the winning capsule "
-        f"is further from the image than the threshold ({a.get('threshold', '?')}), which flags {_pct(fpr)} of the "
-        "clean digits (DARCCC; Frosst, Sabour & Hinton 2018).", "", *lines, "",
+        tr("A targeted PGD attack ({steps} steps, a random wrong target per digit) on {n} MNIST test digits both models "
+           "classify correctly; *flagged*: the reconstruction from the winning capsule is further from the image than "
+           "the threshold ({threshold}), which flags {fpr} of the clean digits (DARCCC; Frosst, Sabour & Hinton 2018).",
+           steps=a.get("steps", "?"), n=a.get("digits", "?"), threshold=a.get("threshold", "?"), fpr=_pct(fpr)),
+        "", *lines, "",
         f"`{a.get('command', 'python -m capsnet.adversarial')}` ({a.get('runtime_seconds', '?')} s, {a.get('date', '')}).",
     ])  # fmt: skip
 

@@ -47,9 +47,9 @@ def coupling_scale_caption(out: CapsNetOutput, digit_class: int, iteration: int 
     d = coupling_deviation(out, digit_class, iteration)
     lo, hi = 1.0 / rv.NUM_CLASSES - COUPLING_LIMIT, 1.0 / rv.NUM_CLASSES + COUPLING_LIMIT
     within = float((np.abs(d) <= 0.005).mean())
-    return (f"Fixed scale for every input and iteration: blue {lo:.2f} – white 0.10 – red {hi:.2f} (beyond: full "
-            f"colour). This map: {d.min() + 0.1:.4f} to {d.max() + 0.1:.4f}; {100 * within:.0f}% of couplings within "
-            "0.1 ± 0.005.")  # fmt: skip
+    return tr("Fixed scale for every input and iteration: blue {lo:.2f} – white 0.10 – red {hi:.2f} (beyond: full "
+              "colour). This map: {low:.4f} to {high:.4f}; {within:.0f}% of couplings within 0.1 ± 0.005.", lo=lo,
+              hi=hi, low=d.min() + 0.1, high=d.max() + 0.1, within=100 * within)
 
 
 def polarization(out: CapsNetOutput) -> np.ndarray:
@@ -216,30 +216,31 @@ def routing_study_markdown(card: dict | None) -> str:
     """The model card's offline routing study (python -m capsnet.evaluate --routing-study) as a short table."""
     s = (card or {}).get("routing_study")
     if not isinstance(s, dict) or "accuracy" not in s:
-        return ("#### Does routing matter?\n\nNo routing study in this model card yet: run "
-                "`python -m capsnet.evaluate --routing-study`.")
+        return tr("#### Does routing matter?\n\nNo routing study in this model card yet: run "
+                  "`python -m capsnet.evaluate --routing-study`.")
     try:
         n, r = int(s["n"]), int(s["routing_iterations"])
         rows = [f"| {k} | {100 * float(s['accuracy'][k]):.2f}% | {int(s['changed_vs_uniform'][k])} |"
                 for k in sorted(s["accuracy"], key=int)]  # fmt: skip
         lines = [
-            "#### Does routing matter?",
+            tr("#### Does routing matter?"),
             "",
-            f"Over the {n:,} test images, routing with r = {r} changes **{int(s['changed_by_routing'])}** predictions "
-            f"against uniform couplings (every c_ij = 0.1, i.e. one iteration): {int(s['fixed_by_routing'])} fixed, "
-            f"{int(s['broken_by_routing'])} broken.",
+            tr("Over the {n:,} test images, routing with r = {r} changes **{changed}** predictions against uniform "
+               "couplings (every c_ij = 0.1, i.e. one iteration): {fixed} fixed, {broken} broken.", n=n, r=r,
+               changed=int(s["changed_by_routing"]), fixed=int(s["fixed_by_routing"]), broken=int(s["broken_by_routing"])),
             "",
-            "| routing iterations r | test accuracy | predictions that differ from uniform couplings |",
+            tr("| routing iterations r | test accuracy | predictions that differ from uniform couplings |"),
             "|---|---|---|",
             *rows,
             "",
-            *([f"Test images (index in the MNIST test set) whose prediction routing changes: "
-               f"{', '.join(str(int(i)) for i in s['changed_indices'][:30])}.", ""] if s.get("changed_indices") else []),
+            *([tr("Test images (index in the MNIST test set) whose prediction routing changes: {indices}.",
+                  indices=", ".join(str(int(i)) for i in s["changed_indices"][:30])), ""]
+              if s.get("changed_indices") else []),
             f"<small>`{s.get('command', 'python -m capsnet.evaluate --routing-study')}`, {s.get('date', '')}, "
-            f"{s.get('runtime_s', '?')} s wall.</small>",
+            + tr("{s} s wall.", s=s.get("runtime_s", "?")) + "</small>",
         ]
     except (KeyError, TypeError, ValueError):
-        return "#### Does routing matter?\n\nThe model card's routing study is unreadable: run it again."
+        return tr("#### Does routing matter?\n\nThe model card's routing study is unreadable: run it again.")
     return "\n".join(lines)
 
 
