@@ -56,9 +56,12 @@ def test_a_link_restores_a_pose_edit(page, browser):
     click_tab(page, "Pose")
     number = page.locator("#pose-dim-2 input[type='number']")
     expect(number).to_be_visible(timeout=WAIT)
-    page.wait_for_timeout(500)  # the tab's views have set the capsule's own pose
-    number.fill("0.37")
-    number.press("Enter")
+    for _ in range(20):  # the tab's views set the capsule's own pose when they land: type the edit after that
+        number.fill("0.37")
+        number.press("Enter")
+        page.wait_for_timeout(500)
+        if number.input_value() == "0.37":
+            break
     edited = pose_values(page)
     assert edited[2] == 0.37
     deadline, link = time.monotonic() + 20, ""

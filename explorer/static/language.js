@@ -52,16 +52,18 @@ const relabelTabs = () => {
     if (button && labels[current]) set(button, null, labels[current]);
   }
 };
-// Our templates (gr.HTML: the canvas, the pose view) register their element: Gradio re-renders a template's text
-// in place (a changed text node) or adds nodes, and both get relabelled; nothing else of the page is watched.
+// Our templates (gr.HTML: the canvas, the pose view) register their element: Gradio re-renders a template in place
+// (a changed text node or attribute) or adds nodes, and all get relabelled; nothing else of the page is watched.
 const translateRoot = (root) => {
   relabel(root);
   new MutationObserver((records) => {
     for (const r of records) {
       if (r.type === "characterData") r.target.parentElement && relabel(r.target.parentElement);
+      else if (r.type === "attributes") relabel(r.target);
       else for (const node of r.addedNodes) if (node.nodeType === 1) relabel(node);
     }
-  }).observe(root, {childList: true, subtree: true, characterData: true});
+  }).observe(root, {childList: true, subtree: true, characterData: true, attributes: true,
+                    attributeFilter: ["aria-label", "alt"]});
 };
 window.capsnetTranslate = translateRoot;
 (window.capsnetTranslated || []).forEach(translateRoot); // templates loaded before this script

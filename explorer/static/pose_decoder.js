@@ -194,9 +194,8 @@
   function draw() {
     const canvas = element.querySelector("canvas.pose-canvas");
     if (!canvas) return;
-    if (st.cls !== null) {
-      canvas.setAttribute("aria-label", T("the decoder's reconstruction of digit capsule {digit} from the pose").replace("{digit}", st.cls));
-    }
+    canvas.setAttribute("aria-label", st.cls === null ? T("reconstruction from the pose")
+      : T("the decoder's reconstruction of digit capsule {digit} from the pose").replace("{digit}", st.cls));
     if (api.mode === "client" && st.cls !== null) {
       try {
         const t0 = performance.now();
