@@ -147,3 +147,43 @@ def test_a_link_carries_only_settings_that_differ_from_a_fresh_page():
     noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
     query = share_query(noise, 9, "routing", [0.999] * 16, shared)
     assert query.endswith("&tab=routing&it=2&compare=1,3") and len(query) < MAX_LINK
+
+
+@pytest.fixture(scope="module")
+def page_ui():
+    """The ExplorerUI of the page as served (every default tab), for the controls the tabs share."""
+    from explorer.app import build_demo, explorer_ui
+
+    return explorer_ui(build_demo(load_example=False))
+
+
+def test_every_view_declares_settings_its_controls_hold(page_ui):
+    """Each shared setting's codec accepts its control's value on a fresh page and reads back the same value; a
+    link names each of a view's settings once, apart from its own fields."""
+    from explorer.inputs.share import LINK_FIELDS, MAX_SETTINGS
+
+    ui = page_ui
+    assert {ui.view_tabs[s.group].id for s in ui.settings} >= {"routing", "perturbations", "atlas", "transforms", "attack"}
+    for s in ui.settings:
+        text = s.codec.encode(s.component.value)
+        assert text is None or s.codec.decode(text) == s.component.value, s
+    for g in {s.group for s in ui.settings}:
+        names = [s.name for s in ui.settings if s.group == g]
+        assert len(names) == len(set(names)) <= MAX_SETTINGS and not set(names) & set(LINK_FIELDS)
+
+
+def test_the_share_input_sets_only_its_views_settings(page_ui):
+    """What the share input's change event returns: the link's view's settings, gr.skip() for every other control,
+    one warning sentence for a bad one (the valid ones still set), and nothing for a damaged link."""
+    from explorer.tabs.share import link_settings
+
+    ui = page_ui
+    views = [tab.id for tab in ui.view_tabs]
+    text = "in=x&tab=routing&it=2&type=31&row=9&span=data"
+    with pytest.warns(UserWarning, match=r"^That share link's capsule row is not a whole number from 0 to 5;"):
+        out = link_settings(text, views, ui.settings)
+    assert out[0] == text
+    given = {s.name: v for s, v in zip(ui.settings, out[1:]) if not (isinstance(v, dict) and v.get("__type__"))}
+    assert given == {"it": 2, "type": 31}  # row 9 refused, `span` is not the Routing tab's
+    for damaged in ("in=x&" + "&".join(["it=1"] * 50), "tab=nowhere&it=1", None, "no fields"):
+        assert all(isinstance(v, dict) for v in link_settings(damaged, views, ui.settings)[1:])
