@@ -187,3 +187,5 @@ def test_the_share_input_sets_only_its_views_settings(page_ui):
     assert given == {"it": 2, "type": 31}  # row 9 refused, `span` is not the Routing tab's
     for damaged in ("in=x&" + "&".join(["it=1"] * 50), "tab=nowhere&it=1", None, "no fields"):
         assert all(isinstance(v, dict) for v in link_settings(damaged, views, ui.settings)[1:])
+    no_ids = [None] * len(views)  # a link without `tab` names no view, even where a tab has no id
+    assert all(isinstance(v, dict) for v in link_settings("in=x&it=2", no_ids, ui.settings)[1:])

@@ -67,7 +67,7 @@ def link_settings(text, views: list, settings: list) -> list:
     except ShareError:
         fields = {}
     tab = first(fields, "tab")
-    group = views.index(tab) if tab in views else None
+    group = views.index(tab) if tab is not None and tab in views else None  # (a tab without an id has no link)
     ours = {s.name: s.codec for s in settings if s.group == group}
     values, refusal = decode_settings(fields, ours)
     if refusal:
@@ -88,12 +88,12 @@ def wire_share(ui: ExplorerUI, button: gr.Button, url: gr.Textbox, arrived: gr.T
             gr.Warning(NOTHING_YET)
             return gr.Textbox(visible=False)
         i = int_or_none(active)
-        group = i if i is not None and 0 <= i < len(views) else None
+        view = views[i] if i is not None and 0 <= i < len(views) else None
         k = int_or_none(digit_class)
         pose = edit[2] if edit and edit[0] is analysis and edit[1] == (analysis.digit if k is None else k) else None
         shared = encode_settings([(s.name, s.codec, v, s.component.value)
-                                  for s, v in zip(ui.settings, values) if s.group == group])  # fmt: skip
-        query = share_query(capsules.to_uint8(analysis.image), k, None if group is None else views[group], pose, shared)
+                                  for s, v in zip(ui.settings, values) if view and s.group == i])  # fmt: skip
+        query = share_query(capsules.to_uint8(analysis.image), k, view, pose, shared)
         return gr.Textbox(value=query[:MAX_LINK], visible=True)
 
     edit = ui.pose_edit or gr.State(None)  # the Pose tab's edit, when the page has that tab
