@@ -8,6 +8,8 @@
   returns one value per output and runs whenever the input or the selected capsule changes. Listeners are
   lazy per tab: the input event runs only the listeners of the tab that is open (and of tab functions that
   made no gr.Tab); the others run when their tab is selected (see events.py).
+- `ViewTab.share(name=(component, codec))`: share links made while the tab is open carry that control's value
+  (inputs/share.py's codecs write and check it), and opening one sets it before the tab draws (tabs/share.py).
 - New inputs come from `ui.add_input(triggers, fn, inputs, source=...)`: `fn(*values)` returns anything
   `preprocess` accepts, a (1,28,28) tensor, a `Preprocessed`, or `Labelled(image, note)`; the app then runs
   `analyse` once, stores it in the state and refreshes the open tab's listeners.
@@ -34,6 +36,7 @@ from capsnet.checkpoint import CheckpointError, default_checkpoint, load_pretrai
 from capsnet.settings import settings
 
 from .inputs.preprocess import BLANK_MESSAGE, Preprocessed, preprocess
+from .inputs.share import LINK_FIELDS, MAX_SETTINGS
 from .limits import usable_cpus
 from .views import capsules
 
@@ -181,6 +184,15 @@ class InputSource(NamedTuple):
     select: bool
 
 
+class SharedSetting(NamedTuple):
+    """A view tab's control whose value share links carry while that tab is open (ViewTab.share, tabs/share.py)."""
+
+    group: int  # its view tab (index into ExplorerUI.view_tabs)
+    name: str  # its field in a link
+    component: Any
+    codec: Any  # how the link writes and checks it: inputs/share.py's Whole, Number, Choice, Wholes
+
+
 class Labelled(NamedTuple):
     """What an input source may return to label its image: `note` is shown beside the prediction; `pose_edit`
     (a share link's pose, see capsules.Analysis) is where the Pose tab starts."""
@@ -222,6 +234,7 @@ class ExplorerUI:
     view_tabs: list = field(default_factory=list)  # [gr.Tab] made by view_tab, in page order
     sections: list = field(default_factory=list)  # [Section] made by ViewTab.section, in page order
     redraws: list = field(default_factory=list)  # [(triggers, Listener)] made by ViewTab.on
+    settings: list = field(default_factory=list)  # [SharedSetting] made by ViewTab.share
 
     def on_analysis(self, fn: Callable, outputs: Sequence, inputs: Sequence = ()) -> None:
         """Run fn(analysis, digit_class, *inputs) -> one value per output whenever the input or the capsule changes,
@@ -276,6 +289,14 @@ class ViewTab:
         """Also run fn(analysis, digit_class, *inputs) on other triggers, e.g. the .input of the tab's own control
         (a sort order, a step size); nothing happens before there is an analysis."""
         self.ui.redraws.append((list(triggers), Listener(fn, list(outputs), list(inputs), self.group)))
+
+    def share(self, **settings: tuple) -> None:
+        """Share links made while this tab is open carry these controls' values, and opening one sets them before
+        the tab draws: name=(component, codec), the name being its field in a link (inputs/share.py)."""
+        names = [s.name for s in self.ui.settings if s.group == self.group] + list(settings)
+        if len(names) > MAX_SETTINGS or len(set(names)) < len(names) or set(names) & set(LINK_FIELDS):
+            raise ValueError(f"a view shares at most {MAX_SETTINGS} settings, each named once and not {LINK_FIELDS}")
+        self.ui.settings += [SharedSetting(self.group, name, c, codec) for name, (c, codec) in settings.items()]
 
     @contextmanager
     def section(self, label: str, *, open: bool = False, **kwargs):

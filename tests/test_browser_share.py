@@ -1,6 +1,7 @@
 """Share links in a real browser: made from the page, opened in another browser context (no shared session or
 storage), they restore the input, the digit capsule, a pose edit and the view; damaged and hostile links get one
 sentence and the opening example."""
+import re
 import socket
 import time
 import urllib.parse
@@ -142,3 +143,170 @@ def test_a_megabyte_link_is_refused_before_the_app(explorer_url):
             head = b"HTTP/1.1 400 (reset)"
     assert head.startswith(b"HTTP/1.1 400") and time.monotonic() - t0 < 5
     assert httpx.get(explorer_url + "config", timeout=10).status_code == 200
+
+
+# --------------------------------------------------------------------------- the open view's settings
+
+
+def joins(page) -> list:
+    """The page's server events from now on (queued ones join the queue, the others post to run/predict)."""
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and
+            ("/queue/join" in r.url or "/run/predict" in r.url) else None)  # fmt: skip
+    return posts
+
+
+def settled_events(browser, link: str, shown) -> int:
+    """The server events a visitor's page sends for `link` until `shown(page)` holds and 2 s more have passed."""
+    other = browser.new_context(viewport={"width": 1400, "height": 1100})
+    try:
+        visitor = other.new_page()
+        posts = joins(visitor)
+        visitor.goto(link, timeout=WAIT)
+        shown(visitor)
+        visitor.wait_for_timeout(2000)
+        return len(posts)
+    finally:
+        other.close()
+
+
+def test_a_link_restores_the_routing_iteration_without_extra_events(page, browser):
+    """The Routing tab at iteration 1: its link says it=1 (and no other view's settings); the visitor's figure is at
+    iteration 1 as it first draws, with as many server events as a link at the default iteration."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    show_example(page, 3)
+    page.locator("#routing-tab-button").click()
+    grids = page.locator("#contribution-grids")
+    expect(grids).to_contain_text("at iteration 3", timeout=WAIT)
+    slider = page.locator("#routing-iteration input[type='number']")
+    slider.fill("1")
+    slider.press("Enter")
+    expect(grids).to_contain_text("at iteration 1", timeout=WAIT)
+    link = share_link(page)
+    fields = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    assert fields["it"] == ["1"] and fields["tab"] == ["routing"] and set(fields) == {"in", "k", "tab", "it"}, link
+
+    def at_iteration(n):
+        def shown(visitor):
+            expect(visitor.locator("#prediction")).to_contain_text("From a shared link.", timeout=WAIT)
+            expect(visitor.locator("#routing-iteration input[type='number']")).to_have_value(str(n), timeout=WAIT)
+            expect(visitor.locator("#contribution-grids")).to_contain_text(f"at iteration {n}", timeout=WAIT)
+            visitor.locator("#coupling-section").get_by_role("button").first.click()  # a section drawn on opening
+            expect(visitor.locator("#coupling-caption")).to_contain_text(f"iteration {n} of 3", timeout=WAIT)
+        return shown
+
+    with_setting = settled_events(browser, link, at_iteration(1))
+    assert with_setting == settled_events(browser, link.replace("&it=1", ""), at_iteration(3))
+
+
+def parked_input() -> str:
+    from explorer.inputs.share import encode_input
+    import numpy as np
+
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[6:22, 12:16] = 255  # a 1
+    return encode_input(pixels)
+
+
+def checked(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} input[type='radio']:checked").get_attribute("value")
+
+
+def atlas_dims(k: int, sort: str, effect: str) -> list[int]:
+    """The dimensions the Atlas shows for capsule k, sorted and filtered so, in order (views.atlas)."""
+    import re
+
+    from capsnet.atlas import load_atlas
+    from capsnet.checkpoint import load_model_card
+    from explorer.views import atlas
+
+    from .conftest import SHIPPED
+
+    html = atlas.cards_html(load_model_card(SHIPPED), load_atlas(SHIPPED)[0], k, sort, effect)
+    return [int(d) for d in re.findall(r'data-pose-dim="(\d+)"', html)]
+
+
+def shows_perturbations(page):
+    from explorer.tabs.perturbations import DATA
+
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(page.locator("#perturbation-caption")).to_contain_text("2σ", timeout=WAIT)
+    assert checked(page, "perturbation-span") == DATA
+    expect(page.locator("#sweep-dim input")).to_have_value(re.compile(r"\b5$"))
+
+
+def shows_atlas(page):
+    dims = atlas_dims(1, "effect size", "encoder disagrees")
+    page.wait_for_function("n => document.querySelectorAll('#atlas-cards .atlas-card').length === n", arg=len(dims),
+                           timeout=WAIT)  # fmt: skip
+    shown = page.locator("#atlas-cards .atlas-card").evaluate_all("cs => cs.map(c => +c.dataset.poseDim)")
+    assert shown == dims and checked(page, "atlas-sort") == "effect size"
+
+
+def shows_transform(page):
+    from explorer.views.equivariance import TITLES
+
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(page.locator("#eq-tracking")).to_contain_text(TITLES["scale"].capitalize(), timeout=WAIT)
+    assert checked(page, "eq-transform") == "scale"
+
+
+def shows_attack(page):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(page.locator("#attack-eps input[type='number']")).to_have_value("0.2", timeout=WAIT)
+    expect(page.locator("#attack-steps input[type='number']")).to_have_value("50")
+
+
+VIEWS = {
+    "perturbations": ("span=data&dim=5", shows_perturbations),
+    "atlas": ("sort=effect-size&show=encoder-disagrees", shows_atlas),
+    "transforms": ("transform=scale", shows_transform),
+    "attack": ("eps=0.2&steps=50", shows_attack),
+}
+
+
+@pytest.mark.parametrize("view", sorted(VIEWS))
+def test_a_link_restores_each_views_settings(browser, explorer_url, view):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    settings, shows = VIEWS[view]
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    try:
+        page.goto(f"{explorer_url}?in={parked_input()}&k=1&tab={view}&{settings}", timeout=WAIT)
+        expect(page.locator("#prediction")).to_contain_text("From a shared link.", timeout=WAIT)
+        expect(page.locator(f"#{view}-tab-button")).to_have_attribute("aria-selected", "true", timeout=WAIT)
+        shows(page)
+    finally:
+        page.close()
+
+
+HOSTILE_SETTINGS = {
+    "iteration NaN": "it=NaN", "iteration 4": "it=4", "iteration 1e9": "it=1e9", "iteration 5,000 digits": "it=" + "9" * 5000,
+    "iteration twice": "it=1&it=2", "iteration empty": "it=", "script": "it=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "type and row": "type=-1&row=six",  # two bad settings: one sentence
+}
+
+
+# The texts of the page's notifications (role "status") holding `start`, once there is one; read in one go, as
+# a notification fades after a few seconds.
+TOASTS = """start => { const texts = [...document.querySelectorAll("[role='status']")].map(e => e.innerText.trim())
+    .filter(t => t.includes(start)); return texts.length ? texts : null; }"""
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_SETTINGS))
+def test_hostile_settings_get_one_sentence_and_the_rest_applies(browser, explorer_url, case):
+    """The input, capsule and view of the link still apply; the refused setting stays at its default."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    dialogs = []
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.on("dialog", lambda d: dialogs.append(d.message) or d.dismiss())
+    try:
+        page.goto(f"{explorer_url}?in={parked_input()}&k=2&tab=routing&{HOSTILE_SETTINGS[case]}", timeout=WAIT)
+        warnings = page.wait_for_function(TOASTS, arg="That share link's", timeout=WAIT).json_value()  # (it fades)
+        assert len(warnings) == 1 and warnings[0].count(". ") == 0 and len(warnings[0]) < 300, warnings
+        expect(page.locator("#prediction")).to_contain_text("From a shared link.", timeout=WAIT)
+        expect(page.locator("#selected-class input[value='2']")).to_be_checked(timeout=WAIT)
+        expect(page.locator("#contribution-grids")).to_contain_text("at iteration 3", timeout=WAIT)
+        assert page.locator("#routing-iteration input[type='number']").input_value() == "3"
+        assert dialogs == [] and not page.locator("#embed-note").inner_text().strip()
+    finally:
+        page.close()

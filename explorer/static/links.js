@@ -5,10 +5,11 @@
   // - ?view=<name>: that one view beside its input, for an iframe in a course page. The page's CSS
   //   (body.capsnet-embed) hides the title, the introduction and the footer; the view tabs' strip is hidden here
   //   and the view's tab opened as a click would open it, so its views draw as usual.
-  // - ?in=<input>&k=<capsule>&p=<pose>&tab=<name>: a share link (explorer/inputs/share.py). Once the opening
-  //   example is shown, the input, capsule and pose go into the hidden #share-in, whose change event analyses the
-  //   input on the server (which refuses a damaged link in one sentence) and keeps the pose for the Pose tab; once
-  //   that analysis is shown, the capsule and the view are picked as clicks would pick them.
+  // - ?in=<input>&k=<capsule>&p=<pose>&tab=<name>&<setting>=<value>...: a share link (explorer/inputs/share.py).
+  //   Once the opening example is shown, its fields go into the hidden #share-in, whose change event sets the
+  //   view's settings and then analyses the input on the server (which refuses a damaged link or setting in one
+  //   sentence) and keeps the pose for the Pose tab; once that analysis is shown, the capsule and the view are
+  //   picked as clicks would pick them, and the view draws with its settings.
   // A name or capsule that is not one of the page's: one sentence in #embed-note. Each wait is bounded (200 ms
   // steps, at most 30 s).
   const params = new URLSearchParams(window.location.search);
@@ -53,8 +54,8 @@
   };
   when(() => shown() && document.querySelector("#share-in textarea"), () => {
     const box = document.querySelector("#share-in textarea");
-    const fields = new URLSearchParams({in: input}); // an empty `in` is refused in words too
-    for (const name of ["k", "p"]) if (params.get(name) !== null) fields.set(name, params.get(name));
+    const fields = new URLSearchParams(params); // an empty `in` is refused in words too
+    fields.delete("view");
     box.value = fields.toString().slice(0, 4000);
     box.dispatchEvent(new Event("input", {bubbles: true}));
     when(() => shown("share"), pick);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..inputs.share import Choice, words
 from ..session import ExplorerUI
 from ..views import atlas as atlas_views
 
@@ -37,5 +38,7 @@ def atlas_tab(ui: ExplorerUI) -> None:
     def draw(a, k: int, s, e) -> str:
         return atlas_views.cards_html(ui.card, ui.atlas_maps, k, s, e)
 
+    tab.share(sort=(sort, Choice("sort order", words(atlas_views.SORTS))),
+              show=(effect, Choice("effect shown", words(atlas_views.effect_choices(ui.card)))))
     tab.on_analysis(draw, [cards], [sort, effect])
     tab.on([sort.input, effect.input], draw, [cards], [sort, effect])

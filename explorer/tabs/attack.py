@@ -14,6 +14,7 @@ from capsnet.baseline import probabilities
 
 from ..gradio_compat import plot_value
 from ..inputs.preprocess import BLANK_MESSAGE, preprocess
+from ..inputs.share import Number, Whole
 from ..inputs.upload import GuardedImage
 from ..session import batch_threads
 from ..views import attack as views
@@ -154,6 +155,7 @@ def attack_tab(ui) -> None:
             return [None] * 4 + [str(err), None]
         return page_outputs(run_attack(ui.model, ui.cnn, a.image, t, e, s, (ui.card or {}).get("reconstruction_check")))
 
+    tab.share(eps=(eps, Number("ε", 0.01, MAX_EPS)), steps=(steps, Whole("number of steps", 1, PAGE_MAX_STEPS)))
     tab.on_analysis(fresh, [target, *outputs])
     tab.on([run.click], attack, outputs, [target, eps, steps])
 

@@ -116,8 +116,9 @@ def transform_response_api(model, image: Any, name: Any, values: Any = None, mod
 # ---------------------------------------------------------------- the Gradio part
 
 
-def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, gr.Plot]:
-    """Build the section inside the Transforms tab; returns (response state, plot) for the tab's marker redraws."""
+def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, gr.Plot, gr.Radio]:
+    """Build the section inside the Transforms tab; returns (response state, plot) for the tab's marker redraws and
+    the transform's choice for its share links."""
     gr.Markdown(
         "#### Pose trajectories\nThe untransformed input swept through one transform (19 values, one batched forward "
         "pass): the **pose** of the digit capsule predicted for it, dimension by dimension, and every capsule's "
@@ -169,7 +170,7 @@ def pose_trajectories(ui, original: gr.State, sliders: list) -> tuple[gr.State, 
         "lengths [n][10], poses [n][16] of the class predicted on the untransformed input, digit_class, "
         "cnn_probabilities [n][10] (the CNN baseline's softmax, when it is installed), error}.",
     )  # fmt: skip
-    return state, plot
+    return state, plot, transform
 
 
 __all__ = ["current_value", "parse_values", "pose_trajectories", "redraw", "sweeps_for",

@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..inputs.share import Choice, Whole
 from ..session import GENERATED_MAX_AGE_S, ExplorerUI, _prune
 from ..text import ENGLISH, language, tr
 from ..views import capsules
@@ -79,6 +80,8 @@ def perturbation_tab(ui: ExplorerUI) -> None:
         _prune(ui.tmp_dir, max_age_s=GENERATED_MAX_AGE_S)
         return str(capsules.sweep_gif(ui.model, a, k, d, path, deltas))
 
+    tab.share(span=(span, Choice("step size", {"paper": PAPER, "data": DATA})),
+              dim=(dim, Whole("sweep dimension", 0, capsules.POSE_DIM - 1)))
     tab.on_analysis(draw, [grid, caption, download, sweep], [span])
     tab.on([span.input], draw, [grid, caption, download, sweep], [span])
     tab.on([animate.click], animate_sweep, [sweep], [span, dim])

@@ -22,6 +22,7 @@ from capsnet import primary_capsule_index
 from ..gradio_compat import plot_value
 from ..text import tr
 from ..inputs.preprocess import BLANK_MESSAGE
+from ..inputs.share import Whole, Wholes
 from ..inputs.upload import GuardedImage
 from ..session import _safe, new_analysis
 from ..views import capsule_map as cm
@@ -231,6 +232,11 @@ def routing_tab(ui) -> None:
         api = [GuardedImage(type="pil", image_mode=None, visible=False), gr.Number(None, precision=0, visible=False),
                gr.Checkbox(False, visible=False), gr.JSON(visible=False)]  # fmt: skip
     position = [c.cap_type, c.cap_row, c.cap_col]
+    tab.share(it=(iteration, Whole("routing iteration", 1, r_max)),
+              type=(c.cap_type, Whole("capsule type", 0, rc.NUM_TYPES - 1)),
+              row=(c.cap_row, Whole("capsule row", 0, rc.GRID - 1)),
+              col=(c.cap_col, Whole("capsule column", 0, rc.GRID - 1)),
+              compare=(c.compare_its, Wholes("set of iteration counts to compare", COMPARE_CHOICES)))  # fmt: skip
     section.on_analysis(map_outputs, [c.cmap, c.caption, c.evidence, c.details, c.field, c.details_md, *position],
                         [c.iteration, *position])  # fmt: skip
     section.on([iteration.input], lambda a, k, it, t, r, c_: iteration_outputs(a, k, it, resolve_capsule(a, t, r, c_)),

@@ -1,14 +1,16 @@
 """Share links (inputs/share.py): *Share a link* writes one for the shown input, the selected digit capsule, the
-pose set in the Pose tab and the open view; opening it restores them (static/links.js puts the link's input,
-capsule and pose into the hidden share input, whose event is an input source like a drawing; the Pose tab starts
-at the link's pose)."""
+pose set in the Pose tab, the open view and that view's settings (ViewTab.share); opening it restores them.
+static/links.js puts the link's fields into the hidden share input; its change event first sets the link's view's
+settings (so the view draws once, with them), then hands the fields on to an input source like a drawing (the Pose
+tab starts at the link's pose)."""
 from __future__ import annotations
 
 import urllib.parse
 
 import gradio as gr
 
-from ..inputs.share import BAD_LINK, MAX_LINK, ShareError, decode_input, decode_pose, share_query
+from ..inputs.share import (BAD_LINK, LINK_FIELDS, MAX_LINK, MAX_SETTINGS, ShareError, decode_input, decode_pose,
+                            decode_settings, encode_settings, share_query)  # fmt: skip
 from ..text import tr
 from ..session import IGNORE, ExplorerUI, Labelled, _safe
 from ..views import capsules
@@ -17,6 +19,7 @@ from .values import int_or_none
 
 RESTORED = "From a shared link."
 ABSOLUTE_JS = "(q) => (typeof q === 'string' && q.startsWith('?')) ? location.origin + location.pathname + q : q"
+MAX_FIELDS = len(LINK_FIELDS) + MAX_SETTINGS  # more, and the link is refused unread
 
 
 def share_controls() -> tuple[gr.Button, gr.Textbox, gr.Textbox]:
@@ -30,34 +33,58 @@ def share_controls() -> tuple[gr.Button, gr.Textbox, gr.Textbox]:
 
 
 def restore(text):
-    """The share input ("in=...[&k=...][&p=...]", or the bare `in` value) as a Labelled model input with the link's
-    pose, or IGNORE after saying in one sentence why not."""
+    """The share input ("in=...[&k=...][&p=...]...", or the bare `in` value) as a Labelled model input with the
+    link's pose, or IGNORE after saying in one sentence why not."""
     try:
         fields = parse_link(text)
-        image = decode_input(fields.get("in"))
-        pose = decode_pose(fields["p"]) if "p" in fields else None
-        return Labelled(image, tr(RESTORED), None if pose is None else (int_or_none(fields.get("k")), pose))
+        image = decode_input(first(fields, "in"))
+        pose = decode_pose(first(fields, "p")) if "p" in fields else None
+        return Labelled(image, tr(RESTORED), None if pose is None else (int_or_none(first(fields, "k")), pose))
     except ShareError as e:
         gr.Warning(str(e))
         return IGNORE
 
 
-def parse_link(text) -> dict:
-    """The share input's fields: {"in", "k", "p"} from "in=...&k=...&p=..." (the first of each), or {"in": text}."""
+def parse_link(text) -> dict[str, list[str]]:
+    """The share input's fields, {name: [values]} from "in=...&k=...&tab=...&it=2", or {"in": [text]}."""
     if not isinstance(text, str) or "=" not in text:
-        return {"in": text}
+        return {"in": [text]}
     try:
-        fields = urllib.parse.parse_qs(text.strip().lstrip("?"), keep_blank_values=True, max_num_fields=8)
+        return urllib.parse.parse_qs(text.strip().lstrip("?"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError:  # more fields than a link has
         raise ShareError(BAD_LINK.format(why="it has too many fields")) from None
-    return {name: values[0] for name, values in fields.items() if name in ("in", "k", "p")}
+
+
+def first(fields: dict, name: str):
+    """The first value of a link's field (the input, capsule and pose: as links always did), or None."""
+    return (fields.get(name) or [None])[0]
+
+
+def link_settings(text, views: list, settings: list) -> list:
+    """[the share input, then per shared setting its value from the link or gr.skip()]: the link's view's settings
+    (ui.settings); refused ones keep their defaults after one sentence (a damaged link: restore says why)."""
+    try:
+        fields = parse_link(text)
+    except ShareError:
+        fields = {}
+    tab = first(fields, "tab")
+    group = views.index(tab) if tab is not None and tab in views else None  # (a tab without an id has no link)
+    ours = {s.name: s.codec for s in settings if s.group == group}
+    values, refusal = decode_settings(fields, ours)
+    if refusal:
+        gr.Warning(refusal)
+    return [text, *[values.get(s.name, gr.skip()) if s.group == group else gr.skip() for s in settings]]
 
 
 def wire_share(ui: ExplorerUI, button: gr.Button, url: gr.Textbox, arrived: gr.Textbox) -> None:
-    ui.add_input([arrived.change], restore, [arrived], source="share")
     views = [tab.id for tab in ui.view_tabs]
+    controls = [s.component for s in ui.settings]
+    link_fields = gr.State(None)  # the share input once its view's settings are set: then its input is analysed
+    arrived.change(_safe(lambda text: link_settings(text, views, ui.settings), 1 + len(controls)), [arrived],
+                   [link_fields, *controls], api_visibility="private", show_progress="hidden")  # fmt: skip
+    ui.add_input([link_fields.change], restore, [link_fields], source="share")
 
-    def link(analysis, digit_class, active, edit=None):
+    def link(analysis, digit_class, active, edit, *values):
         if analysis is None:
             gr.Warning(NOTHING_YET)
             return gr.Textbox(visible=False)
@@ -65,9 +92,11 @@ def wire_share(ui: ExplorerUI, button: gr.Button, url: gr.Textbox, arrived: gr.T
         view = views[i] if i is not None and 0 <= i < len(views) else None
         k = int_or_none(digit_class)
         pose = edit[2] if edit and edit[0] is analysis and edit[1] == (analysis.digit if k is None else k) else None
-        query = share_query(capsules.to_uint8(analysis.image), k, view, pose)
+        shared = encode_settings([(s.name, s.codec, v, s.component.value)
+                                  for s, v in zip(ui.settings, values) if view and s.group == i])  # fmt: skip
+        query = share_query(capsules.to_uint8(analysis.image), k, view, pose, shared)
         return gr.Textbox(value=query[:MAX_LINK], visible=True)
 
-    edit = [ui.pose_edit] if ui.pose_edit is not None else []  # the Pose tab's edit, when the page has that tab
-    button.click(_safe(link, 1), [ui.state, ui.selected_class, ui.active_tab, *edit], url, api_visibility="private",
-                 show_progress="minimal").then(None, url, url, js=ABSOLUTE_JS)  # fmt: skip
+    edit = ui.pose_edit or gr.State(None)  # the Pose tab's edit, when the page has that tab
+    button.click(_safe(link, 1), [ui.state, ui.selected_class, ui.active_tab, edit, *controls], url,
+                 api_visibility="private", show_progress="minimal").then(None, url, url, js=ABSOLUTE_JS)  # fmt: skip

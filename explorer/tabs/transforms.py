@@ -14,6 +14,7 @@ import numpy as np
 from capsnet.baseline import probabilities
 
 from ..gradio_compat import plot_value
+from ..inputs.share import Choice
 from ..inputs.transforms import transform_image
 from ..session import Labelled
 from ..text import tr
@@ -113,7 +114,7 @@ def transforms_tab(ui) -> None:
             dx = gr.Slider(*SHIFT_RANGE, value=0, step=1, label="shift right (px)", elem_id="tf-dx", render=False)
             dy = gr.Slider(*SHIFT_RANGE, value=0, step=1, label="shift down (px)", elem_id="tf-dy", render=False)
             sliders = [angle, scale, dx, dy]
-            trajectories, trajectory_plot = eq_tab.pose_trajectories(ui, original, sliders)
+            trajectories, trajectory_plot, transform = eq_tab.pose_trajectories(ui, original, sliders)
             gr.Markdown(TRY_IT, elem_id="tf-try")
             with gr.Row():
                 angle.render()
@@ -131,6 +132,7 @@ def transforms_tab(ui) -> None:
                 with gr.Column(scale=3, min_width=320):
                     lengths = gr.Plot(show_label=False, elem_id="tf-lengths")
 
+    tab.share(transform=(transform, Choice("transform", {name: name for name in eq_tab.TRANSFORMS})))
     tab.on_analysis(
         lambda a, k, orig, *rest: transform_view_outputs(a, k, orig, *rest, card=ui.card, cnn=ui.cnn),
         [original, original_view, *sliders, lengths, trajectory_plot, status],
