@@ -21,6 +21,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..text import tr
+
 SIZE = 28
 MAX_LINK = 2000  # characters in the whole query string
 MAX_INPUT = 1600  # characters of the `in` parameter: 784 bytes compress to far fewer, even as noise
@@ -73,39 +75,39 @@ def share_query(pixels: np.ndarray, digit_class: int | None, view: str | None, p
 def decode_pose(text: object) -> tuple[float, ...]:
     """The `p` parameter back to 16 floats in [-1, 1]; ShareError otherwise."""
     if not isinstance(text, str) or len(text) > MAX_POSE:
-        raise ShareError(BAD_LINK.format(why=f"its pose is not {POSE_DIM} numbers"))
+        raise ShareError(tr(BAD_LINK, why=tr("its pose is not {n} numbers", n=POSE_DIM)))
     parts = text.split(",")
     try:
         values = tuple(float(v) for v in parts)
     except ValueError:
         values = ()
     if len(parts) != POSE_DIM or len(values) != POSE_DIM:
-        raise ShareError(BAD_LINK.format(why=f"its pose is not {POSE_DIM} numbers"))
+        raise ShareError(tr(BAD_LINK, why=tr("its pose is not {n} numbers", n=POSE_DIM)))
     if not all(np.isfinite(values)) or max(abs(v) for v in values) > POSE_LIMIT:
-        raise ShareError(BAD_LINK.format(why=f"its pose has values outside -{POSE_LIMIT:g} to {POSE_LIMIT:g}"))
+        raise ShareError(tr(BAD_LINK, why=tr("its pose has values outside -{limit:g} to {limit:g}", limit=POSE_LIMIT)))
     return values
 
 
 def decode_input(text: object) -> np.ndarray:
     """The `in` parameter back to a (1, 28, 28) float32 array in [0, 1]; ShareError otherwise."""
     if not isinstance(text, str) or not text.strip():
-        raise ShareError(BAD_LINK.format(why="no input in it"))
+        raise ShareError(tr(BAD_LINK, why=tr("no input in it")))
     text = text.strip()
     if len(text) > MAX_INPUT:
-        raise ShareError(BAD_LINK.format(why=f"its input is {len(text)} characters, at most {MAX_INPUT}"))
+        raise ShareError(tr(BAD_LINK, why=tr("its input is {n} characters, at most {limit}", n=len(text), limit=MAX_INPUT)))
     if not _B64URL.match(text):
-        raise ShareError(BAD_LINK.format(why="its input is not base64url text"))
+        raise ShareError(tr(BAD_LINK, why=tr("its input is not base64url text")))
     try:
         packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         inflater = zlib.decompressobj()
         data = inflater.decompress(packed, SIZE * SIZE + 1)
     except (binascii.Error, ValueError, zlib.error):
-        raise ShareError(BAD_LINK.format(why="its input is not a compressed image")) from None
+        raise ShareError(tr(BAD_LINK, why=tr("its input is not a compressed image"))) from None
     if len(data) != SIZE * SIZE or inflater.unconsumed_tail:
-        raise ShareError(BAD_LINK.format(why=f"its input is not {SIZE}x{SIZE} pixels"))
+        raise ShareError(tr(BAD_LINK, why=tr("its input is not {n}x{n} pixels", n=SIZE)))
     pixels = np.frombuffer(data, np.uint8).reshape(1, SIZE, SIZE).astype(np.float32) / 255.0
     if pixels.max() < 0.1:
-        raise ShareError(BAD_LINK.format(why="its input is blank"))
+        raise ShareError(tr(BAD_LINK, why=tr("its input is blank")))
     return pixels
 
 

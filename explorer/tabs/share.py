@@ -52,7 +52,7 @@ def parse_link(text) -> dict[str, list[str]]:
     try:
         return urllib.parse.parse_qs(text.strip().lstrip("?"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError:  # more fields than a link has
-        raise ShareError(BAD_LINK.format(why="it has too many fields")) from None
+        raise ShareError(tr(BAD_LINK, why=tr("it has too many fields"))) from None
 
 
 def first(fields: dict, name: str):
