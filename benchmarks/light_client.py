@@ -180,9 +180,11 @@ class Page:
         raise LookupError(f"no component elem_id={elem_id} label={label} type={type_}")
 
     def tab_event(self, tab_id: int) -> dict:
-        """The select event data of a tab, as the page sends it: {value: label, index: position among its tabs}."""
+        """The select event data of a tab, as the page sends it: {value: label, index: position among its tabs}
+        (an English page: a translated label's English)."""
         siblings = next(self.tabs_in(p) for p, kids in self.children.items() if tab_id in kids)
-        return {"value": self.components[tab_id]["props"]["label"], "index": siblings.index(tab_id)}
+        label = self.components[tab_id]["props"]["label"]  # a gr.I18n key's metadata: the page sends its English
+        return {"value": label.get("key") if isinstance(label, dict) else label, "index": siblings.index(tab_id)}
 
     def load_triggers(self) -> list[tuple[int, str, object]]:
         """(target, event, event data) the page fires when it opens: the load events and the first view tab's select."""

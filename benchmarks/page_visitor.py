@@ -267,11 +267,11 @@ class Visitor:
         self.drawn = True
 
     async def do_pose_tab(self, action: Action) -> None:
-        tab = self.page.find(label="Pose", type_="tabitem")
+        tab = self.page.find(elem_id="pose-tab", type_="tabitem")
         self.fire(action, tab, "select", self.page.tab_event(tab))
 
     async def do_routing_tab(self, action: Action) -> None:
-        tab = self.page.find(label="Routing", type_="tabitem")
+        tab = self.page.find(elem_id="routing-tab", type_="tabitem")
         self.fire(action, tab, "select", self.page.tab_event(tab))
 
     async def do_pose_release(self, action: Action) -> None:

@@ -18,15 +18,15 @@ CLIENT_SHARE = 0.15  # the client's CPU time, as a share of the server's + its o
 
 # What the page sent for each action (Gradio 6.31, chromium, recorded with Playwright): the events it joined,
 # by api name (handler_6: the sketch's change, handler_3: the opening example, catch_up_N: the check after an input event
-# or a tab's selection that the open tab gets drawn (numbered in wiring order: after the share input's, 9-15 are the
-# tabs'), on_expand / draw: opening
+# or a tab's selection that the open tab gets drawn (numbered in wiring order: after the share input's and the
+# language switch's, 10-16 are the tabs'), on_expand / draw: opening
 # the Routing tab's coupling-map section / drawing it while it is open).
 PAGE = {
-    "open": ["on_select", "run catch_up_9", "handler_3", "run catch_up_3", "views_capsules"],
+    "open": ["on_select", "run catch_up_10", "handler_3", "run catch_up_3", "views_capsules"],
     "draw": ["handler_6", "run catch_up_6", "views_capsules"],  # the first drawing, with the Digit capsules tab open
-    "pose_tab": ["on_select_1", "run catch_up_10", "views_pose"],
+    "pose_tab": ["on_select_1", "run catch_up_11", "views_pose"],
     "pose_release": ["pose"],
-    "routing_tab": ["on_select_3", "run catch_up_12", "views_routing"],
+    "routing_tab": ["on_select_3", "run catch_up_13", "views_routing"],
     "routing_map": ["on_expand"],
     "routing_click": ["on_click"],
     "clear": ["handler_6", "run catch_up_6"],
