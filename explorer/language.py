@@ -34,8 +34,11 @@ MAX_SESSIONS = 4096  # sessions whose choice is remembered (the least recently u
 
 
 def _register(texts: dict[str, str]):
-    """A gr.I18n key (the English text) with its translations."""
+    """A gr.I18n key (the English text) with its translations; the English text itself where one holds a brace,
+    which the page's message formatter (ICU) would take for a placeholder and show the key's raw marker instead."""
     key = texts[ENGLISH]
+    if any("{" in text or "}" in text for text in texts.values()):
+        return key
     for code, text in texts.items():
         I18N.translations[code][key] = text
     return I18N(key)

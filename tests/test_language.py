@@ -171,3 +171,13 @@ def test_a_text_missing_from_the_catalogue_is_found():
         gr.Radio([("digit capsule", 1), ("Another untranslated choice", 2)], label="Undo")
     translate_page(demo)
     assert sorted(untranslated(demo)) == ["A label nobody translated", "Another untranslated choice"]
+
+
+def test_a_text_with_a_brace_stays_plain_text():
+    """Gradio's page formats gr.I18n texts as ICU messages, where a brace starts a placeholder and the text shows as
+    its raw key marker (seen in chromium): such a text (a load error quoting code) is shown as it is."""
+    from explorer.language import ui_text
+
+    assert ui_text("**No trained model is loaded.** {error}", error="bad value {x}") == \
+        "**No trained model is loaded.** bad value {x}"
+    assert str(ui_text("Undo")).startswith("__i18n__")
