@@ -102,8 +102,8 @@ THEME = gr.themes.Soft(primary_hue="orange").set(
 # max_file_size: Gradio's upload route answers 413 before anything is decoded (see docs/robustness.md).
 LAUNCH_OPTIONS: dict[str, Any] = {
     "theme": THEME, "css": CSS, "max_file_size": MAX_FILE_SIZE,
-    "ssr_mode": False,
-    "i18n": I18N,  # the fixed texts' translations (explorer/language.py)  # client-side rendering, as the tests run it (Spaces may set GRADIO_SSR_MODE=True)
+    "ssr_mode": False,  # client-side rendering, as the tests run it (Spaces may set GRADIO_SSR_MODE=True)
+    "i18n": I18N,  # the fixed texts' translations (explorer/language.py)
 }
 
 CORE_TABS: tuple[Callable[[ExplorerUI], None], ...] = (capsules_tab, pose_tab, perturbation_tab)

@@ -114,13 +114,15 @@ def wire_inputs(ui: ExplorerUI, pages: _Pages) -> None:
 
     def outputs_for(analysis, message, always_values, active) -> list:
         if analysis is None:
-            text = tr(PROMPT) if message in ("", BLANK_MESSAGE) else tr("### Nothing to show\n{message}", message=tr(message))
+            text = (tr(PROMPT) if message in ("", BLANK_MESSAGE)
+                    else tr("### Nothing to show\n{message}", message=tr(message)))  # fmt: skip
             if ui.model is None:
                 text = tr(NO_CHECKPOINT_HINT, error=ui.model_error or "")
             return [None, text, gr.skip(), "", None, gr.skip(), *pages.draw_tokens(active, False),
                     *[gr.skip()] * len(pages.always_outputs)]  # fmt: skip
         k = analysis.digit
-        pred = tr("## Prediction: **{digit}**\ndigit-capsule length {length:.3f}", digit=k, length=float(analysis.lengths[k]))
+        pred = tr("## Prediction: **{digit}**\ndigit-capsule length {length:.3f}", digit=k,
+                  length=float(analysis.lengths[k]))
         if analysis.note:
             pred += f"\n\n{analysis.note}"
         pred += f'\n\n<span class="input-source source-{analysis.source}"></span>'  # static/links.js waits for it

@@ -179,13 +179,15 @@ def language_js(tabs: dict[str, dict[str, str]] | None = None) -> str:
 
 
 def language_switch() -> gr.HTML:
-    """Two buttons, each in its own language; the page marks the one in use (static/language.js)."""
+    """Two buttons, each in its own language; the page marks the one in use (static/language.js, set as its js_on_load
+    by translate_page once the tabs' labels are known)."""
     buttons = "".join(f'<button type="button" data-lang="{code}" lang="{code}" aria-pressed="false">{name}</button>'
                       for code, name in LANGUAGES.items())  # fmt: skip
     return gr.HTML("", html_template=f'<div class="language-switch" role="group" aria-label="Language / 语言">'
-                   f"{buttons}</div>", js_on_load=language_js(), elem_id="language", apply_default_css=False)  # fmt: skip
+                   f"{buttons}</div>", elem_id="language", apply_default_css=False)  # fmt: skip
 
 
 use_language_source(event_language)
 
-__all__ = ["CHOICES", "I18N", "translate_page", "untranslated", "event_language", "language_js", "language_switch", "page_texts", "remember", "ui_built", "ui_text"]
+__all__ = ["CHOICES", "I18N", "event_language", "language_js", "language_switch", "page_texts", "remember",
+           "translate_page", "ui_built", "ui_text", "untranslated"]

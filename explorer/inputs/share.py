@@ -94,7 +94,8 @@ def decode_input(text: object) -> np.ndarray:
         raise ShareError(tr(BAD_LINK, why=tr("no input in it")))
     text = text.strip()
     if len(text) > MAX_INPUT:
-        raise ShareError(tr(BAD_LINK, why=tr("its input is {n} characters, at most {limit}", n=len(text), limit=MAX_INPUT)))
+        why = tr("its input is {n} characters, at most {limit}", n=len(text), limit=MAX_INPUT)
+        raise ShareError(tr(BAD_LINK, why=why))
     if not _B64URL.match(text):
         raise ShareError(tr(BAD_LINK, why=tr("its input is not base64url text")))
     try:
