@@ -8,6 +8,7 @@ pytestmark = pytest.mark.browser
 
 RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
          "resultTypes": ["violations"]}  # fmt: skip
+SETTLE_TRIES = 4  # audits per tab, 1.5 s apart, until one finds nothing (a loaded machine draws slowly)
 TABS = ("Digit capsules", "Pose", "Perturbations", "Routing", "Transforms", "Atlas", "Model card")
 
 
@@ -19,8 +20,12 @@ def test_every_view_tab_passes_axe_core(page):
     for tab in TABS:
         click_tab(page, tab)
         expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true", timeout=WAIT)
-        page.wait_for_timeout(1500)  # the tab's views drawn, the page's scripts run
-        for v in axe.run(page, options=RULES).response["violations"]:
-            if v["impact"] in ("critical", "serious"):
-                found[f"{tab}: {v['id']} ({v['impact']})"] = [n["target"] for n in v["nodes"][:5]]
+        for _ in range(SETTLE_TRIES):  # audit the settled page: a view still drawing is dimmed (lower contrast)
+            page.wait_for_timeout(1500)  # the tab's views drawn, the page's scripts run
+            serious = {f"{tab}: {v['id']} ({v['impact']})": [n["target"] for n in v["nodes"][:5]]
+                       for v in axe.run(page, options=RULES).response["violations"]
+                       if v["impact"] in ("critical", "serious")}  # fmt: skip
+            if not serious:
+                break
+        found.update(serious)
     assert not found, found
