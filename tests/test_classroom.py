@@ -80,9 +80,9 @@ def test_replay_is_the_page():
 def test_a_class_of_40_is_never_refused():
     """40 visitors at once, each acting every ~2 s (uniform 1.5-2.5 s after each answer) for 60 s: a new drawing,
     pose releases, the routing view, through the page's events. No refusal and no error (a broken image, an
-    action unanswered for 60 s) from a light client. Not asserted yet: the issue's p95 <= 1 s, which this server
-    misses at 40 on 2 cores (1.48 s; 30 visitors pass: docs/robustness.md; `python benchmarks/classroom.py` exits 1
-    on it)."""
+    action unanswered for 60 s) from a light client. The issue's p95 <= 1 s is printed, not asserted: it depends on
+    the 2 cores' speed (0.18 s on a 2-core AVX-512 EPYC, 1.35 s on a slower AVX2 one: docs/robustness.md), and CI's
+    machine varies; `python benchmarks/classroom.py` exits 1 on it."""
     cr = classroom()
     (r,) = cr.measure([VISITORS], DURATION_S, THINK_S, checkpoint=str(SHIPPED), p95_limit=P95_LIMIT_S)
     print("\n" + cr.report(r))
