@@ -1,5 +1,5 @@
 """A shorter but real run of benchmarks/load_test.py (run with -m slow): 20 concurrent gradio_client sessions
-against `python -m explorer` on 127.0.0.1 for at least 30 s (after 600 warm-up requests, until 1,000 more, at most 300 s)."""
+against `python -m explorer` on 127.0.0.1 for at least 30 s (after 600 warm-up requests, until 1,000 more, at most 420 s)."""
 import sys
 
 import pytest
@@ -8,7 +8,7 @@ from .conftest import REPO, SHIPPED
 
 CLIENTS = 20
 DURATION_S = 30.0
-MAX_DURATION_S = 300.0
+MAX_DURATION_S = 420.0  # 1,600 requests took 85 s on a 2-core AVX-512 EPYC; a slower VM served 8 req/s (200 s)
 WARMUP = 600  # requests before counting: RSS climbs for about the first 600 (docs/robustness.md, "Load")
 MARKS = (200, 1000)  # median RSS just before 1,000 requests within 10% of the median just after 200
 P95_LIMIT_S = 20.0  # no endpoint starved: generous, the test machine may be shared (CI, training)
