@@ -261,39 +261,66 @@ def run(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         distributed.shutdown()
 
 
+def _start(cfg: TrainConfig, world: distributed.World, device: torch.device, state_path: Path):
+    """(model, optimizer, state, weight average or None): resumed, started from --init-from, or new."""
+    def make_opt(m):
+        return torch.optim.Adam(m.parameters(), lr=cfg.lr)
+
+    say = (lambda text: print(text, file=sys.stderr)) if world.is_main else (lambda text: None)
+    ema = None
+    if cfg.resume and state_path.exists():
+        model, opt, state, ema = load_resume_state(state_path, make_opt, cfg.model)
+        say(f"resuming after epoch {state['epoch']} from {state_path}")
+    else:
+        if cfg.resume:
+            say(f"no resume state at {state_path}; starting from scratch")
+        if cfg.init_from:
+            model, state = init_state(cfg.init_from, cfg.model)
+            say(f"starting from {cfg.init_from} after its epoch {state['epoch']}, with a fresh optimizer")
+        else:
+            model = new_model(cfg)
+            state = {"epoch": 0, "history": [], "wall_time": 0.0}
+        opt = make_opt(model.to(device))
+    model.to(device)
+    if cfg.ema_decay or ema is not None:
+        ema = weight_average(model if ema is None else ema, cfg.ema_decay, device)
+    state.setdefault("stages", [])  # earlier stages (a run started with --init-from continues one)
+    state.setdefault("stage", {"first_epoch": state["epoch"] + 1, "init": cfg.init_from or "from scratch",
+                               "wall_time": 0.0})
+    return model, opt, state, ema
+
+
+def _splits(cfg: TrainConfig) -> tuple[MNISTSplit, MNISTSplit]:
+    """MNIST's training and test sets, cut to --train-limit / --test-limit."""
+    train = load_mnist(cfg.data_dir, train=True)
+    test = load_mnist(cfg.data_dir, train=False)
+    if cfg.train_limit:
+        train = MNISTSplit(train.images[: cfg.train_limit], train.labels[: cfg.train_limit])
+    if cfg.test_limit:
+        test = MNISTSplit(test.images[: cfg.test_limit], test.labels[: cfg.test_limit])
+    return train, test
+
+
+def _write_epoch(out: Path, state_path: Path, model, opt, state: dict, ema, shipped, card: dict, cnn: bool) -> None:
+    """The resume state, the weights and the model card of a finished epoch, each written atomically."""
+    epoch, accuracy = state["epoch"], state["history"][-1]["test_accuracy"]
+    try:
+        save_resume_state(state_path, model, opt, state, ema)
+        (save_cnn if cnn else save_weights)(out, shipped, {"epoch": str(epoch), "test_accuracy": f"{accuracy:.6f}"})
+        atomic_write_json(card_path(out), card)
+    except OSError as e:
+        raise TrainError(
+            f"could not write the epoch {epoch} checkpoint to {out.parent} ({e.strerror or e}); the files of "
+            "the last finished epoch are intact: free space or fix the folder, then rerun with --resume"
+        ) from None
+
+
 def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, device: torch.device) -> dict:
     out = Path(cfg.out or DEFAULT_OUT[cfg.model])
     state_path = resume_path(out)
     torch.manual_seed(cfg.seed)
-
-    def make_opt(m):
-        return torch.optim.Adam(m.parameters(), lr=cfg.lr)
-
-    ema = None
-    if cfg.resume and state_path.exists():
-        model, opt, state, ema = load_resume_state(state_path, make_opt, cfg.model)
-        model.to(device)
-        if world.is_main:
-            print(f"resuming after epoch {state['epoch']} from {state_path}", file=sys.stderr)
-    else:
-        if cfg.resume and world.is_main:
-            print(f"no resume state at {state_path}; starting from scratch", file=sys.stderr)
-        if cfg.init_from:
-            model, state = init_state(cfg.init_from, cfg.model)
-            model.to(device)
-            if world.is_main:
-                print(f"starting from {cfg.init_from} after its epoch {state['epoch']}, with a fresh optimizer",
-                      file=sys.stderr)
-        else:
-            model = new_model(cfg).to(device)
-            state = {"epoch": 0, "history": [], "wall_time": 0.0}
-        opt = make_opt(model)
-    if cfg.ema_decay or ema is not None:
-        ema = weight_average(model if ema is None else ema, cfg.ema_decay, device)
+    model, opt, state, ema = _start(cfg, world, device, state_path)
     shipped = model if ema is None else ema.module  # what is evaluated and written as the weights
-    state.setdefault("stages", [])  # earlier stages (a run started with --init-from continues one)
-    state.setdefault("stage", {"first_epoch": state["epoch"] + 1, "init": cfg.init_from or "from scratch",
-                               "wall_time": 0.0})
     if device.type == "cuda" and cfg.model == "capsnet":
         model.to_memory_format(conv_memory_format(device))
     if world.is_main:
@@ -305,13 +332,7 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         net = torch.compile(net)
-
-    train = load_mnist(cfg.data_dir, train=True)
-    test = load_mnist(cfg.data_dir, train=False)
-    if cfg.train_limit:
-        train = MNISTSplit(train.images[: cfg.train_limit], train.labels[: cfg.train_limit])
-    if cfg.test_limit:
-        test = MNISTSplit(test.images[: cfg.test_limit], test.labels[: cfg.test_limit])
+    train, test = _splits(cfg)
 
     result = None
     for epoch in range(state["epoch"], cfg.epochs):
@@ -321,8 +342,8 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
             g["lr"] = lr
         stats = train_one_epoch(model, opt, train, cfg, epoch, device, ema, world, net)
         train_time = time.perf_counter() - t0
+        state["epoch"] = epoch + 1
         if not world.is_main:  # rank 0 evaluates and writes; the others wait for it before the next epoch
-            state["epoch"] = epoch + 1
             distributed.barrier(world)
             continue
         result = evaluate(shipped, test, routing_iterations=cfg.routing_iterations, device=device)
@@ -332,20 +353,10 @@ def _run(cfg: TrainConfig, argv: list[str] | None, world: distributed.World, dev
             "test_accuracy": result["accuracy"], "test_reconstruction_sse": result.get("reconstruction_sse"),
             "seconds": seconds, "train_images_per_second": (len(train) - len(train) % world.size) / train_time,
         })
-        state["epoch"] = epoch + 1
         state["wall_time"] += seconds
         state["stage"]["wall_time"] += seconds
-        try:
-            save_resume_state(state_path, model, opt, state, ema)
-            card = model_card(cfg, shipped, state, result, device, argv, world.size)
-            save = save_cnn if cfg.model == "cnn" else save_weights
-            save(out, shipped, {"epoch": str(epoch + 1), "test_accuracy": f"{result['accuracy']:.6f}"})
-            atomic_write_json(card_path(out), card)
-        except OSError as e:
-            raise TrainError(
-                f"could not write the epoch {epoch + 1} checkpoint to {out.parent} ({e.strerror or e}); the files of "
-                "the last finished epoch are intact: free space or fix the folder, then rerun with --resume"
-            ) from None
+        _write_epoch(out, state_path, model, opt, state, ema, shipped,
+                     model_card(cfg, shipped, state, result, device, argv, world.size), cfg.model == "cnn")
         recon = f"recon SSE {result['reconstruction_sse']:.2f}  " if "reconstruction_sse" in result else ""
         print(f"epoch {epoch + 1}/{cfg.epochs}: loss {stats['loss']:.4f}  train acc {100 * stats['train_accuracy']:.2f}%  "
               f"test acc {100 * result['accuracy']:.2f}%  {recon}({seconds:.0f}s)", file=sys.stderr, flush=True)
