@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from explorer import text
+from explorer.inputs.share import Choice, Number, Whole, Wholes, decode_settings
 from explorer.language import page_texts, untranslated
 from explorer.text import CHINESE, ENGLISH, choose, fields, speaking, tr
 
 from .browser_helpers import WAIT, chromium, require, serve_explorer
 from .conftest import REPO, SHIPPED
+from .test_browser_share import TOASTS, parked_input
 
 CATALOGUE = text.CATALOGUES[CHINESE]
 
@@ -68,12 +70,28 @@ def test_every_text_the_code_translates_has_a_translation():
 
 def test_every_fixed_text_of_the_page_is_translated():
     """Every label, info, button, choice, tab name and introduction of the built page, and the texts made from the
-    model card at start-up, has a translation (build_demo made each a gr.I18n key)."""
+    model card at start-up, has a translation (build_demo made each a gr.I18n key); so has the name of every view
+    setting a share link carries, which a link's refusal of a bad value says."""
     require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
-    from explorer.app import build_demo
+    from explorer.app import build_demo, explorer_ui
 
-    missing = untranslated(build_demo(SHIPPED, load_example=False))
+    demo = build_demo(SHIPPED, load_example=False)
+    missing = untranslated(demo) + [s.codec.what for s in explorer_ui(demo).settings if s.codec.what not in CATALOGUE]
     assert missing == [], f"texts of the page with no Chinese translation: {missing}"
+
+
+def test_a_share_links_bad_settings_are_refused_in_chinese():
+    codecs = {"it": Whole("routing iteration", 1, 3), "eps": Number("ε", 0.01, 0.3),
+              "span": Choice("step size", {"paper": 0.25, "data": 2.0}), "compare": Wholes("set of iteration counts to compare", (1, 2, 3, 5))}  # fmt: skip
+    bad = {"it": ["2", "3"], "eps": ["9"], "span": ["x"], "compare": ["1,1"]}
+    with speaking(CHINESE):
+        values, refusal = decode_settings(bad, codecs)
+        assert values == {}
+        assert refusal == ("该分享链接的路由迭代给出了 2 次；其ε不是 0.01 到 0.3 之间的数；其步长不是 paper, data 之一；"
+                           "其要比较的迭代次数不是 1, 2, 3, 5 中的几个（各一次）；改为显示默认设置。")  # fmt: skip
+        assert decode_settings({"eps": ["9"]}, codecs)[1] == "该分享链接的ε不是 0.01 到 0.3 之间的数；改为显示默认设置。"
+    assert decode_settings({"eps": ["9"]}, codecs)[1] == (
+        "That share link's ε is not a number from 0.01 to 0.3; showing the default instead.")
 
 
 def _open(browser, url: str, locale: str):
@@ -133,7 +151,8 @@ def test_the_page_speaks_the_browsers_language_and_switches_in_place():
 @pytest.mark.browser
 def test_a_link_chooses_the_language_and_a_bad_one_says_so():
     """?lang=en opens the English page in a Chinese browser (the server's figures too); ?lang=xx keeps the browser's
-    language and says in one sentence that there is no such interface."""
+    language and says in one sentence that there is no such interface. A bad view setting in a link is refused in
+    the page's language."""
     require(SHIPPED.exists(), f"no trained checkpoint at {SHIPPED}")
     with serve_explorer(None) as url, chromium() as browser:
         context, page = _open(browser, url + "?lang=en", "zh-CN")
@@ -150,6 +169,12 @@ def test_a_link_chooses_the_language_and_a_bad_one_says_so():
             note = page.locator("#embed-note").inner_text()
             assert note == CATALOGUE["That link asks for a language this page does not have; it shows English and "
                                      "简体中文."]  # fmt: skip
+        finally:
+            context.close()
+        context, page = _open(browser, f"{url}?in={parked_input()}&k=2&tab=routing&it=9", "zh-CN")
+        try:  # a view setting the link gets wrong: one sentence in the page's language, naming it
+            toasts = page.wait_for_function(TOASTS, arg="该分享链接", timeout=WAIT).json_value()
+            assert [t.splitlines()[-1] for t in toasts] == ["该分享链接的路由迭代不是 1 到 3 之间的整数；改为显示默认设置。"]
         finally:
             context.close()
 

@@ -34,7 +34,8 @@ BAD_LINK = "That share link is damaged ({why}); showing the opening example inst
 LINK_FIELDS = ("in", "k", "p", "tab", "view", "lang")  # a view's settings take other names
 MAX_SETTINGS = 6  # per view: with LINK_FIELDS, the most fields a link is parsed for
 MAX_SETTING = 40  # characters of one setting's value
-BAD_SETTINGS = "That share link's {clauses}; showing the {default} instead."
+BAD_SETTING = "That share link's {clauses}; showing the default instead."
+BAD_SETTINGS = "That share link's {clauses}; showing the defaults instead."
 
 
 class ShareError(ValueError):
@@ -135,7 +136,7 @@ class _Codec:
     expected: str
 
     def refuse(self) -> ShareError:
-        return ShareError(f"{self.what} is not {self.expected}")
+        return ShareError(tr("{what} is not {expected}", what=tr(self.what), expected=self.expected))
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class Whole(_Codec):
 
     @property
     def expected(self) -> str:
-        return f"a whole number from {self.lo} to {self.hi}"
+        return tr("a whole number from {lo} to {hi}", lo=self.lo, hi=self.hi)
 
     def encode(self, value: Any) -> str | None:
         f = _finite(value)
@@ -170,7 +171,7 @@ class Number(_Codec):
 
     @property
     def expected(self) -> str:
-        return f"a number from {self.lo:g} to {self.hi:g}"
+        return tr("a number from {lo:g} to {hi:g}", lo=self.lo, hi=self.hi)
 
     def encode(self, value: Any) -> str | None:
         f = _finite(value)
@@ -191,7 +192,7 @@ class Choice(_Codec):
 
     @property
     def expected(self) -> str:
-        return "one of " + ", ".join(self.names)
+        return tr("one of {words}", words=", ".join(self.names))
 
     def encode(self, value: Any) -> str | None:
         return next((word for word, v in self.names.items() if v == value), None)
@@ -216,7 +217,7 @@ class Wholes(_Codec):
 
     @property
     def expected(self) -> str:
-        return "some of " + ", ".join(map(str, self.choices))
+        return tr("some of {choices}", choices=", ".join(map(str, self.choices)))
 
     def encode(self, value: Any) -> str | None:
         picked = {_finite(v) for v in value} if isinstance(value, (list, tuple)) else set()
@@ -248,7 +249,7 @@ def decode_settings(fields: Mapping[str, Sequence[str]], codecs: Mapping[str, An
         given = fields.get(name) or ()
         try:
             if len(given) > 1:
-                raise ShareError(f"{codec.what} is given {len(given)} times")
+                raise ShareError(tr("{what} is given {n} times", what=tr(codec.what), n=len(given)))
             if given:
                 if len(given[0]) > MAX_SETTING:
                     raise codec.refuse()
@@ -257,5 +258,4 @@ def decode_settings(fields: Mapping[str, Sequence[str]], codecs: Mapping[str, An
             refused.append(str(e))
     if not refused:
         return values, None
-    return values, BAD_SETTINGS.format(clauses=", and its ".join(refused),
-                                       default="defaults" if len(refused) > 1 else "default")  # fmt: skip
+    return values, tr(BAD_SETTINGS if len(refused) > 1 else BAD_SETTING, clauses=tr(", and its ").join(refused))
