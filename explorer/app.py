@@ -36,8 +36,8 @@ from capsnet.atlas import load_atlas
 from capsnet.checkpoint import load_model_card
 
 from .events import wire
-from .gradio_compat import (check_gradio_version, set_queue_poll, skip_absent_matplotlib, with_page_dom,
-                            write_images_atomically)
+from .gradio_compat import (check_gradio_version, keep_event_request, set_queue_poll, skip_absent_matplotlib,
+                            with_page_dom, write_images_atomically)
 from .limits import QUEUE_MAX, QUEUE_POLL_S, event_concurrency, harden_server
 from .inputs.examples import MnistExamples
 from .inputs.guard import guard_inputs
@@ -272,6 +272,7 @@ def build_demo(
     demo.queue(default_concurrency_limit=concurrency_limit or event_concurrency(), max_size=QUEUE_MAX)
     set_queue_poll(demo, QUEUE_POLL_S)
     guard_inputs(demo)  # every input of every event: size from the header before decoding, one-sentence refusals
+    keep_event_request(demo)  # the visitor's language known while inputs are checked (their refusals)
     translate_page(demo, ui.language)  # the fixed texts in the visitor's language (gr.I18n)
     harden_server(demo)  # fair queue, per-visitor caps, private events not callable by name
     _UIS[demo] = ui

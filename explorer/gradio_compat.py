@@ -20,6 +20,7 @@ import json
 import os
 import re
 import threading
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Callable
 
@@ -286,20 +287,43 @@ def stop_server_now(demo: gr.Blocks) -> None:
         demo.server.force_exit = True
 
 
+_EVENT_REQUEST: ContextVar = ContextVar("capsnet_event_request", default=None)
+
+
+def keep_event_request(demo: gr.Blocks) -> bool:
+    """Make the event's request known to `current_request` while its inputs are preprocessed too, once (False if it
+    already was): `Blocks.process_api(block_fn, inputs, state, request, ...)` runs preprocessing, the function and
+    postprocessing for each event, and Gradio sets its own `LocalContext.request` only around the function, so an
+    input refused before it (an image too large) could not be said in the visitor's language."""
+    def make(original):
+        async def process_api(block_fn, inputs, state=None, request=None, *args, **kwargs):
+            token = _EVENT_REQUEST.set(request)
+            try:
+                return await original(block_fn, inputs, state, request, *args, **kwargs)
+            finally:
+                _EVENT_REQUEST.reset(token)
+
+        return process_api
+
+    return _replace_once(demo, "process_api", make)
+
+
 def current_request() -> Any:
     """The gr.Request of the event being answered, None outside one. Gradio sets `LocalContext.request` around each
     event's function, in the thread that runs it (utils.get_function_with_locals), as gr.Warning finds its event;
-    the explorer reads the visitor's language from it (explorer/language.py) instead of adding an input to every
-    event."""
+    `keep_event_request` adds the event's preprocessing. The explorer reads the visitor's language from it
+    (explorer/language.py) instead of adding an input to every event."""
     from gradio.context import LocalContext
 
-    return LocalContext.request.get(None)
+    request = LocalContext.request.get(None)
+    return request if request is not None else _EVENT_REQUEST.get()
 
 
 __all__ = [
     "GRADIO_VERSION", "PAGE_DOM", "InvalidPath", "UnknownEndpoint", "body_fn", "cached_files", "called_by_name",
     "cap_default_concurrency", "check_gradio_version", "current_request", "event_functions", "event_group",
-    "event_payload", "event_request", "fetched_urls", "fn_name", "plot_value", "queued_event",
+    "event_payload", "event_request", "fetched_urls", "fn_name", "keep_event_request", "plot_value",
+    "queued_event",
     "replace_preprocess", "session_component", "set_queue_max_size", "set_queue_poll",
     "skip_absent_matplotlib",
     "stop_server_now", "waiting_events", "with_page_dom", "wrap_preprocess", "wrap_queue_push",

@@ -90,6 +90,7 @@ def recorders(app: SimpleNamespace) -> None:
         async def preprocess_data(block_fn, inputs, state, explicit_call=False):
             name = compat.fn_name(block_fn)
             seen["preprocess"].append((name, list(inputs), [compat.session_component(b, state) for b in block_fn.inputs]))
+            seen["request"].append(compat.current_request())
             inputs = [inputs[0] + "!"] if name == "echo" else inputs
             return await original(block_fn, inputs, state, explicit_call)
 
@@ -97,6 +98,7 @@ def recorders(app: SimpleNamespace) -> None:
 
     compat.wrap_queue_push(demo, make_push)
     assert compat.wrap_preprocess(demo, make_preprocess)
+    assert compat.keep_event_request(demo)
     number_preprocess = app.number.preprocess
     compat.replace_preprocess(app.number, lambda payload: 2 * number_preprocess(payload))
     compat.cap_default_concurrency(event_named(demo, "count"), 1)
@@ -106,7 +108,7 @@ def recorders(app: SimpleNamespace) -> None:
 @pytest.fixture(scope="module")
 def app():
     gate = threading.Event()
-    seen = {"order": [], "push": [], "preprocess": [], "running": 0, "peak": 0}
+    seen = {"order": [], "push": [], "preprocess": [], "request": [], "running": 0, "peak": 0}
     app = build(seen, gate)
     app.seen, app.gate = seen, gate
     recorders(app)
@@ -199,6 +201,16 @@ def test_wrap_preprocess_gets_every_events_raw_inputs_first(app):
     app.seen["preprocess"].clear()
     assert app.api.call("echo", ["hi"]) == ("complete", ["hi!"])
     assert app.seen["preprocess"] == [("echo", ["hi"], [app.text])]
+
+
+def test_keep_event_request_makes_the_request_known_while_inputs_are_preprocessed(app):
+    app.seen["request"].clear()
+    visitor = Api(app.url, timeout=30, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert visitor.call("echo", ["hi"]) == ("complete", ["hi!"])
+    (request,) = app.seen["request"]
+    assert request is not None and request.headers.get("accept-language") == "zh-CN,zh;q=0.9"
+    assert compat.current_request() is None  # outside an event
+    assert compat.keep_event_request(app.demo) is False  # wrapped once
 
 
 def test_replace_preprocess_is_what_gradio_runs_for_that_component(app):

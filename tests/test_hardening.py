@@ -102,6 +102,15 @@ def test_hostile_request_is_refused_in_one_sentence_within_bounded_memory(server
     assert elapsed < TIME_LIMIT_S, f"{case}: {elapsed:.1f} s"
 
 
+def test_a_refusal_speaks_the_visitors_language(server, refs):
+    """The page's upload event refuses the 12000x12000 image in the browser's language (its Accept-Language)."""
+    zh = Api(server.url, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    message = refusal(zh.call("analyse_upload", [file_ref(refs["huge"])]))
+    assert message is not None and message.startswith("这张图像太大（12000×12000 像素）；上限是 "), message
+    assert refusal(Api(server.url).call("analyse_upload", [file_ref(refs["huge"])])).startswith(
+        "That image is too large (12000x12000 pixels)")
+
+
 @pytest.mark.parametrize("name", ["analyse_sketch", "predict", "routing", "analyse_upload"])
 def test_largest_allowed_image_is_analysed_within_bounded_memory(server, api, refs, name):
     ref = refs["max_stroke"]  # 5000x5000 RGBA with a "1" drawn on it (a sketch: 1024x1024, its largest)

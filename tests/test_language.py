@@ -80,6 +80,21 @@ def test_every_fixed_text_of_the_page_is_translated():
     assert missing == [], f"texts of the page with no Chinese translation: {missing}"
 
 
+def test_every_sentence_a_visitor_is_told_has_a_translation():
+    """The notices and refusals kept as constants (tr finds them by their English text), and the size refusal."""
+    from explorer.inputs.preprocess import BLANK_MESSAGE, MAX_PIXELS, TOO_LARGE_MESSAGE, UNREADABLE_MESSAGE, \
+        too_large_message
+    from explorer.inputs.share import BAD_LINK, BAD_SETTING, BAD_SETTINGS
+    from explorer.tabs.export import NOTHING_YET
+
+    sentences = [BLANK_MESSAGE, TOO_LARGE_MESSAGE, UNREADABLE_MESSAGE, BAD_LINK, BAD_SETTING, BAD_SETTINGS,
+                 NOTHING_YET]  # fmt: skip
+    assert [t for t in sentences if t not in CATALOGUE] == []
+    with speaking(CHINESE):
+        assert too_large_message(12000, 12000) == (f"这张图像太大（12000×12000 像素）；上限是 {MAX_PIXELS // 1_000_000} "
+                                                   "百万像素。请把它缩小，或裁剪到数字所在的部分后再试。")  # fmt: skip
+
+
 def test_a_share_links_bad_settings_are_refused_in_chinese():
     codecs = {"it": Whole("routing iteration", 1, 3), "eps": Number("ε", 0.01, 0.3),
               "span": Choice("step size", {"paper": 0.25, "data": 2.0}), "compare": Wholes("set of iteration counts to compare", (1, 2, 3, 5))}  # fmt: skip

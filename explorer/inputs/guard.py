@@ -32,6 +32,7 @@ from gradio.data_classes import FileData, GradioModel, GradioRootModel
 from PIL import Image
 
 from .. import gradio_compat as compat
+from ..text import tr
 from .preprocess import MAX_PIXELS, ImageTooLarge, Preprocessed, check_pixels, unreadable_result
 
 log = logging.getLogger("explorer")
@@ -60,8 +61,9 @@ def short(value: Any) -> str:
 
 
 def refuse(message: str) -> gr.Error:
-    """A gr.Error for a refused input: shown to the visitor, returned to API callers, not logged as a traceback."""
-    return gr.Error(message, print_exception=False)
+    """A gr.Error for a refused input: shown to the visitor (in the page's language where the catalogue has the
+    sentence), returned to API callers, not logged as a traceback."""
+    return gr.Error(tr(message), print_exception=False)
 
 
 # --------------------------------------------------------------------------- image headers

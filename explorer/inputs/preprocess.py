@@ -28,6 +28,8 @@ from PIL import Image, UnidentifiedImageError
 
 from capsnet import CapsNetConfig
 
+from ..text import tr
+
 IMAGE_SIZE = CapsNetConfig().image_size  # 28
 BOX = 20  # the digit's bounding box is fitted into BOX x BOX pixels
 MAX_SIDE = 1024  # larger inputs are reduced first, so time and memory stay bounded
@@ -54,8 +56,9 @@ class ImageTooLarge(ValueError):
 
 
 def too_large_message(width: int | None = None, height: int | None = None) -> str:
-    size = f"{width}x{height} pixels" if width and height else "it declares more pixels than allowed"
-    return TOO_LARGE_MESSAGE.format(size=size, limit=MAX_PIXELS // 1_000_000)
+    size = (tr("{width}x{height} pixels", width=width, height=height) if width and height
+            else tr("it declares more pixels than allowed"))  # fmt: skip
+    return tr(TOO_LARGE_MESSAGE, size=size, limit=MAX_PIXELS // 1_000_000)
 
 
 def check_pixels(width: int, height: int) -> None:

@@ -9,6 +9,7 @@ import json
 import gradio as gr
 
 from ..session import GENERATED_MAX_AGE_S, ExplorerUI, _prune, _safe
+from ..text import tr
 from ..views import capsules
 from .routing import routing_summary
 from .values import int_or_none
@@ -37,7 +38,7 @@ def export_controls() -> tuple[gr.Button, gr.File]:
 def wire_export(ui: ExplorerUI, button: gr.Button, file: gr.File) -> None:
     def export(analysis, digit_class):
         if analysis is None:
-            gr.Warning(NOTHING_YET)
+            gr.Warning(tr(NOTHING_YET))
             return gr.File(visible=False)
         data = json.dumps(analysis_json(analysis, int_or_none(digit_class), (ui.card or {}).get("reconstruction_check")))
         digest = hashlib.sha256(data.encode()).hexdigest()[:16]

@@ -11,8 +11,8 @@ import gradio as gr
 
 from ..inputs.share import (BAD_LINK, LINK_FIELDS, MAX_LINK, MAX_SETTINGS, ShareError, decode_input, decode_pose,
                             decode_settings, encode_settings, share_query)  # fmt: skip
-from ..text import tr
 from ..session import IGNORE, ExplorerUI, Labelled, _safe
+from ..text import tr
 from ..views import capsules
 from .export import NOTHING_YET
 from .values import int_or_none
@@ -86,7 +86,7 @@ def wire_share(ui: ExplorerUI, button: gr.Button, url: gr.Textbox, arrived: gr.T
 
     def link(analysis, digit_class, active, edit, *values):
         if analysis is None:
-            gr.Warning(NOTHING_YET)
+            gr.Warning(tr(NOTHING_YET))
             return gr.Textbox(visible=False)
         i = int_or_none(active)
         view = views[i] if i is not None and 0 <= i < len(views) else None
