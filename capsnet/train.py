@@ -270,6 +270,7 @@ def _start(cfg: TrainConfig, world: distributed.World, device: torch.device, sta
     ema = None
     if cfg.resume and state_path.exists():
         model, opt, state, ema = load_resume_state(state_path, make_opt, cfg.model)
+        model.to(device)
         say(f"resuming after epoch {state['epoch']} from {state_path}")
     else:
         if cfg.resume:
@@ -281,7 +282,6 @@ def _start(cfg: TrainConfig, world: distributed.World, device: torch.device, sta
             model = new_model(cfg)
             state = {"epoch": 0, "history": [], "wall_time": 0.0}
         opt = make_opt(model.to(device))
-    model.to(device)
     if cfg.ema_decay or ema is not None:
         ema = weight_average(model if ema is None else ema, cfg.ema_decay, device)
     state.setdefault("stages", [])  # earlier stages (a run started with --init-from continues one)

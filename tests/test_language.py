@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from explorer import text
-from explorer.inputs.share import Choice, Number, Whole, Wholes, decode_settings
+from explorer.inputs.share import Wholes, decode_settings
 from explorer.language import page_texts, untranslated
 from explorer.text import CHINESE, ENGLISH, choose, fields, speaking, tr
 
 from .browser_helpers import WAIT, chromium, require, serve_explorer
 from .conftest import REPO, SHIPPED
 from .test_browser_share import TOASTS, parked_input
+from .test_share import EPS, ITERATION, SPAN
 
 CATALOGUE = text.CATALOGUES[CHINESE]
 
@@ -96,8 +97,8 @@ def test_every_sentence_a_visitor_is_told_has_a_translation():
 
 
 def test_a_share_links_bad_settings_are_refused_in_chinese():
-    codecs = {"it": Whole("routing iteration", 1, 3), "eps": Number("ε", 0.01, 0.3),
-              "span": Choice("step size", {"paper": 0.25, "data": 2.0}), "compare": Wholes("set of iteration counts to compare", (1, 2, 3, 5))}  # fmt: skip
+    codecs = {"it": ITERATION, "eps": EPS, "span": SPAN,
+              "compare": Wholes("set of iteration counts to compare", (1, 2, 3, 5))}  # (the app's name: in the catalogue)
     bad = {"it": ["2", "3"], "eps": ["9"], "span": ["x"], "compare": ["1,1"]}
     with speaking(CHINESE):
         values, refusal = decode_settings(bad, codecs)
